@@ -1,0 +1,27 @@
+"""Tenantry: identity and access control for B2B SaaS organisations."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import Settings
+from app.container import Container
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """The app factory: settings, database, composition root, blueprints, error handlers."""
+    from app import web
+    from app.api.ops import ops
+    from app.api.v1 import register_v1
+    from app.observability import configure_logging
+
+    settings = settings or (container.settings if container else Settings())
+    configure_logging(settings.log_level, settings.log_json)
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), instance_relative_config=True)
+    app.config.update(SECRET_KEY=settings.resolved_secret_key(), TENANTRY_SETTINGS=settings)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["tenantry"] = container or Container.build(settings)
+    web.init_app(app)
+    app.register_blueprint(ops)
+    register_v1(app)
+    return app

@@ -1,0 +1,154 @@
+"""Declaring a ``/v1`` operation once: route, authentication, permission, body, query, response, OpenAPI.
+
+A view then only parses nothing, calls one service and returns a model; the wrapper validates input
+(400 malformed, 422 invalid with the field named), authorises, serialises, and commits at the boundary.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Blueprint, Response, g, request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from app.errors import MalformedRequest, ValidationFailed
+
+Auth = Literal["platform", "org", "any", "none"]
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # OpenAPI form, e.g. /v1/orgs/{org_id}
+    operation_id: str
+    summary: str
+    tag: str
+    auth: Auth
+    permission: str | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...] = ()
+    path_params: list[str] = field(default_factory=list)
+    content_type: str = "application/json"
+    description: str = ""
+
+
+REGISTRY: list[Operation] = []
+
+
+def _openapi_path(prefix: str, rule: str) -> tuple[str, list[str]]:
+    parts, params = [], []
+    for segment in (prefix + rule).split("/"):
+        if segment.startswith("<") and segment.endswith(">"):
+            name = segment[1:-1].split(":")[-1]
+            params.append(name)
+            parts.append("{" + name + "}")
+        else:
+            parts.append(segment)
+    return "/".join(parts), params
+
+
+def validation_errors(exc: PydanticValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        errors = validation_errors(exc)
+        names = ", ".join(e["field"] for e in errors)
+        raise ValidationFailed(f"Invalid {where}: check {names}.", errors=errors) from None
+
+
+def parse_json_body() -> Any:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedRequest("The request body is not valid JSON.") from None
+
+
+def operation(
+    bp: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    auth: Auth = "org",
+    permission: str | None = None,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    content_type: str = "application/json",
+    description: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        path, params = _openapi_path(bp.url_prefix or "", rule)
+        REGISTRY.append(
+            Operation(
+                method.lower(),
+                path,
+                view.__name__,
+                summary,
+                tag,
+                auth,
+                permission,
+                body,
+                query,
+                response,
+                status,
+                errors,
+                params,
+                content_type,
+                description,
+            )
+        )
+
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Any:
+            from app.web import authenticate, services
+
+            if auth != "none":
+                principal = authenticate(platform_only=auth == "platform")
+                if permission is not None:
+                    services().authorizer.require(principal, kwargs.get("org_id"), permission)
+            if body is not None:
+                data = parse_json_body()
+                if not isinstance(data, dict):
+                    raise MalformedRequest("The request body must be a JSON object.")
+                kwargs["body"] = _validate(body, data, "request body")
+            if query is not None:
+                args = {k: v for k, v in request.args.items()}
+                kwargs["query"] = _validate(query, args, "query parameters")
+            result = view(**kwargs)
+            g.db_session.commit()
+            if isinstance(result, Response):
+                return result
+            code = status
+            if isinstance(result, tuple):
+                result, code = result
+            if result is None:
+                return Response(status=204)
+            payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            return Response(json.dumps(payload), status=code, mimetype="application/json")
+
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
+        return wrapper
+
+    return decorate

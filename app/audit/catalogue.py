@@ -1,0 +1,44 @@
+"""The closed catalogue of audit event types. Recording takes this enum, never a free string."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    ORG_CREATED = "org.created"
+    ORG_UPDATED = "org.updated"
+    ORG_DELETED = "org.deleted"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    SCIM_TOKEN_CREATED = "scim_token.created"  # noqa: S105 - an event name
+    SCIM_TOKEN_REVOKED = "scim_token.revoked"  # noqa: S105 - an event name
+    USER_CREATED = "user.created"
+    USER_DELETED = "user.deleted"
+    MEMBER_ADDED = "member.added"
+    MEMBER_INVITED = "member.invited"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    INVITATION_ACCEPTED = "invitation.accepted"
+    INVITATION_REVOKED = "invitation.revoked"
+    INVITATION_RESENT = "invitation.resent"
+    SEAT_ASSIGNED = "seat.assigned"
+    SEAT_UNASSIGNED = "seat.unassigned"
+    SEAT_TRANSFERRED = "seat.transferred"
+    SEAT_LIMIT_CHANGED = "seat.limit_changed"
+    SEAT_REQUESTED = "seat.requested"
+    SEAT_REQUEST_APPROVED = "seat.request_approved"
+    SEAT_REQUEST_DENIED = "seat.request_denied"
+
+    @property
+    def aggregate(self) -> str:
+        return self.value.split(".", 1)[0]
+
+    @property
+    def verb(self) -> str:
+        return self.value.split(".", 1)[1]
+
+    @property
+    def event_type(self) -> str:
+        """The CloudEvents ``type``: ``tenantry.<aggregate>.<action>.v1``."""
+        return f"tenantry.{self.value}.v1"

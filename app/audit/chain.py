@@ -1,0 +1,55 @@
+"""Tamper evidence: each chain's events link by ``hash = SHA-256(prev_hash || canonical(event))``. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: the one textual form hashed and published."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(event: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the same bytes for the same event on every backend."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link(prev_hash: str, event: Mapping[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(event)).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    seq: int
+    event_id: str
+    reason: str
+
+
+def verify(
+    events: Iterable[tuple[Mapping[str, Any], str, str]], start_hash: str | None = None
+) -> BrokenLink | None:
+    """Walk ``(hashed_fields, prev_hash, hash)`` in sequence order; return the first broken link.
+
+    ``start_hash`` is the expected ``prev_hash`` of the first event (``None`` trusts the first event's own,
+    as after retention purged the older part).
+    """
+    expected_prev = start_hash
+    expected_seq: int | None = None
+    for fields, prev_hash, stored in events:
+        seq = int(fields["seq"])
+        if expected_seq is not None and seq != expected_seq:
+            return BrokenLink(seq, str(fields["id"]), f"sequence gap: expected {expected_seq}")
+        if expected_prev is not None and prev_hash != expected_prev:
+            return BrokenLink(seq, str(fields["id"]), "prev_hash does not match the previous event's hash")
+        if link(prev_hash, fields) != stored:
+            return BrokenLink(seq, str(fields["id"]), "hash does not match the event's content")
+        expected_prev, expected_seq = stored, seq + 1
+    return None

@@ -1,0 +1,161 @@
+"""``AuditRecorder.record``: the one function every mutation calls, inside the mutation's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit import chain
+from app.audit.catalogue import AuditAction
+from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, OutboxEvent
+from app.clock import Clock
+from app.db import is_postgres
+from app.ids import new_uuid7
+
+ActorType = Literal["user", "api_key", "scim_token", "system"]
+SECRET_FIELDS = frozenset(
+    {"token", "token_hash", "key", "key_hash", "secret", "client_secret", "password", "idp_x509_cert_private"}
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: ActorType
+    id: str | None = None
+    name: str | None = None
+
+
+SYSTEM = Actor("system", None, "tenantry")
+
+
+@dataclass(frozen=True)
+class Target:
+    type: str
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class OutboxConfig:
+    enabled: bool = False
+    subject_prefix: str = "tenantry.v1"
+    wake: list[Any] = field(default_factory=list)  # callables run after a commit that wrote outbox rows
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"field": {"before": …, "after": …}}`` for the fields that changed, secrets left out."""
+    return {
+        key: {"before": before.get(key), "after": after.get(key)}
+        for key in sorted(set(before) | set(after))
+        if key not in SECRET_FIELDS and before.get(key) != after.get(key)
+    }
+
+
+class AuditRecorder:
+    def __init__(
+        self,
+        session: Session,
+        clock: Clock,
+        actor: Actor,
+        context: RequestContext,
+        outbox: OutboxConfig | None = None,
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.actor = actor
+        self.context = context
+        self.outbox = outbox or OutboxConfig()
+
+    def record(
+        self,
+        action: AuditAction,
+        *,
+        org_id: str | None,
+        targets: Sequence[Target] = (),
+        changes: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        outcome: Literal["success", "failure"] = "success",
+        reason: str | None = None,
+        actor: Actor | None = None,
+    ) -> AuditEvent:
+        if not isinstance(action, AuditAction):  # the catalogue is closed
+            raise TypeError(f"audit action must be an AuditAction, not {action!r}")
+        who = actor or self.actor
+        chain_key = org_id or PLATFORM_CHAIN
+        head = self._lock_head(chain_key)
+        event = AuditEvent(
+            id=str(new_uuid7()),
+            chain=chain_key,
+            org_id=org_id,
+            seq=head.seq + 1,
+            action=action.value,
+            occurred_at=self.clock.now(),
+            actor_type=who.type,
+            actor_id=who.id,
+            actor_name=who.name,
+            targets=[{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
+            context={k: v for k, v in asdict(self.context).items() if v is not None},
+            outcome=outcome,
+            reason=reason,
+            changes={k: v for k, v in (changes or {}).items() if k not in SECRET_FIELDS},
+            data={k: v for k, v in (data or {}).items() if k not in SECRET_FIELDS},
+            prev_hash=head.hash,
+        )
+        event.hash = chain.link(head.hash, hashed_fields(event))
+        head.seq, head.hash = event.seq, event.hash
+        self.session.add(event)
+        if self.outbox.enabled:
+            from app.audit.cloudevents import subject_for, to_cloudevent
+
+            self.session.add(
+                OutboxEvent(
+                    event_id=event.id,
+                    subject=subject_for(self.outbox.subject_prefix, event),
+                    payload=to_cloudevent(event),
+                    created_at=event.occurred_at,
+                )
+            )
+            self.session.info["outbox_written"] = True
+        self.session.flush()
+        return event
+
+    def _lock_head(self, chain_key: str) -> AuditChainHead:
+        stmt = select(AuditChainHead).where(AuditChainHead.chain == chain_key)
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update()
+        head = self.session.scalars(stmt).one_or_none()
+        if head is None:
+            head = AuditChainHead(chain=chain_key, seq=0, hash=chain.GENESIS)
+            self.session.add(head)
+            self.session.flush()
+        return head
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """The fields a link covers: everything but the hashes themselves."""
+    return {
+        "id": event.id,
+        "chain": event.chain,
+        "org_id": event.org_id,
+        "seq": event.seq,
+        "action": event.action,
+        "occurred_at": chain.format_time(event.occurred_at),
+        "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
+        "targets": event.targets,
+        "context": event.context,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "changes": event.changes,
+        "data": event.data,
+    }

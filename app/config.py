@@ -1,0 +1,53 @@
+"""Typed settings read from ``TENANTRY_*`` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting Tenantry reads; the README documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="TENANTRY_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    bus_url: str = ""
+    bus_stream: str = "TENANTRY_EVENTS"
+    bus_subject_prefix: str = "tenantry.v1"
+    dns_nameservers: str = ""
+    dns_port: int = 53
+    dns_timeout: float = 5.0
+    smtp_url: str = ""
+    mail_from: str = "Tenantry <no-reply@tenantry.local>"
+    session_ttl: int = Field(default=8 * 3600, ge=60)
+    log_level: str = "INFO"
+    log_json: bool = True
+    invitation_ttl_days: int = Field(default=7, ge=1, le=30)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.instance_path / 'tenantry.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key; in development one generated once into the instance folder."""
+        if self.secret_key:
+            return self.secret_key
+        if self.env == "production":
+            raise RuntimeError("TENANTRY_SECRET_KEY must be set in production")
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        path = self.instance_path / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

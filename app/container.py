@@ -1,0 +1,76 @@
+"""Composition root: long-lived collaborators built once from settings, request-scoped services on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, RequestContext
+from app.clock import Clock, SystemClock
+from app.config import Settings
+from app.credentials.service import CredentialService
+from app.db import make_engine, make_session_factory
+from app.mail import Mailer, mailer_from_url
+from app.orgs.seats import SeatService
+from app.orgs.service import OrgService
+from app.rbac.permissions import Authorizer
+
+
+@dataclass
+class Container:
+    """Built once per process; holds no request state."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    mailer: Mailer
+    authorizer: Authorizer
+    outbox: OutboxConfig
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+    ) -> Container:
+        engine = make_engine(settings.resolved_database_url())
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=make_session_factory(engine),
+            clock=clock or SystemClock(),
+            mailer=mailer or mailer_from_url(settings.smtp_url, settings.mail_from),
+            authorizer=Authorizer(),
+            outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
+        )
+
+    def services(
+        self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
+    ) -> Services:
+        return Services(self, session, actor, context or RequestContext())
+
+
+class Services:
+    """The use-case services for one unit of work (a request, a CLI command, a worker job)."""
+
+    def __init__(self, container: Container, session: Session, actor: Actor, context: RequestContext) -> None:
+        self.container = container
+        self.session = session
+        self.audit = AuditRecorder(session, container.clock, actor, context, container.outbox)
+        self.authorizer = container.authorizer
+
+    @cached_property
+    def credentials(self) -> CredentialService:
+        return CredentialService(self.session, self.container.clock, self.audit)
+
+    @cached_property
+    def orgs(self) -> OrgService:
+        return OrgService(self.session, self.container.clock, self.audit)
+
+    @cached_property
+    def seats(self) -> SeatService:
+        return SeatService(self.session, self.container.clock, self.audit)

@@ -1,0 +1,31 @@
+"""Who is calling: a platform key, an org key, a SCIM token, or a member's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from app.audit.recorder import Actor
+
+PrincipalKind = Literal["platform", "org_key", "scim", "user"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    id: str  # key, token or user id
+    name: str
+    org_id: str | None = None  # the org an org key, SCIM token or session is bound to
+    role: str | None = None  # the role an org key acts with
+    user_id: str | None = None
+
+    @property
+    def is_platform(self) -> bool:
+        return self.kind == "platform"
+
+    def actor(self) -> Actor:
+        if self.kind == "user":
+            return Actor("user", self.user_id, self.name)
+        if self.kind == "scim":
+            return Actor("scim_token", self.id, self.name)
+        return Actor("api_key", self.id, self.name)

@@ -1,0 +1,95 @@
+"""Typed errors raised anywhere and mapped once: to problem+json (RFC 9457) under ``/v1``.
+
+SCIM maps the same errors to its own Error bodies (RFC 7644 §3.12).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://tenantry.dev/problems/"
+
+
+class AppError(Exception):
+    """Base of every error a caller can be shown. ``code`` is stable; ``detail`` says what to do."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class MalformedRequest(AppError):
+    status, code, title = 400, "malformed_request", "Malformed request"
+
+
+class ValidationFailed(AppError):
+    """The body parsed but a field is unknown or invalid; ``errors`` names each field."""
+
+    status, code, title = 422, "validation_failed", "Validation failed"
+
+
+class Unauthenticated(AppError):
+    status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(AppError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(AppError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Gone(AppError):
+    status, code, title = 410, "gone", "Gone"
+
+
+class SeatLimitReached(Conflict):
+    code, title = "seat_limit_reached", "Seat limit reached"
+
+    def __init__(self, seat_type: str, limit: int, used: int) -> None:
+        super().__init__(
+            f"All {limit} '{seat_type}' seats are taken ({used} in use). Free a seat, transfer one, "
+            "or ask billing to raise the limit.",
+            seat_type=seat_type,
+            limit=limit,
+            used=used,
+        )
+
+
+class LastOwner(Conflict):
+    code, title = "last_owner", "Last owner"
+
+
+class AlreadyMember(Conflict):
+    code, title = "already_member", "Already a member"
+
+
+class InvitationPending(Conflict):
+    code, title = "invitation_pending", "Invitation already pending"
+
+
+class RateLimited(AppError):
+    status, code, title = 429, "rate_limited", "Too many requests"

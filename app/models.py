@@ -1,0 +1,16 @@
+"""Imports every model module so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "app.orgs.models",
+    "app.credentials.models",
+    "app.audit.models",
+)
+
+
+def load_all() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,1 @@
+"""Placeholder: operations are added by this family's work."""

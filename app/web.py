@@ -1,0 +1,165 @@
+"""The request boundary: a session per request, authentication, problem+json errors, request ids."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, json, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.audit.recorder import SYSTEM, RequestContext
+from app.container import Container, Services
+from app.credentials.principal import Principal
+from app.errors import AppError, Conflict, Forbidden, Unauthenticated
+from app.observability import HTTP_LATENCY, HTTP_REQUESTS, new_request_id, request_id_var
+
+log = logging.getLogger("tenantry.http")
+PROBLEM_JSON = "application/problem+json"
+
+
+def container() -> Container:
+    c: Container = current_app.extensions["tenantry"]
+    return c
+
+
+def db_session() -> Any:
+    if "db_session" not in g:
+        g.db_session = container().session_factory()
+    return g.db_session
+
+
+def request_context() -> RequestContext:
+    return RequestContext(
+        ip=request.remote_addr,
+        user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+        request_id=g.get("request_id"),
+    )
+
+
+def services() -> Services:
+    if "services" not in g:
+        principal: Principal | None = g.get("principal")
+        actor = principal.actor() if principal else SYSTEM
+        g.services = container().services(db_session(), actor, request_context())
+    svc: Services = g.services
+    return svc
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate(*, platform_only: bool = False) -> Principal:
+    """The caller from ``Authorization: Bearer``; 401 when absent, malformed, unknown or revoked."""
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        token = bearer_token()
+        if token is None:
+            raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+        principal = services().credentials.authenticate_api_key(token)
+        g.principal = principal
+        g.pop("services", None)  # rebuild with the authenticated actor
+    if platform_only and not principal.is_platform:
+        raise Forbidden("This operation needs a platform API key.")
+    return principal
+
+
+def problem(error: AppError) -> Response:
+    body = error.to_problem(instance=request.path)
+    body["request_id"] = g.get("request_id")
+    resp = Response(json.dumps(body), status=error.status, mimetype=PROBLEM_JSON)
+    if error.status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="tenantry"'
+    return resp
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _begin() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-ID"))
+        g.request_token = request_id_var.set(g.request_id)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, endpoint).observe(elapsed)
+        if endpoint not in ("/healthz", "/metrics"):
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()  # anything not committed by the boundary is dropped
+            session.close()
+        token = g.pop("request_token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+    @app.errorhandler(AppError)
+    def _app_error(error: AppError) -> Response:
+        _rollback()
+        return problem(error)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError) -> Response:
+        _rollback()
+        log.info("integrity error mapped to 409", extra={"error": str(error.orig)[:300]})
+        return problem(Conflict("The change conflicts with the current state (a concurrent change?). Retry."))
+
+    @app.errorhandler(OperationalError)
+    def _operational(error: OperationalError) -> Response:
+        _rollback()
+        log.exception("database unavailable")
+        err = AppError("The database is unavailable or busy. Retry shortly.")
+        err.status, err.code, err.title = 503, "database_unavailable", "Service unavailable"  # type: ignore[misc]
+        return problem(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        _rollback()
+        err = AppError(error.description or error.name)
+        err.status = error.code or 500  # type: ignore[misc]
+        err.code = (error.name or "error").lower().replace(" ", "_")  # type: ignore[misc]
+        err.title = error.name  # type: ignore[misc]
+        resp = problem(err)
+        if error.code == 405 and isinstance(error, HTTPException):
+            allowed = error.get_headers()
+            for key, value in allowed:
+                if key.lower() == "allow":
+                    resp.headers["Allow"] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        _rollback()
+        log.exception("unhandled error")
+        err = AppError("Something went wrong on our side. Quote the request id when you report it.")
+        err.status, err.code, err.title = 500, "internal_error", "Internal error"  # type: ignore[misc]
+        return problem(err)
