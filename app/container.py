@@ -17,6 +17,7 @@ from app.db import make_engine, make_session_factory
 from app.mail import Mailer, mailer_from_url
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
+from app.orgs.sessions import SessionService
 from app.rbac.permissions import Authorizer
 
 
@@ -74,3 +75,7 @@ class Services:
     @cached_property
     def seats(self) -> SeatService:
         return SeatService(self.session, self.container.clock, self.audit)
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        return SessionService(self.session, self.container.clock, self.container.settings.session_ttl)

@@ -62,8 +62,11 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     if principal is None:
         token = bearer_token()
         if token is None:
-            raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
-        principal = services().credentials.authenticate_api_key(token)
+            raise Unauthenticated("Send an API key or session token as 'Authorization: Bearer <token>'.")
+        if token.startswith("tnt_ses_"):
+            principal = services().sessions.authenticate(token)
+        else:
+            principal = services().credentials.authenticate_api_key(token)
         g.principal = principal
         g.pop("services", None)  # rebuild with the authenticated actor
     if platform_only and not principal.is_platform:

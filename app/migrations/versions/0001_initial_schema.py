@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:56:54.963106
 """
 from alembic import op
 import sqlalchemy as sa

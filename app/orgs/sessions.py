@@ -1,0 +1,90 @@
+"""Member login sessions: opaque bearer tokens (``tnt_ses_…``), stored hashed, revocable.
+
+The SSO issue adds cookies and signed access tokens on top; invitation acceptance issues one today.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.credentials import secrets
+from app.credentials.principal import Principal
+from app.errors import Unauthenticated
+from app.orgs.models import LoginSession, Membership, Organization, User
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    id: str
+    token: str
+    expires_in: int
+
+
+class SessionService:
+    def __init__(self, session: Session, clock: Clock, ttl_seconds: int) -> None:
+        self.session = session
+        self.clock = clock
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def issue(self, user_id: str, org_id: str, method: str) -> IssuedSession:
+        token = secrets.new_secret("session")
+        now = self.clock.now()
+        row = LoginSession(
+            user_id=user_id,
+            org_id=org_id,
+            method=method,
+            token_hash=secrets.hash_secret(token),
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return IssuedSession(row.id, token, int(self.ttl.total_seconds()))
+
+    def authenticate(self, token: str) -> Principal:
+        """A live session of an active member: the principal acts with the member's current role."""
+        if not secrets.looks_like(token, "session"):
+            raise Unauthenticated("The session token is malformed.")
+        row = self.session.scalars(
+            select(LoginSession).where(LoginSession.token_hash == secrets.hash_secret(token))
+        ).one_or_none()
+        if row is None or row.revoked_at is not None or row.expires_at <= self.clock.now():
+            raise Unauthenticated("The session is unknown, expired or ended. Log in again.")
+        found = self.session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .join(Organization, Organization.id == Membership.org_id)
+            .where(
+                Membership.user_id == row.user_id,
+                Membership.org_id == row.org_id,
+                Organization.deleted_at.is_(None),
+            )
+        ).one_or_none()
+        if found is None:
+            raise Unauthenticated("The session's membership has ended.")
+        member, user = found
+        if member.status != "active":
+            raise Unauthenticated("The membership is suspended.")
+        return Principal(
+            "user", row.id, user.name or user.email, org_id=row.org_id, role=member.role, user_id=user.id
+        )
+
+    def end(self, session_id: str) -> None:
+        self.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+            .values(revoked_at=self.clock.now())
+        )
+
+    def end_for_member(self, user_id: str, org_id: str | None = None) -> int:
+        """End a user's sessions in one org (membership removed) or everywhere (account deleted)."""
+        stmt = update(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        if org_id is not None:
+            stmt = stmt.where(LoginSession.org_id == org_id)
+        result = self.session.execute(stmt.values(revoked_at=self.clock.now()))
+        return int(getattr(result, "rowcount", 0) or 0)
