@@ -15,6 +15,8 @@ from app.config import Settings
 from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
 from app.mail import Mailer, mailer_from_url
+from app.orgs.accounts import AccountService
+from app.orgs.members import MemberService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
 from app.orgs.sessions import SessionService
@@ -79,3 +81,11 @@ class Services:
     @cached_property
     def sessions(self) -> SessionService:
         return SessionService(self.session, self.container.clock, self.container.settings.session_ttl)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self.session, self.container.clock, self.audit)
+
+    @cached_property
+    def members(self) -> MemberService:
+        return MemberService(self.session, self.container.clock, self.audit)
