@@ -91,5 +91,27 @@ class InvitationPending(Conflict):
     code, title = "invitation_pending", "Invitation already pending"
 
 
+class ServiceUnavailable(AppError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class InternalError(AppError):
+    status, code, title = 500, "internal_error", "Internal error"
+
+
+class HttpError(AppError):
+    """A routing-level error from Werkzeug (unknown path, wrong method) in problem+json."""
+
+    def __init__(self, status: int, name: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code, self.name = status, name
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = super().to_problem(instance)
+        body.update(status=self.status_code, title=self.name, code=self.name.lower().replace(" ", "_"))
+        body["type"] = PROBLEM_BASE + body["code"]
+        return body
+
+
 class RateLimited(AppError):
     status, code, title = 429, "rate_limited", "Too many requests"

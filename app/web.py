@@ -13,7 +13,15 @@ from werkzeug.exceptions import HTTPException
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.credentials.principal import Principal
-from app.errors import AppError, Conflict, Forbidden, Unauthenticated
+from app.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    HttpError,
+    InternalError,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, new_request_id, request_id_var
 
 log = logging.getLogger("tenantry.http")
@@ -77,8 +85,8 @@ def authenticate(*, platform_only: bool = False) -> Principal:
 def problem(error: AppError) -> Response:
     body = error.to_problem(instance=request.path)
     body["request_id"] = g.get("request_id")
-    resp = Response(json.dumps(body), status=error.status, mimetype=PROBLEM_JSON)
-    if error.status == 401:
+    resp = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON)
+    if body["status"] == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="tenantry"'
     return resp
 
@@ -140,29 +148,19 @@ def init_app(app: Flask) -> None:
     def _operational(error: OperationalError) -> Response:
         _rollback()
         log.exception("database unavailable")
-        err = AppError("The database is unavailable or busy. Retry shortly.")
-        err.status, err.code, err.title = 503, "database_unavailable", "Service unavailable"  # type: ignore[misc]
-        return problem(err)
+        return problem(ServiceUnavailable("The database is unavailable or busy. Retry shortly."))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         _rollback()
-        err = AppError(error.description or error.name)
-        err.status = error.code or 500  # type: ignore[misc]
-        err.code = (error.name or "error").lower().replace(" ", "_")  # type: ignore[misc]
-        err.title = error.name  # type: ignore[misc]
-        resp = problem(err)
-        if error.code == 405 and isinstance(error, HTTPException):
-            allowed = error.get_headers()
-            for key, value in allowed:
-                if key.lower() == "allow":
-                    resp.headers["Allow"] = value
+        resp = problem(HttpError(error.code or 500, error.name, error.description or error.name))
+        for key, value in error.get_headers():
+            if key.lower() == "allow":
+                resp.headers["Allow"] = value
         return resp
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         _rollback()
         log.exception("unhandled error")
-        err = AppError("Something went wrong on our side. Quote the request id when you report it.")
-        err.status, err.code, err.title = 500, "internal_error", "Internal error"  # type: ignore[misc]
-        return problem(err)
+        return problem(InternalError("Something went wrong on our side. Quote the request id to support."))
