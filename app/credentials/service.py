@@ -85,11 +85,47 @@ class CredentialService:
         return IssuedSecret(token.id, value, token.prefix)
 
     def revoke_api_key(self, key_id: str, *, org_id: str | None) -> None:
+        """Revoke an org's key (``org_id``) or a platform key (``org_id`` None); others are not found."""
         key = self.session.get(ApiKey, key_id)
-        if key is None or key.revoked_at is not None or (org_id is not None and key.org_id != org_id):
+        if key is None or key.revoked_at is not None or key.org_id != org_id:
             raise NotFound(f"API key {key_id} not found")
         key.revoked_at = self.clock.now()
         self.audit.record(AuditAction.API_KEY_REVOKED, org_id=key.org_id, targets=[Target("api_key", key.id)])
+
+    def get_api_key(self, key_id: str) -> ApiKey:
+        key = self.session.get(ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"API key {key_id} not found")
+        return key
+
+    def list_api_keys(self, org_id: str | None, *, include_revoked: bool = False) -> list[ApiKey]:
+        """An org's keys, or (``org_id`` None) the platform keys; never the secrets."""
+        stmt = select(ApiKey).order_by(ApiKey.id)
+        stmt = stmt.where(ApiKey.org_id == org_id) if org_id else stmt.where(ApiKey.kind == "platform")
+        if not include_revoked:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None))
+        return list(self.session.scalars(stmt))
+
+    def get_scim_token(self, token_id: str) -> ScimToken:
+        token = self.session.get(ScimToken, token_id)
+        if token is None:
+            raise NotFound(f"SCIM token {token_id} not found")
+        return token
+
+    def list_scim_tokens(self, org_id: str, *, include_revoked: bool = False) -> list[ScimToken]:
+        stmt = select(ScimToken).where(ScimToken.org_id == org_id).order_by(ScimToken.id)
+        if not include_revoked:
+            stmt = stmt.where(ScimToken.revoked_at.is_(None))
+        return list(self.session.scalars(stmt))
+
+    def revoke_scim_token(self, token_id: str, *, org_id: str) -> None:
+        token = self.session.get(ScimToken, token_id)
+        if token is None or token.revoked_at is not None or token.org_id != org_id:
+            raise NotFound(f"SCIM token {token_id} not found")
+        token.revoked_at = self.clock.now()
+        self.audit.record(
+            AuditAction.SCIM_TOKEN_REVOKED, org_id=org_id, targets=[Target("scim_token", token.id)]
+        )
 
     def authenticate_api_key(self, value: str) -> Principal:
         """Unknown, revoked or malformed keys are all the same 401."""
