@@ -29,6 +29,9 @@ class AuditAction(StrEnum):
     SEAT_REQUESTED = "seat.requested"
     SEAT_REQUEST_APPROVED = "seat.request_approved"
     SEAT_REQUEST_DENIED = "seat.request_denied"
+    MEMBER_SUSPENDED = "member.suspended"
+    MEMBER_REACTIVATED = "member.reactivated"
+    SESSION_ENDED = "session.ended"
 
     @property
     def aggregate(self) -> str:
