@@ -75,11 +75,17 @@ def _safe_url(url: str) -> str:
 @click.option("--workers", default=None, type=int, help="Default: number of cores.")
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 def serve(host: str, port: int, workers: int | None, reload: bool) -> None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here and /metrics adds them all up; a fresh directory per start,
+        # so counts from an earlier run never leak in.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tenantry-metrics-")
     args = [
         sys.executable, "-m", "gunicorn",
+        "--config", "python:app.gunicorn_conf",
         "--bind", f"{host}:{port}",
         "--workers", str(workers or os.cpu_count() or 2),
-        "--access-logfile", "-",
         "--preload",
     ]  # fmt: skip
     if reload:

@@ -1,0 +1,82 @@
+# Tenantry: `make` (or `make help`) lists the targets.
+#
+# Everything runs from a virtualenv in .venv, created on first use with Python 3.11 or newer. The install
+# steps are stamped against pyproject.toml, so they rerun only when the dependencies change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# pytest-xdist: one process per core; each worker migrates its own database (tests/conftest.py).
+PYTEST_ARGS ?= -n auto
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+LINT_PATHS := app tests bench scripts
+
+.PHONY: help run serve test test-pg lint format migration db-check bench install install-dev clean
+
+help: ## Show this help
+	@echo "Tenantry make targets:"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "error: python3.11 (or python3 >= 3.11) not found on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+		|| { echo "error: $(PYTHON) is older than 3.11; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed ## Install Tenantry into .venv
+
+install-dev: $(VENV)/.installed-dev ## Install Tenantry with the dev extras into .venv
+
+run: install ## Install, migrate the SQLite db in ./instance, create the demo org (keys shown once), serve on 127.0.0.1:8000
+	$(BIN)/tenantry db upgrade
+	$(BIN)/tenantry demo
+	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
+
+serve: install ## Serve on $(HOST):$(PORT) without touching the database or the demo org
+	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
+
+test: install-dev ## Install the dev extras and run the whole test suite (SQLite)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-pg: install-dev ## The whole test suite on PostgreSQL (a fresh database per run)
+	TENANTRY_TEST_DATABASE_URL=$(TEST_PG_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: install-dev ## ruff check, ruff format --check, mypy (strict on app/)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+format: install-dev ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+migration: install-dev ## Regenerate the initial migration from the models (scripts/regen_migration.py)
+	$(BIN)/python scripts/regen_migration.py
+
+db-check: install ## Upgrade a scratch SQLite database to head and check that models and migrations agree
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	export TENANTRY_DATABASE_URL="sqlite:///$$scratch/check.db" TENANTRY_INSTANCE_PATH="$$scratch" && \
+	$(BIN)/tenantry db upgrade && $(BIN)/tenantry db check
+
+bench: install-dev ## Run every benchmark script in bench/ (each prints its figures)
+	@set -e; for script in bench/*.py; do \
+		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
+		echo "== $$script"; $(BIN)/python "$$script"; \
+	done
+
+clean: ## Remove the virtualenv and caches (keeps ./instance, where the dev database lives)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,33 @@
+"""gunicorn settings that ``tenantry serve`` loads (``-c python:app.gunicorn_conf``).
+
+gunicorn's own lines go out as JSON like the app's, and a worker's Prometheus files are marked dead when it
+exits, so ``/metrics`` keeps adding up every worker's counters (multi-process mode, PROMETHEUS_MULTIPROC_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Merged over gunicorn's defaults. The root logger gets no handler here: the app adds its own JSON handler
+# (app.observability.configure_logging), and a second one would print every line twice.
+logconfig_dict: dict[str, Any] = {
+    "root": {"level": "INFO", "handlers": []},
+    "formatters": {"json": {"()": "app.observability.JsonFormatter"}},
+    "handlers": {
+        "json_stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json_stderr"], "propagate": False},
+        # The app logs every request as JSON with its request id; an access log would repeat it.
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
+}
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A dead worker's live gauges must stop counting; its counters and histograms stay in the sum."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
