@@ -84,8 +84,17 @@ class Services:
 
     @cached_property
     def accounts(self) -> AccountService:
-        return AccountService(self.session, self.container.clock, self.audit)
+        return AccountService(
+            self.session, self.container.clock, self.audit, members=self.members, sessions=self.sessions
+        )
 
     @cached_property
     def members(self) -> MemberService:
-        return MemberService(self.session, self.container.clock, self.audit)
+        return MemberService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            seats=self.seats,
+            sessions=self.sessions,
+            authorizer=self.authorizer,
+        )

@@ -1,1 +1,111 @@
-"""Placeholder: operations are added by this family's work."""
+"""``/v1/me`` (the caller's account across orgs), account deletion, and logout."""
+
+from __future__ import annotations
+
+from app.api.endpoint import operation
+from app.api.v1 import v1
+from app.audit.catalogue import AuditAction
+from app.audit.recorder import Target
+from app.credentials.principal import Principal
+from app.errors import Forbidden
+from app.orgs.member_schemas import AccountMembershipOut, AccountOut
+from app.web import authenticate, services
+
+
+def member_session() -> Principal:
+    """The caller when it is a member's session; API keys and SCIM tokens have no account."""
+    principal = authenticate()
+    if principal.kind != "user" or principal.user_id is None:
+        raise Forbidden(
+            "This operation is about a person's own account: call it with a member's session token "
+            "(tnt_ses_…), not an API key or SCIM token."
+        )
+    return principal
+
+
+@operation(
+    v1,
+    "/me",
+    "GET",
+    summary="My account and my memberships",
+    tag="accounts",
+    auth="any",
+    response=AccountOut,
+    errors=(403,),
+    description="The account behind the session and every organisation it belongs to.",
+)
+def get_me() -> AccountOut:
+    principal = member_session()
+    accounts = services().accounts
+    user = accounts.get(principal.user_id or "")
+    return AccountOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        memberships=[
+            AccountMembershipOut(
+                org_id=e.org.id,
+                org_name=e.org.name,
+                member_id=e.member.id,
+                role=e.member.role,
+                seat_type=e.member.seat_type,
+                status=e.member.status,
+            )
+            for e in accounts.memberships(user.id)
+        ],
+    )
+
+
+@operation(
+    v1,
+    "/me",
+    "DELETE",
+    summary="Delete my account",
+    tag="accounts",
+    auth="any",
+    status=204,
+    errors=(403, 409),
+    description="Ends every membership (seats freed), every session, and erases the email and name. "
+    "The last owner of an organisation must hand over ownership first (409 last_owner names the orgs).",
+)
+def delete_me() -> None:
+    principal = member_session()
+    services().accounts.delete(principal.user_id or "", initiated_by="self")
+
+
+@operation(
+    v1,
+    "/accounts/<user_id>",
+    "DELETE",
+    summary="Delete an account (platform)",
+    tag="accounts",
+    auth="platform",
+    permission="accounts:delete",
+    status=204,
+    errors=(409,),
+    description="As DELETE /v1/me, for a trusted service acting on a person's request.",
+)
+def delete_account(user_id: str) -> None:
+    services().accounts.delete(user_id, initiated_by="platform")
+
+
+@operation(
+    v1,
+    "/logout",
+    "POST",
+    summary="End my session",
+    tag="accounts",
+    auth="any",
+    status=204,
+    errors=(403,),
+)
+def logout() -> None:
+    principal = member_session()
+    svc = services()
+    svc.sessions.end(principal.id)
+    svc.audit.record(
+        AuditAction.SESSION_ENDED,
+        org_id=principal.org_id,
+        targets=[Target("session", principal.id), Target("user", principal.user_id or "")],
+        data={"reason": "logout"},
+    )

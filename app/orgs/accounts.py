@@ -1,6 +1,12 @@
-"""Global accounts: one per case-folded email, shared by every organisation the person belongs to."""
+"""Global accounts: one per case-folded email, shared by every organisation the person belongs to.
+
+Deleting an account ends every membership and erases the personal data; the row stays (with a placeholder
+email) so audit events that name the user id keep pointing at something.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -8,7 +14,11 @@ from sqlalchemy.orm import Session
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
-from app.orgs.models import User
+from app.errors import LastOwner, NotFound
+from app.orgs.members import MemberService, plausible_id
+from app.orgs.models import Membership, Organization, User
+from app.orgs.sessions import SessionService
+from app.rbac.permissions import OWNER
 
 
 def normalize_email(email: str) -> str:
@@ -16,14 +26,38 @@ def normalize_email(email: str) -> str:
     return email.strip().casefold()
 
 
+def erased_email(user_id: str) -> str:
+    """A placeholder no mail can reach (RFC 2606 reserves ``.invalid``) that keeps ``users.email`` unique."""
+    return f"erased-{user_id}@invalid"
+
+
+@dataclass(frozen=True)
+class AccountMembership:
+    member: Membership
+    org: Organization
+
+
 class AccountService:
-    def __init__(self, session: Session, clock: Clock, audit: AuditRecorder) -> None:
+    def __init__(
+        self,
+        session: Session,
+        clock: Clock,
+        audit: AuditRecorder,
+        *,
+        members: MemberService | None = None,
+        sessions: SessionService | None = None,
+    ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
+        self.sessions = sessions or SessionService(session, clock, 0)
+        self.members = members or MemberService(session, clock, audit, sessions=self.sessions)
 
     def find_by_email(self, email: str) -> User | None:
-        return self.session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
+        """The live account for ``email``; a deleted account is never found again."""
+        return self.session.scalars(
+            select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
+        ).one_or_none()
 
     def get_or_create(
         self, email: str, name: str | None = None, *, org_id: str | None = None
@@ -40,3 +74,69 @@ class AccountService:
         self.session.flush()
         self.audit.record(AuditAction.USER_CREATED, org_id=org_id, targets=[Target("user", user.id)])
         return user, True
+
+    def get(self, user_id: str) -> User:
+        user = self.session.get(User, user_id) if plausible_id(user_id) else None
+        if user is None or user.deleted_at is not None:
+            raise NotFound(f"Account {user_id} not found")
+        return user
+
+    def memberships(self, user_id: str) -> list[AccountMembership]:
+        """Every org the account belongs to; nothing else about those orgs."""
+        rows = self.session.execute(
+            select(Membership, Organization)
+            .join(Organization, Organization.id == Membership.org_id)
+            .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
+            .order_by(Organization.name, Organization.id)
+        ).tuples()
+        return [AccountMembership(m, o) for m, o in rows]
+
+    def delete(self, user_id: str, *, initiated_by: str) -> None:
+        """End every membership, end every session, erase the personal data, record ``user.deleted``.
+
+        Refused with 409 ``last_owner`` naming each org the account is the last active owner of: ownership
+        is handed over first. The check comes before any write, and the boundary's transaction covers all.
+        """
+        user = self.get(user_id)
+        held = self.memberships(user_id)
+        # Lock order: the platform chain (as creating an account does), then each org's chain by id.
+        self.audit.lock_chain(None)
+        for org_id in sorted({e.org.id for e in held}):
+            self.audit.lock_chain(org_id)
+        blocking = self._last_owner_of(held)
+        if blocking:
+            names = ", ".join(f"{o.name} ({o.id})" for o in blocking)
+            which = "each of these organisations" if len(blocking) > 1 else "it"
+            raise LastOwner(
+                f"The account is the last owner of {names}. Make another member owner of {which} first, "
+                "then delete the account.",
+                orgs=[{"id": o.id, "name": o.name} for o in blocking],
+            )
+        for entry in held:
+            self.members.end_membership(entry.member, reason="account_deleted")
+        sessions_ended = self.sessions.end_for_member(user.id)
+        now = self.clock.now()
+        user.email = erased_email(user.id)
+        user.name = None
+        user.deleted_at = now
+        user.updated_at = now
+        self.session.flush()
+        self.audit.record(
+            AuditAction.USER_DELETED,
+            org_id=None,
+            targets=[Target("user", user.id)],
+            data={
+                "initiated_by": initiated_by,
+                "org_ids": [entry.org.id for entry in held],
+                "memberships_ended": len(held),
+                "sessions_ended": sessions_ended,
+                "erased": ["email", "name"],
+            },
+        )
+
+    def _last_owner_of(self, held: list[AccountMembership]) -> list[Organization]:
+        return [
+            e.org
+            for e in sorted(held, key=lambda e: e.org.id)
+            if e.member.role == OWNER and self.members.other_active_owners(e.org.id, e.member.id) == 0
+        ]
