@@ -16,6 +16,7 @@ from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
 from app.mail import Mailer, mailer_from_url
 from app.orgs.accounts import AccountService
+from app.orgs.invitations import InvitationService
 from app.orgs.members import MemberService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
@@ -97,4 +98,21 @@ class Services:
             seats=self.seats,
             sessions=self.sessions,
             authorizer=self.authorizer,
+        )
+
+    @cached_property
+    def invitations(self) -> InvitationService:
+        settings = self.container.settings
+        return InvitationService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            authorizer=self.authorizer,
+            accounts=self.accounts,
+            members=self.members,
+            seats=self.seats,
+            sessions=self.sessions,
+            mailer=self.container.mailer,
+            base_url=settings.base_url,
+            default_ttl_days=settings.invitation_ttl_days,
         )

@@ -91,6 +91,18 @@ class InvitationPending(Conflict):
     code, title = "invitation_pending", "Invitation already pending"
 
 
+class InvitationNotPending(Conflict):
+    code, title = "invitation_not_pending", "Invitation not pending"
+
+
+class InvitationExpired(Gone):
+    code, title = "invitation_expired", "Invitation expired"
+
+
+class InvitationUsed(Gone):
+    code, title = "invitation_used", "Invitation already used"
+
+
 class ServiceUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 

@@ -85,8 +85,11 @@ class Invitation(Base):
     invited_by: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    # The mail for the current token: pending (not tried yet), sent, failed (the admin can resend).
+    delivery: Mapped[str] = mapped_column(String(16), default="pending")
     sent_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None]
 
 
