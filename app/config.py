@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     invitation_ttl_days: int = Field(default=7, ge=1, le=30)
+    # Ed25519 key signing audit checkpoints: PEM (PKCS#8) or base64 of the 32-byte seed. Required in
+    # production; in development one is generated into the instance folder (app/audit/signing.py).
+    audit_signing_key: str = ""
+    audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
 
     def resolved_database_url(self) -> str:
         if self.database_url:

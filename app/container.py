@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.integrity import AuditIntegrity, signer_for
 from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, RequestContext
+from app.audit.search import AuditLogSearch
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.service import CredentialService
@@ -42,7 +44,7 @@ class Container:
         cls, settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
     ) -> Container:
         engine = make_engine(settings.resolved_database_url())
-        return cls(
+        container = cls(
             settings=settings,
             engine=engine,
             session_factory=make_session_factory(engine),
@@ -51,6 +53,10 @@ class Container:
             authorizer=Authorizer(),
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
         )
+        from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
+
+        outbox.install(container)
+        return container
 
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
@@ -116,3 +122,11 @@ class Services:
             base_url=settings.base_url,
             default_ttl_days=settings.invitation_ttl_days,
         )
+
+    @cached_property
+    def audit_log(self) -> AuditLogSearch:
+        return AuditLogSearch(self.session)
+
+    @cached_property
+    def audit_integrity(self) -> AuditIntegrity:
+        return AuditIntegrity(self.session, self.container.clock, signer_for(self.container))

@@ -127,3 +127,9 @@ class HttpError(AppError):
 
 class RateLimited(AppError):
     status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class AuditLogsDisabled(Forbidden):
+    """The org turned its audit log off: the API refuses to show it (recording goes on)."""
+
+    code, title = "audit_logs_disabled", "Audit logs disabled"

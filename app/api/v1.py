@@ -15,6 +15,7 @@ VIEW_MODULES = (
     "app.orgs.seat_views",
     "app.orgs.account_views",
     "app.credentials.views",
+    "app.audit.log_views",
 )
 
 _loaded = False

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import chain
 from app.audit.catalogue import AuditAction
+from app.audit.log_models import target_rows
 from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, OutboxEvent
 from app.clock import Clock
 from app.db import is_postgres
@@ -106,6 +107,7 @@ class AuditRecorder:
             actor_name=who.name,
             targets=[{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
             context={k: v for k, v in asdict(self.context).items() if v is not None},
+            ip=self.context.ip,
             outcome=outcome,
             reason=reason,
             changes={k: v for k, v in (changes or {}).items() if k not in SECRET_FIELDS},
@@ -115,6 +117,7 @@ class AuditRecorder:
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)
+        self.session.add_all(target_rows(event))  # the target filter's index (app/audit/log_models.py)
         if self.outbox.enabled:
             from app.audit.cloudevents import subject_for, to_cloudevent
 

@@ -22,6 +22,32 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('chain', name=op.f('pk_audit_chain_heads'))
     )
+    op.create_table('audit_checkpoints',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('chain', sa.String(length=40), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('signed_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('key_id', sa.String(length=32), nullable=False),
+    sa.Column('signature', sa.String(length=128), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_checkpoints'))
+    )
+    with op.batch_alter_table('audit_checkpoints', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_checkpoints_chain_seq', ['chain', 'seq'], unique=False)
+
+    op.create_table('audit_event_targets',
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('target_type', sa.String(length=40), nullable=False),
+    sa.Column('target_id', sa.String(length=255), nullable=False),
+    sa.Column('occurred_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', 'position', name=op.f('pk_audit_event_targets'))
+    )
+    with op.batch_alter_table('audit_event_targets', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_event_targets_org_target', ['org_id', 'target_id', 'occurred_at', 'event_id'], unique=False)
+        batch_op.create_index('ix_audit_event_targets_org_type', ['org_id', 'target_type', 'occurred_at', 'event_id'], unique=False)
+
     op.create_table('audit_events',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('chain', sa.String(length=40), nullable=False),
@@ -34,6 +60,7 @@ def upgrade() -> None:
     sa.Column('actor_name', sa.String(length=320), nullable=True),
     sa.Column('targets', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('context', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=True),
     sa.Column('changes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
@@ -44,9 +71,63 @@ def upgrade() -> None:
     sa.UniqueConstraint('chain', 'seq', name=op.f('uq_audit_events_chain'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_events_org_action', ['org_id', 'action', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_audit_events_org_action', ['org_id', 'action', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_org_actor', ['org_id', 'actor_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_org_failures', ['org_id', 'occurred_at', 'id'], unique=False, sqlite_where=sa.text("outcome = 'failure'"), postgresql_where=sa.text("outcome = 'failure'"))
+        batch_op.create_index('ix_audit_events_org_ip', ['org_id', 'ip', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_audit_events_org_time', ['org_id', 'occurred_at', 'id'], unique=False)
 
+    op.create_table('audit_failure_windows',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('actor_type', sa.String(length=16), nullable=False),
+    sa.Column('actor_id', sa.String(length=64), nullable=True),
+    sa.Column('actor_name', sa.String(length=320), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('window_start', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('first_event_id', sa.String(length=36), nullable=True),
+    sa.Column('last_ip', sa.String(length=64), nullable=True),
+    sa.Column('flushed', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_audit_failure_windows'))
+    )
+    with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_failure_windows_open', ['flushed', 'window_start'], unique=False)
+
+    op.create_table('audit_purge_horizons',
+    sa.Column('chain', sa.String(length=40), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('purged_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('purged_total', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('chain', name=op.f('pk_audit_purge_horizons'))
+    )
+    op.create_table('billing_inbox',
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('sequence', sa.BigInteger(), nullable=False),
+    sa.Column('type', sa.String(length=100), nullable=False),
+    sa.Column('applied_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_billing_inbox')),
+    sa.UniqueConstraint('org_id', 'sequence', name=op.f('uq_billing_inbox_org_id'))
+    )
+    op.create_table('billing_member_seats',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('seat_type', sa.String(length=40), nullable=True),
+    sa.Column('sequence', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'member_id', name=op.f('pk_billing_member_seats'))
+    )
+    op.create_table('billing_seat_usage',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('seat_type', sa.String(length=40), nullable=False),
+    sa.Column('in_use', sa.Integer(), nullable=False),
+    sa.Column('limit', sa.Integer(), nullable=True),
+    sa.Column('limit_sequence', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'seat_type', name=op.f('pk_billing_seat_usage'))
+    )
     op.create_table('organizations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -239,10 +320,30 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('outbox_events')
     op.drop_table('organizations')
+    op.drop_table('billing_seat_usage')
+    op.drop_table('billing_member_seats')
+    op.drop_table('billing_inbox')
+    op.drop_table('audit_purge_horizons')
+    with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_failure_windows_open')
+
+    op.drop_table('audit_failure_windows')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_org_time')
+        batch_op.drop_index('ix_audit_events_org_ip')
+        batch_op.drop_index('ix_audit_events_org_failures', sqlite_where=sa.text("outcome = 'failure'"), postgresql_where=sa.text("outcome = 'failure'"))
+        batch_op.drop_index('ix_audit_events_org_actor')
         batch_op.drop_index('ix_audit_events_org_action')
 
     op.drop_table('audit_events')
+    with op.batch_alter_table('audit_event_targets', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_event_targets_org_type')
+        batch_op.drop_index('ix_audit_event_targets_org_target')
+
+    op.drop_table('audit_event_targets')
+    with op.batch_alter_table('audit_checkpoints', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_checkpoints_chain_seq')
+
+    op.drop_table('audit_checkpoints')
     op.drop_table('audit_chain_heads')
     # ### end Alembic commands ###
