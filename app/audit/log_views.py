@@ -1,0 +1,115 @@
+"""``/v1/orgs/{org}/audit-logs``: search, export, verification; ``/v1/audit/public-key``."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from flask import Response
+
+from app.api.endpoint import operation
+from app.api.v1 import v1
+from app.audit.export import MEDIA_TYPES, export_stream
+from app.audit.integrity import checkpoint_json, signer_for
+from app.audit.log_schemas import (
+    AuditEventOut,
+    AuditExportQuery,
+    AuditLogPage,
+    AuditLogQuery,
+    PublicKeyOut,
+    VerificationOut,
+    event_json,
+)
+from app.web import container, services
+
+DISABLED = (403,)
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/audit-logs",
+    "GET",
+    summary="Search the organisation's audit log (newest first)",
+    tag="audit-logs",
+    permission="audit_logs:read",
+    query=AuditLogQuery,
+    response=AuditLogPage,
+    errors=DISABLED,
+    description="Filters combine with AND. `action` is exact or a prefix ending in `*` or `.` (`member.*`). "
+    "Pages are keyset-based: pass `next_cursor` back as `cursor`; new events never shift later pages. "
+    "403 `audit_logs_disabled` while the org has audit logs turned off (events are still recorded).",
+)
+def list_audit_logs(org_id: str, query: AuditLogQuery) -> AuditLogPage:
+    rows, nxt = services().audit_log.page(org_id, query.to_filter(), cursor=query.cursor, limit=query.limit)
+    return AuditLogPage(data=[AuditEventOut.model_validate(event_json(r)) for r in rows], next_cursor=nxt)
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/audit-logs/export",
+    "GET",
+    summary="Export the audit log as CSV or JSON Lines (streamed)",
+    tag="audit-logs",
+    permission="audit_logs:read",
+    query=AuditExportQuery,
+    errors=DISABLED,
+    content_type="application/x-ndjson",
+    description="Same filters as the search, oldest first, streamed as an attachment. The chain head is "
+    "signed when the export starts and the export stops there: JSON Lines end with "
+    '`{"checkpoint": {...}}`, and both formats carry it base64 JSON in `X-Tenantry-Audit-Checkpoint`. '
+    "Verify a JSON Lines file with `python -m app.audit.verify_export FILE` and the key from "
+    "`GET /v1/audit/public-key`.",
+)
+def export_audit_logs(org_id: str, query: AuditExportQuery) -> Response:
+    svc = services()
+    svc.audit_log.require_enabled(org_id)
+    cp = svc.audit_integrity.checkpoint(org_id)
+    signed = checkpoint_json(cp) if cp is not None else None
+    stamp = svc.container.clock.now().strftime("%Y%m%dT%H%M%SZ")
+    body = export_stream(
+        container().session_factory,
+        org_id,
+        query.to_filter(),
+        query.format,
+        max_seq=cp.seq if cp is not None else 0,
+        checkpoint=signed,
+    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="audit-logs-{org_id}-{stamp}.{query.format}"',
+        "Cache-Control": "no-store",
+    }
+    if signed is not None:
+        headers["X-Tenantry-Audit-Checkpoint"] = base64.b64encode(json.dumps(signed).encode()).decode()
+    return Response(body, mimetype=MEDIA_TYPES[query.format], headers=headers, direct_passthrough=True)
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/audit-logs/verify",
+    "GET",
+    summary="Verify the organisation's audit chain; report the first broken link",
+    tag="audit-logs",
+    permission="audit_logs:read",
+    response=VerificationOut,
+    errors=DISABLED,
+    description="Walks the retained events in sequence order from the purge horizon to the head, and checks "
+    "the latest signed checkpoint. `ok: false` names the first broken link (seq, event id, reason).",
+)
+def verify_audit_logs(org_id: str) -> VerificationOut:
+    svc = services()
+    svc.audit_log.require_enabled(org_id)
+    return VerificationOut.model_validate(svc.audit_integrity.verify(org_id).as_dict())
+
+
+@operation(
+    v1,
+    "/audit/public-key",
+    "GET",
+    summary="The Ed25519 public key that signs audit checkpoints",
+    tag="audit-logs",
+    auth="none",
+    response=PublicKeyOut,
+)
+def audit_public_key() -> PublicKeyOut:
+    services()  # the boundary commits a session; this view reads none
+    return PublicKeyOut.model_validate(signer_for(container()).public_key_document())

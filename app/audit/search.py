@@ -1,0 +1,191 @@
+"""Searching an org's audit log: filters → SQL, and keyset pages newest first by ``(occurred_at, id)``.
+
+Keyset, not offset: a page is "the ``limit`` events just older than the cursor's (occurred_at, id)", so
+events written while a caller pages (newer ones) never shift the pages it has not read yet. Each filter has
+an index that keeps this order (``ix_audit_events_org_*`` on audit_events, ``audit_event_targets`` for
+targets), so a page reads about ``limit`` index entries whatever the filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.audit.catalogue import AuditAction
+from app.audit.log_models import AuditEventTarget
+from app.audit.models import AuditEvent
+from app.errors import AuditLogsDisabled, NotFound, ValidationFailed
+from app.orgs.models import Organization
+
+EVENTS = AuditEvent.__table__
+Direction = Literal["newest_first", "oldest_first"]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    actor: str | None = None
+    actor_type: str | None = None
+    target: str | None = None
+    target_type: str | None = None
+    outcome: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a keyset page starts: strictly past this (occurred_at, id)."""
+
+    occurred_at: datetime
+    id: str
+
+
+def encode_cursor(pos: Position) -> str:
+    raw = json.dumps({"v": 1, "t": pos.occurred_at.isoformat(), "i": pos.id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    try:
+        data: Any = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii")))
+        if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("i"), str):
+            raise ValueError("shape")
+        when = datetime.fromisoformat(str(data["t"]))
+        if when.tzinfo is None or len(data["i"]) > 36:
+            raise ValueError("time zone or id")
+        return Position(when.astimezone(UTC), data["i"])
+    except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError):
+        raise ValidationFailed(
+            "The cursor is not valid. Pass the previous page's next_cursor unchanged, or omit it.",
+            errors=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+
+
+def action_clause(action: str) -> ColumnElement[bool]:
+    """Exact (``member.invited``) or a prefix ending in ``*`` or ``.`` (``member.*``, ``member.``).
+
+    A prefix expands to the catalogue's matching actions (the catalogue is closed), so the query is an
+    ``IN`` list the action index serves on any collation, where ``LIKE 'x%'`` needs a C collation.
+    """
+    if not action.endswith(("*", ".")):
+        return EVENTS.c.action == action
+    prefix = action.rstrip("*")
+    matches = sorted(a.value for a in AuditAction if a.value.startswith(prefix))
+    return EVENTS.c.action.in_(matches) if matches else false()
+
+
+def where_clauses(org_id: str, f: AuditFilter) -> list[ColumnElement[bool]]:
+    c = EVENTS.c
+    clauses: list[ColumnElement[bool]] = [c.org_id == org_id]
+    if f.since is not None:
+        clauses.append(c.occurred_at >= f.since)
+    if f.until is not None:
+        clauses.append(c.occurred_at < f.until)
+    if f.action:
+        clauses.append(action_clause(f.action))
+    if f.actor:
+        clauses.append(c.actor_id == f.actor)
+    if f.actor_type:
+        clauses.append(c.actor_type == f.actor_type)
+    if f.outcome:
+        clauses.append(c.outcome == f.outcome)
+    if f.ip:
+        clauses.append(c.ip == f.ip)
+    if f.target or f.target_type:
+        t = AuditEventTarget.__table__.c
+        conds = [t.event_id == c.id, t.org_id == org_id]
+        if f.target:
+            conds.append(t.target_id == f.target)
+        if f.target_type:
+            conds.append(t.target_type == f.target_type)
+        clauses.append(exists().where(and_(*conds)))
+    return clauses
+
+
+def keyset_query(
+    org_id: str,
+    f: AuditFilter,
+    *,
+    after: Position | None,
+    limit: int,
+    direction: Direction = "newest_first",
+    max_seq: int | None = None,
+) -> Select[Any]:
+    c = EVENTS.c
+    clauses = where_clauses(org_id, f)
+    key = tuple_(c.occurred_at, c.id)
+    if after is not None:
+        clauses.append(
+            key < (after.occurred_at, after.id)
+            if direction == "newest_first"
+            else key > (after.occurred_at, after.id)
+        )
+    if max_seq is not None:
+        clauses.append(c.seq <= max_seq)
+    order = (c.occurred_at.desc(), c.id.desc()) if direction == "newest_first" else (c.occurred_at, c.id)
+    return select(EVENTS).where(*clauses).order_by(*order).limit(limit)
+
+
+class AuditLogSearch:
+    """Reads an org's audit log for its admins; refuses while the org has turned the log off."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def require_enabled(self, org_id: str) -> Organization:
+        org = self.session.get(Organization, org_id)
+        if org is None or org.deleted_at is not None:
+            raise NotFound(f"Organisation {org_id} not found")
+        if not org.audit_logs_enabled:
+            raise AuditLogsDisabled(
+                "Audit logs are turned off for this organisation (events are still recorded). "
+                'An admin can turn them on with PATCH /v1/orgs/{org} {"audit_logs_enabled": true}.'
+            )
+        return org
+
+    def page(
+        self, org_id: str, f: AuditFilter, *, cursor: str | None, limit: int
+    ) -> tuple[Sequence[Row[Any]], str | None]:
+        """One page newest first, and the cursor of the next page (None on the last)."""
+        self.require_enabled(org_id)
+        after = decode_cursor(cursor) if cursor else None
+        rows = self.session.execute(keyset_query(org_id, f, after=after, limit=limit + 1)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(Position(rows[-1].occurred_at, rows[-1].id)) if more and rows else None
+        return rows, nxt
+
+
+def iter_batches(
+    session: Session,
+    org_id: str,
+    f: AuditFilter,
+    *,
+    batch: int = 2000,
+    direction: Direction = "oldest_first",
+    max_seq: int | None = None,
+) -> Iterator[Sequence[Row[Any]]]:
+    """Every matching event in keyset batches, each read in its own short transaction (flat memory,
+    and no long read transaction holding SQLite's write lock or PostgreSQL's vacuum horizon)."""
+    after: Position | None = None
+    while True:
+        rows = session.execute(
+            keyset_query(org_id, f, after=after, limit=batch, direction=direction, max_seq=max_seq)
+        ).all()
+        session.rollback()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        after = Position(rows[-1].occurred_at, rows[-1].id)
