@@ -44,7 +44,7 @@ class Container:
         cls, settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
     ) -> Container:
         engine = make_engine(settings.resolved_database_url())
-        return cls(
+        container = cls(
             settings=settings,
             engine=engine,
             session_factory=make_session_factory(engine),
@@ -53,6 +53,10 @@ class Container:
             authorizer=Authorizer(),
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
         )
+        from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
+
+        outbox.install(container)
+        return container
 
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None

@@ -103,6 +103,31 @@ def upgrade() -> None:
     sa.Column('purged_total', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('chain', name=op.f('pk_audit_purge_horizons'))
     )
+    op.create_table('billing_inbox',
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('sequence', sa.BigInteger(), nullable=False),
+    sa.Column('type', sa.String(length=100), nullable=False),
+    sa.Column('applied_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_billing_inbox')),
+    sa.UniqueConstraint('org_id', 'sequence', name=op.f('uq_billing_inbox_org_id'))
+    )
+    op.create_table('billing_member_seats',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('seat_type', sa.String(length=40), nullable=True),
+    sa.Column('sequence', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'member_id', name=op.f('pk_billing_member_seats'))
+    )
+    op.create_table('billing_seat_usage',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('seat_type', sa.String(length=40), nullable=False),
+    sa.Column('in_use', sa.Integer(), nullable=False),
+    sa.Column('limit', sa.Integer(), nullable=True),
+    sa.Column('limit_sequence', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'seat_type', name=op.f('pk_billing_seat_usage'))
+    )
     op.create_table('organizations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -295,6 +320,9 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('outbox_events')
     op.drop_table('organizations')
+    op.drop_table('billing_seat_usage')
+    op.drop_table('billing_member_seats')
+    op.drop_table('billing_inbox')
     op.drop_table('audit_purge_horizons')
     with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_failure_windows_open')
