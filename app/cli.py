@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from app.audit.commands import consume, relay
 from app.config import Settings
 
 
@@ -212,6 +213,10 @@ def demo(as_json: bool) -> None:
             ]
         ),
     )
+
+
+main.add_command(relay)
+main.add_command(consume)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "app.credentials.models",
     "app.audit.models",
     "app.audit.log_models",
+    "app.audit.consumers.models",
 )
 
 

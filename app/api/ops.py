@@ -48,7 +48,14 @@ def metrics() -> Response:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    body = generate_latest(registry)
+    from app.web import container
+
+    for collector in container().extras.get("metrics", []):  # per-app collectors, read on scrape
+        extra = CollectorRegistry(auto_describe=False)
+        extra.register(collector)
+        body += generate_latest(extra)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
 @ops.get("/openapi.json")

@@ -1,0 +1,1 @@
+"""Reference consumers of the event stream: what integrators copy (``tenantry consume billing|print``)."""

@@ -1,0 +1,174 @@
+"""The event contract: for every :class:`AuditAction`, when it fires and what its ``data.details`` holds.
+
+``scripts/gen_event_contract.py`` turns this table into one JSON Schema per event type
+(``docs/events/schemas/tenantry.<aggregate>.<action>.v1.json``), the CloudEvents envelope schema and
+``docs/asyncapi.yaml``; a test fails when an action has no entry or the files are stale. Pure data.
+
+Field shorthand in ``details``: ``"string"``, ``"integer"``, ``"boolean"``, ``"datetime"``, ``"string[]"``; a
+trailing ``?`` means the value may be null. Listed fields are always present; producers may add fields
+(consumers must ignore unknown ones); removing or retyping one is a breaking change and needs ``.v2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.audit.catalogue import AuditAction
+
+
+@dataclass(frozen=True)
+class EventContract:
+    fires: str  # when the event is recorded, for the docs and the AsyncAPI summary
+    details: dict[str, str] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # target types, in order
+    changes: tuple[str, ...] = ()  # fields whose before/after may appear in ``changes``
+    failure: bool = False  # may be recorded with outcome "failure"
+
+
+_SEAT_MEMBER = {"seat_type": "string", "member_id": "string", "user_id": "string", "reason": "string"}
+
+CONTRACT: dict[AuditAction, EventContract] = {
+    AuditAction.ORG_CREATED: EventContract(
+        "An organisation is created (platform key or `tenantry orgs create`).",
+        targets=("org",),
+        changes=("name", "slug", "audit_logs_enabled", "audit_retention_days"),
+    ),
+    AuditAction.ORG_UPDATED: EventContract(
+        "An organisation's name or settings change (PATCH /v1/orgs/{org}); only changed fields appear.",
+        targets=("org",),
+        changes=("name", "slug", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
+    ),
+    AuditAction.ORG_DELETED: EventContract(
+        "An organisation is deleted: members end, keys, tokens and sessions are revoked.",
+        {"members_ended": "integer"},
+        targets=("org",),
+    ),
+    AuditAction.API_KEY_CREATED: EventContract(
+        "An API key is issued (the key itself is never logged, only its display prefix).",
+        {"kind": "string", "role": "string?", "prefix": "string"},
+        targets=("api_key",),
+    ),
+    AuditAction.API_KEY_REVOKED: EventContract("An API key is revoked.", targets=("api_key",)),
+    AuditAction.SCIM_TOKEN_CREATED: EventContract(
+        "A SCIM bearer token is issued for the org's IdP (only its display prefix is logged).",
+        {"prefix": "string"},
+        targets=("scim_token",),
+    ),
+    AuditAction.SCIM_TOKEN_REVOKED: EventContract("A SCIM token is revoked.", targets=("scim_token",)),
+    AuditAction.USER_CREATED: EventContract(
+        "A global account is created (first invitation, SCIM or SSO sign-in of that email).",
+        targets=("user",),
+    ),
+    AuditAction.USER_DELETED: EventContract(
+        "An account is deleted (DELETE /v1/me or by an operator): memberships end, email and name erased.",
+        {
+            "initiated_by": "string",
+            "org_ids": "string[]",
+            "memberships_ended": "integer",
+            "sessions_ended": "integer",
+            "erased": "string[]",
+        },
+        targets=("user",),
+    ),
+    AuditAction.MEMBER_ADDED: EventContract(
+        "A user becomes a member of the org (invitation, SCIM, SSO just-in-time, verified domain).",
+        {"user_id": "string", "role": "string", "source": "string"},
+        targets=("member", "user"),
+    ),
+    AuditAction.MEMBER_INVITED: EventContract(
+        "An invitation is created and mailed (the invitation token is never logged).",
+        {
+            "invitation_id": "string",
+            "email": "string",
+            "role": "string",
+            "seat_type": "string?",
+            "expires_at": "datetime",
+        },
+        targets=("invitation",),
+    ),
+    AuditAction.MEMBER_ROLE_CHANGED: EventContract(
+        "A member's role changes.", {"user_id": "string"}, targets=("member", "user"), changes=("role",)
+    ),
+    AuditAction.MEMBER_REMOVED: EventContract(
+        "A membership ends (removal, account deletion, org deletion); a seat held is released with it.",
+        {"user_id": "string", "role": "string", "seat_type": "string?", "reason": "string"},
+        targets=("member", "user"),
+    ),
+    AuditAction.MEMBER_SUSPENDED: EventContract(
+        "A member is suspended; their sessions in the org end.",
+        {"user_id": "string", "role": "string", "sessions_ended": "integer"},
+        targets=("member", "user"),
+        changes=("status",),
+    ),
+    AuditAction.MEMBER_REACTIVATED: EventContract(
+        "A suspended member is reactivated.",
+        {"user_id": "string", "role": "string", "sessions_ended": "integer"},
+        targets=("member", "user"),
+        changes=("status",),
+    ),
+    AuditAction.INVITATION_ACCEPTED: EventContract(
+        "An invitation is accepted: the account is linked or created and the membership starts.",
+        {"member_id": "string", "role": "string", "seat_type": "string?"},
+        targets=("invitation", "member", "user"),
+    ),
+    AuditAction.INVITATION_REVOKED: EventContract(
+        "A pending invitation is revoked.", targets=("invitation",), changes=("status",)
+    ),
+    AuditAction.INVITATION_RESENT: EventContract(
+        "A pending invitation is mailed again with a new expiry.",
+        targets=("invitation",),
+        changes=("expires_at",),
+    ),
+    AuditAction.SEAT_ASSIGNED: EventContract(
+        "A member takes a seat of a type (assignment, invitation, SCIM, SSO, approved request).",
+        {**_SEAT_MEMBER, "used": "integer", "limit": "integer"},
+        targets=("member", "user"),
+        changes=("seat_type",),
+    ),
+    AuditAction.SEAT_UNASSIGNED: EventContract(
+        "A member's seat is released (unassignment, switch of type, removal of the member).",
+        _SEAT_MEMBER,
+        targets=("member", "user"),
+        changes=("seat_type",),
+    ),
+    AuditAction.SEAT_TRANSFERRED: EventContract(
+        "A seat moves from one member to another in one transaction; the pool's count is unchanged.",
+        {
+            "seat_type": "string",
+            "from_member": "string",
+            "to_member": "string",
+            "from_user": "string",
+            "to_user": "string",
+        },
+        targets=("member", "member"),
+    ),
+    AuditAction.SEAT_LIMIT_CHANGED: EventContract(
+        "Billing sets a pool's limit (PUT /v1/orgs/{org}/seats/{seat_type}); lowering it evicts nobody.",
+        {"seat_type": "string", "limit": "integer", "used": "integer", "over_limit": "boolean"},
+        targets=("seat_pool",),
+        changes=("limit",),
+    ),
+    AuditAction.SEAT_REQUESTED: EventContract(
+        "A member asks for a seat.",
+        {"seat_type": "string", "member_id": "string", "user_id": "string"},
+        targets=("seat_request", "member"),
+    ),
+    AuditAction.SEAT_REQUEST_APPROVED: EventContract(
+        "An admin approves a seat request (the seat itself comes as seat.assigned).",
+        {"seat_type": "string", "member_id": "string", "seat_assigned": "boolean"},
+        targets=("seat_request", "member"),
+        changes=("status",),
+    ),
+    AuditAction.SEAT_REQUEST_DENIED: EventContract(
+        "An admin denies a seat request.",
+        {"seat_type": "string", "member_id": "string", "reason": "string?"},
+        targets=("seat_request", "member"),
+        changes=("status",),
+    ),
+    AuditAction.SESSION_ENDED: EventContract(
+        "A member session ends (logout).", {"reason": "string"}, targets=("session", "user")
+    ),
+    AuditAction.ROLE_CREATED: EventContract("A custom role is created in the org.", targets=("role",)),
+    AuditAction.ROLE_UPDATED: EventContract("A custom role's permissions change.", targets=("role",)),
+    AuditAction.ROLE_DELETED: EventContract("A custom role is deleted.", targets=("role",)),
+}
