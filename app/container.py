@@ -23,7 +23,9 @@ from app.orgs.members import MemberService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
 from app.orgs.sessions import SessionService
+from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
+from app.rbac.service import RoleService
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Container:
             session_factory=make_session_factory(engine),
             clock=clock or SystemClock(),
             mailer=mailer or mailer_from_url(settings.smtp_url, settings.mail_from),
-            authorizer=Authorizer(),
+            authorizer=Authorizer(AuthzEngine(engine)),
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
         )
         from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
@@ -71,7 +73,7 @@ class Services:
         self.container = container
         self.session = session
         self.audit = AuditRecorder(session, container.clock, actor, context, container.outbox)
-        self.authorizer = container.authorizer
+        self.authorizer = container.authorizer.bind(session)
 
     @cached_property
     def credentials(self) -> CredentialService:
@@ -130,3 +132,7 @@ class Services:
     @cached_property
     def audit_integrity(self) -> AuditIntegrity:
         return AuditIntegrity(self.session, self.container.clock, signer_for(self.container))
+
+    @cached_property
+    def roles(self) -> RoleService:
+        return RoleService(self.session, self.container.clock, self.audit, self.authorizer)

@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "app.orgs.models",
     "app.credentials.models",
     "app.audit.models",
+    "app.rbac.models",
     "app.audit.log_models",
     "app.audit.consumers.models",
 )

@@ -32,6 +32,9 @@ class AuditAction(StrEnum):
     MEMBER_SUSPENDED = "member.suspended"
     MEMBER_REACTIVATED = "member.reactivated"
     SESSION_ENDED = "session.ended"
+    ROLE_CREATED = "role.created"
+    ROLE_UPDATED = "role.updated"
+    ROLE_DELETED = "role.deleted"
 
     @property
     def aggregate(self) -> str:

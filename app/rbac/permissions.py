@@ -1,46 +1,55 @@
-"""The authorization rules, in one place: roles, their permissions, and who may grant what.
+"""The authorization rules callers use: ``Authorizer.require``/``can`` and ``check_role_change``.
 
-The authorization issue turns these templates into Casbin policy (``policies/``); callers use
-``Authorizer.require`` and ``check_role_change`` and never test roles themselves.
+The rules themselves are Casbin policy (``policies/``); decisions come from the compiled engine
+(``app/rbac/engine.py``). Callers never test roles themselves.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import select
 
 from app.credentials.principal import Principal
 from app.errors import Forbidden, LastOwner, NotFound
+from app.rbac.compiled import UNKNOWN_ORG, Decision
+from app.rbac.policy import templates
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.rbac.engine import AuthzEngine
 
 OWNER, ADMIN, BILLING, MEMBER = "owner", "admin", "billing", "member"
 BUILTIN_ROLES: Final = (OWNER, ADMIN, BILLING, MEMBER)
 
-ADMIN_PERMISSIONS: Final = frozenset(
-    {
-        "org:read", "org:update",
-        "members:read", "members:update", "members:remove",
-        "invitations:read", "invitations:create", "invitations:revoke",
-        "seats:read", "seats:assign", "seat_requests:read", "seat_requests:decide",
-        "roles:read", "roles:manage",
-        "api_keys:manage", "scim:manage", "sso:manage", "domains:manage",
-        "audit_logs:read", "extracts:manage",
-    }
-)  # fmt: skip
-ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
-    OWNER: ADMIN_PERMISSIONS | {"org:delete", "owners:manage", "billing:manage"},
-    ADMIN: ADMIN_PERMISSIONS,
-    BILLING: frozenset({"org:read", "members:read", "seats:read", "seat_requests:read", "billing:manage"}),
-    MEMBER: frozenset({"org:read", "members:read", "seat_requests:create"}),
-}
+# The built-in role templates of policies/roles.csv (kept under these names for existing callers).
+ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = dict(templates().roles)
+ADMIN_PERMISSIONS: Final = ROLE_PERMISSIONS[ADMIN]
 # Only a platform key may do these: they are billing's and the platform's, not an org's.
 PLATFORM_ONLY: Final = frozenset({"orgs:create", "seats:set_limit", "accounts:delete"})
 
 
 def permissions_of(role: str | None) -> frozenset[str]:
+    """A built-in role's permissions (custom roles: ``Authorizer.role_permissions``)."""
     return ROLE_PERMISSIONS.get(role or "", frozenset())
 
 
 class Authorizer:
-    """Decides whether a principal may perform a permission in an org (deny by default)."""
+    """Decides whether a principal may perform a permission in an org (deny by default).
+
+    Platform keys may do anything; org keys and SCIM tokens act with their role in their own org; member
+    sessions get exactly their permissions (role + seat) from the engine. ``bind(session)`` gives an
+    authorizer for one unit of work, which reads the org's current version through that session so a member
+    whose role was just changed is never judged from an older snapshot.
+    """
+
+    def __init__(self, engine: AuthzEngine | None = None, session: Session | None = None) -> None:
+        self.engine = engine
+        self.session = session
+
+    def bind(self, session: Session) -> Authorizer:
+        return Authorizer(self.engine, session)
 
     def require(self, principal: Principal, org_id: str | None, permission: str) -> None:
         if principal.is_platform:
@@ -50,7 +59,17 @@ class Authorizer:
         if org_id is None or principal.org_id != org_id:
             # Never confirm that another org exists.
             raise NotFound(f"Organisation {org_id} not found")
-        if permission not in permissions_of(principal.role):
+        if principal.kind == "user":
+            decision = self.member_decision(principal, org_id, permission)
+            if decision.reason == UNKNOWN_ORG:
+                raise NotFound(f"Organisation {org_id} not found")
+            if not decision.allowed:
+                raise Forbidden(
+                    f"Your role and seat do not allow '{permission}' ({decision.reason}).",
+                    reason=decision.reason,
+                )
+            return
+        if permission not in self.role_permissions(org_id, principal.role):
             raise Forbidden(f"Your role ({principal.role}) does not allow '{permission}'.")
 
     def can(self, principal: Principal, org_id: str | None, permission: str) -> bool:
@@ -59,6 +78,29 @@ class Authorizer:
         except (Forbidden, NotFound):
             return False
         return True
+
+    def member_decision(self, principal: Principal, org_id: str, permission: str) -> Decision:
+        if self.engine is None or principal.user_id is None:  # no engine (unit tests): templates only
+            allowed = permission in permissions_of(principal.role)
+            return Decision(allowed, "granted_by_role" if allowed else "not_granted", 0)
+        snapshot = self.engine.snapshot(org_id, self.current_version(org_id))
+        return snapshot.decide(principal.user_id, permission)
+
+    def role_permissions(self, org_id: str, role: str | None) -> frozenset[str]:
+        if role is None:
+            return frozenset()
+        if role in ROLE_PERMISSIONS or self.engine is None:
+            return permissions_of(role)
+        return self.engine.snapshot(org_id, self.current_version(org_id)).role_permissions.get(role, frozenset())
+
+    def current_version(self, org_id: str) -> int | None:
+        """The org's committed version as this unit of work sees it (None when unbound)."""
+        if self.session is None:
+            return None
+        from app.rbac.models import AuthzVersion
+
+        version = self.session.scalar(select(AuthzVersion.version).where(AuthzVersion.org_id == org_id))
+        return int(version or 0)
 
 
 def check_role_change(
@@ -69,7 +111,8 @@ def check_role_change(
     new_role: str | None,
     owners_left: int,
 ) -> None:
-    """Only owners grant or take away owner; the last owner can be neither demoted nor removed.
+    """Only owners grant or take away owner; the last owner can be neither demoted nor removed; a custom
+    role can be granted only by someone who holds every permission in it (no escalation through roles).
 
     ``new_role`` None means the membership ends; ``owners_left`` counts owners before the change.
     """
@@ -80,3 +123,10 @@ def check_role_change(
             "This member is the organisation's last owner. Make another member owner first.",
             org_id=org_id,
         )
+    if new_role is not None and new_role != old_role and new_role not in ROLE_PERMISSIONS:
+        for permission in sorted(authorizer.role_permissions(org_id, new_role)):
+            if not authorizer.can(principal, org_id, permission):
+                raise Forbidden(
+                    f"The role {new_role!r} grants '{permission}', which you do not hold yourself.",
+                    reason="escalation",
+                )

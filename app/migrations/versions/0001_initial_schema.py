@@ -103,6 +103,15 @@ def upgrade() -> None:
     sa.Column('purged_total', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('chain', name=op.f('pk_audit_purge_horizons'))
     )
+    op.create_table('authz_versions',
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('version', sa.BigInteger(), nullable=False),
+    sa.Column('changed_at', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', name=op.f('pk_authz_versions'))
+    )
+    with op.batch_alter_table('authz_versions', schema=None) as batch_op:
+        batch_op.create_index('ix_authz_versions_changed_at', ['changed_at'], unique=False)
+
     op.create_table('billing_inbox',
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -128,6 +137,18 @@ def upgrade() -> None:
     sa.Column('updated_at', app.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('org_id', 'seat_type', name=op.f('pk_billing_seat_usage'))
     )
+    op.create_table('casbin_rules',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('ptype', sa.String(length=8), nullable=False),
+    sa.Column('domain', sa.String(length=40), nullable=False),
+    sa.Column('v0', sa.String(length=128), nullable=False),
+    sa.Column('v1', sa.String(length=128), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_casbin_rules')),
+    sa.UniqueConstraint('ptype', 'domain', 'v0', 'v1', name='uq_casbin_rules_line')
+    )
+    with op.batch_alter_table('casbin_rules', schema=None) as batch_op:
+        batch_op.create_index('ix_casbin_rules_ptype_domain', ['ptype', 'domain'], unique=False)
+
     op.create_table('organizations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -178,6 +199,17 @@ def upgrade() -> None:
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_keys_org_id'), ['org_id'], unique=False)
 
+    op.create_table('custom_roles',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('created_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.db.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_custom_roles_org_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_custom_roles')),
+    sa.UniqueConstraint('org_id', 'name', name=op.f('uq_custom_roles_org_id'))
+    )
     op.create_table('invitations',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -313,6 +345,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invitations_org_id'))
 
     op.drop_table('invitations')
+    op.drop_table('custom_roles')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_org_id'))
 
@@ -320,9 +353,17 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('outbox_events')
     op.drop_table('organizations')
+    with op.batch_alter_table('casbin_rules', schema=None) as batch_op:
+        batch_op.drop_index('ix_casbin_rules_ptype_domain')
+
+    op.drop_table('casbin_rules')
     op.drop_table('billing_seat_usage')
     op.drop_table('billing_member_seats')
     op.drop_table('billing_inbox')
+    with op.batch_alter_table('authz_versions', schema=None) as batch_op:
+        batch_op.drop_index('ix_authz_versions_changed_at')
+
+    op.drop_table('authz_versions')
     op.drop_table('audit_purge_horizons')
     with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_failure_windows_open')

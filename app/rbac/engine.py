@@ -1,0 +1,180 @@
+"""The per-worker authorization engine: compiled org snapshots in an LRU, kept fresh by version.
+
+A check is a dict lookup when the org's snapshot is cached and at least ``min_version``; otherwise the org is
+loaded (one indexed query per table) and compiled. Snapshots are dropped when a newer version is heard of:
+from this process's own commits at once, from other workers and instances through PostgreSQL
+``LISTEN tenantry_authz``, and from a poll of recently changed versions every ``poll_interval`` seconds (the
+fallback, and the only channel on SQLite), with a full sweep of cached orgs every ``sweep_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+
+from sqlalchemy.engine import Engine
+
+from app.rbac import versioning
+from app.rbac.compiled import CompiledOrg, Decision
+from app.rbac.keycache import ApiKeyCache
+from app.rbac.loader import changed_since, load_org, versions_of
+
+log = logging.getLogger("tenantry.authz")
+POLL_WINDOW = 10.0  # seconds of changes each poll re-reads: covers commits that land late and clock skew
+
+
+class AuthzEngine:
+    def __init__(
+        self,
+        bind: Engine,
+        *,
+        capacity: int = 50_000,
+        poll_interval: float = 0.5,
+        sweep_interval: float = 30.0,
+        listen: bool = True,
+        key_ttl: float = 5.0,
+    ) -> None:
+        self.bind = bind
+        self.capacity = capacity
+        self.poll_interval = poll_interval
+        self.sweep_interval = sweep_interval
+        self.listen = listen and bind.dialect.name == "postgresql"
+        self.keys = ApiKeyCache(ttl=key_ttl)
+        self.loads = 0
+        self._cache: OrderedDict[str, CompiledOrg] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        versioning.install()
+        versioning.listen_local(bind, self.note_versions)
+
+    # --- checks ------------------------------------------------------------------------------------------
+    def snapshot(self, org_id: str, min_version: int | None = None) -> CompiledOrg:
+        if self._pid != os.getpid():
+            self._start()
+        snap = self._cache.get(org_id)
+        if snap is not None and (min_version is None or snap.version >= min_version):
+            try:
+                self._cache.move_to_end(org_id)
+            except KeyError:  # dropped by another thread meanwhile: the snapshot we hold is still valid
+                pass
+            return snap
+        return self.reload(org_id)
+
+    def check(self, org_id: str, subject: str, permission: str, min_version: int | None = None) -> Decision:
+        return self.snapshot(org_id, min_version).decide(subject, permission)
+
+    def reload(self, org_id: str) -> CompiledOrg:
+        snap = load_org(self.bind, org_id)
+        self.loads += 1
+        with self._lock:
+            current = self._cache.get(org_id)
+            if current is None or current.version <= snap.version:
+                self._cache[org_id] = snap
+                self._cache.move_to_end(org_id)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return snap
+
+    def cached_version(self, org_id: str) -> int | None:
+        snap = self._cache.get(org_id)
+        return None if snap is None else snap.version
+
+    def cached_orgs(self) -> int:
+        return len(self._cache)
+
+    # --- hearing of changes --------------------------------------------------------------------------------
+    def note_versions(self, versions: dict[str, int], revoked_keys: set[str]) -> None:
+        """Drop snapshots older than the versions heard of; forget revoked API keys."""
+        for org_id, version in versions.items():
+            snap = self._cache.get(org_id)
+            if snap is not None and snap.version < version:
+                with self._lock:
+                    if (cur := self._cache.get(org_id)) is not None and cur.version < version:
+                        del self._cache[org_id]
+        if revoked_keys:
+            self.keys.revoke(revoked_keys)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            if self._pid is not None:  # forked (gunicorn --preload): the parent's notifications are not ours
+                self._cache.clear()
+                self.keys.clear()
+            self._pid = os.getpid()
+            self._stop = threading.Event()
+        thread = threading.Thread(
+            target=_sync_loop, args=(weakref.ref(self), self._stop), name="authz-sync", daemon=True
+        )
+        thread.start()
+
+    def poll_once(self, since: float) -> None:
+        self.note_versions(dict(changed_since(self.bind, since)), set())
+
+    def sweep_once(self) -> None:
+        orgs = list(self._cache)
+        current = versions_of(self.bind, orgs)
+        self.note_versions({o: current.get(o, 0) for o in orgs if o in current}, set())
+
+
+def _sync_loop(ref: weakref.ref[AuthzEngine], stop: threading.Event) -> None:
+    """Background thread: LISTEN (PostgreSQL) while waiting between polls; exits with its engine."""
+    listener = None
+    last_sweep = time.monotonic()
+    while not stop.is_set():
+        engine = ref()
+        if engine is None:
+            return
+        started = time.time()
+        try:
+            if engine.listen and listener is None:
+                listener = _Listener(engine.bind)
+            if listener is not None:
+                listener.wait(engine, engine.poll_interval)
+            else:
+                stop.wait(engine.poll_interval)
+            engine.poll_once(started - POLL_WINDOW)
+            if time.monotonic() - last_sweep >= engine.sweep_interval:
+                engine.sweep_once()
+                last_sweep = time.monotonic()
+        except Exception:  # the database may be down: keep serving snapshots, retry
+            log.warning("authz sync failed; retrying", exc_info=True)
+            if listener is not None:
+                listener.close()
+                listener = None
+            stop.wait(min(5.0, engine.poll_interval * 4))
+        del engine
+
+
+class _Listener:
+    """A dedicated autocommit psycopg connection LISTENing on the authz channel."""
+
+    def __init__(self, bind: Engine) -> None:
+        import psycopg
+
+        url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(f"LISTEN {versioning.CHANNEL}")
+
+    def wait(self, engine: AuthzEngine, timeout: float) -> None:
+        for note in self.conn.notifies(timeout=timeout):
+            versions, revoked = versioning.decode_payload(note.payload)
+            engine.note_versions(versions, revoked)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # noqa: S110 - already broken
+            pass

@@ -1,0 +1,129 @@
+"""Reading one org's policy from the database as Casbin rules, and the version pollers' queries.
+
+These run on the check path, outside any request session, so they use a raw DB-API connection: no ORM, and on
+SQLite no ``BEGIN IMMEDIATE`` (a read must never wait for the request's own write transaction). The version is
+read first, so the rules read after it are at least that new: a snapshot may be newer than its label (it is
+reloaded once more, harmlessly), never older.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from app.rbac.compiled import CompiledOrg, compile_org, missing_org
+from app.rbac.policy import role_subject, seat_subject, template_rules
+
+
+@dataclass
+class OrgPolicy:
+    """One org's Casbin rules: what a stock ``Enforcer`` would load for it."""
+
+    org_id: str
+    version: int
+    exists: bool
+    p: list[tuple[str, str, str]] = field(default_factory=list)
+    g: list[tuple[str, str, str]] = field(default_factory=list)
+    g2: list[tuple[str, str, str]] = field(default_factory=list)
+    suspended: list[tuple[str, str]] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def compile(self) -> CompiledOrg:
+        if not self.exists:
+            return missing_org(self.org_id, self.version)
+        return compile_org(
+            self.org_id,
+            self.version,
+            _templates() + self.p,
+            self.g,
+            self.g2,
+            suspended=self.suspended,
+            aliases=self.aliases,
+        )
+
+
+_TEMPLATES: list[tuple[str, str, str]] = []
+
+
+def _templates() -> list[tuple[str, str, str]]:
+    if not _TEMPLATES:
+        _TEMPLATES.extend(template_rules())
+    return _TEMPLATES
+
+
+@contextmanager
+def raw_cursor(engine: Engine) -> Iterator[tuple[Any, str]]:
+    """A DB-API cursor and the placeholder for this driver (``?`` for sqlite3, ``%s`` for psycopg)."""
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        yield cursor, "%s" if engine.dialect.name == "postgresql" else "?"
+    finally:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+
+
+def read_policy(engine: Engine, org_id: str) -> OrgPolicy:
+    with raw_cursor(engine) as (cur, ph):
+        cur.execute(f"SELECT version FROM authz_versions WHERE org_id = {ph}", (org_id,))  # noqa: S608
+        row = cur.fetchone()
+        version = int(row[0]) if row else 0
+        cur.execute(f"SELECT deleted_at FROM organizations WHERE id = {ph}", (org_id,))  # noqa: S608
+        row = cur.fetchone()
+        if row is None or row[0] is not None:
+            return OrgPolicy(org_id, version, exists=False)
+        policy = OrgPolicy(org_id, version, exists=True)
+        cur.execute(
+            f"SELECT v0, v1 FROM casbin_rules WHERE ptype = 'p' AND domain = {ph}",  # noqa: S608
+            (org_id,),
+        )
+        policy.p = [(v0, org_id, v1) for v0, v1 in cur.fetchall()]
+        cur.execute(
+            f"SELECT id, user_id, role, seat_type, status FROM memberships WHERE org_id = {ph}",  # noqa: S608
+            (org_id,),
+        )
+        add_members(policy, cur.fetchall())
+    return policy
+
+
+def add_members(policy: OrgPolicy, rows: Iterable[tuple[str, str, str, str | None, str]]) -> None:
+    """Memberships as rules: active members get ``g`` (role) and ``g2`` (seat); suspended ones get nothing."""
+    org_id = policy.org_id
+    for member_id, user_id, role, seat_type, status in rows:
+        policy.aliases[member_id] = user_id
+        if status != "active":
+            policy.suspended.append((user_id, role_subject(role)))
+            continue
+        policy.g.append((user_id, role_subject(role), org_id))
+        if seat_type:
+            policy.g2.append((user_id, seat_subject(seat_type), org_id))
+
+
+def load_org(engine: Engine, org_id: str) -> CompiledOrg:
+    return read_policy(engine, org_id).compile()
+
+
+def changed_since(engine: Engine, since: float) -> list[tuple[str, int]]:
+    """Orgs whose version changed at or after ``since`` (epoch seconds): the poller's one cheap query."""
+    with raw_cursor(engine) as (cur, ph):
+        cur.execute(f"SELECT org_id, version FROM authz_versions WHERE changed_at >= {ph}", (since,))  # noqa: S608
+        return [(str(o), int(v)) for o, v in cur.fetchall()]
+
+
+def versions_of(engine: Engine, org_ids: list[str]) -> dict[str, int]:
+    """Current versions of the given orgs (the slow full sweep behind the windowed poll)."""
+    out: dict[str, int] = {}
+    with raw_cursor(engine) as (cur, ph):
+        for start in range(0, len(org_ids), 500):
+            chunk = org_ids[start : start + 500]
+            marks = ", ".join([ph] * len(chunk))
+            cur.execute(f"SELECT org_id, version FROM authz_versions WHERE org_id IN ({marks})", chunk)  # noqa: S608
+            out.update((str(o), int(v)) for o, v in cur.fetchall())
+    return out
+

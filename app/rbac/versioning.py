@@ -1,0 +1,164 @@
+"""Per-org authorization versions, bumped centrally in the transaction that changes roles, seats or members.
+
+Services need no edits: ``before_flush`` notes the orgs whose memberships (role, seat, status), seat pools,
+custom roles or Casbin rules are new, changed or deleted; ``before_commit`` bumps each noted org's version
+once (``INSERT … ON CONFLICT DO UPDATE SET version = version + 1``) and, on PostgreSQL, sends one
+``NOTIFY tenantry_authz`` for the whole transaction (delivered only if it commits). The bump is taken at
+commit, not at flush, so the version row is locked last and briefly: a transaction holding it never waits on
+another lock (no deadlock with seat-pool ``FOR UPDATE``). After the commit, this process's engines hear of the
+new versions at once (``listen_local``); the request that made the change can read them
+(``committed_versions``).
+
+Bulk ``UPDATE``/``DELETE`` statements on memberships bypass the ORM and these hooks: use ORM objects.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Final
+
+from sqlalchemy import event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from app.credentials.models import ApiKey
+from app.ids import new_id
+from app.orgs.models import Membership, Organization, SeatPool
+from app.rbac.models import AuthzVersion, CasbinRule, CustomRole
+
+CHANNEL: Final = "tenantry_authz"
+MEMBER_ATTRS: Final = ("role", "seat_type", "status", "org_id", "user_id")
+_TOUCHED, _REVOKED, _COMMITTED = "authz_touched", "authz_revoked_keys", "authz_committed"
+_NOTIFY_CHUNK = 7000  # PostgreSQL payloads must stay under 8000 bytes
+
+Listener = Callable[[dict[str, int], set[str]], None]
+# Weak on both sides: an engine (and its container) that goes away takes its listeners with it.
+_local: weakref.WeakKeyDictionary[Engine, list[weakref.WeakMethod[Listener]]] = weakref.WeakKeyDictionary()
+_installed = False
+
+
+def listen_local(bind: Engine, listener: Listener) -> None:
+    """Call the bound method ``listener(versions, revoked_key_hashes)`` after each commit on ``bind`` that
+    bumped versions or revoked keys."""
+    _local.setdefault(bind, []).append(weakref.WeakMethod(listener))  # type: ignore[arg-type]
+
+
+def committed_versions(session: Session) -> dict[str, int]:
+    """The versions the session's last commit wrote (org id -> version), for the request that changed them."""
+    found: dict[str, int] = session.info.get(_COMMITTED, {})
+    return found
+
+
+def encode_payload(versions: dict[str, int], revoked: set[str]) -> list[str]:
+    items = [f"{org}:{v}" for org, v in sorted(versions.items())] + [f"k:{h}" for h in sorted(revoked)]
+    chunks, current = [], ""
+    for item in items:
+        if current and len(current) + len(item) + 1 > _NOTIFY_CHUNK:
+            chunks.append(current)
+            current = ""
+        current = f"{current} {item}" if current else item
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def decode_payload(payload: str) -> tuple[dict[str, int], set[str]]:
+    versions: dict[str, int] = {}
+    revoked: set[str] = set()
+    for item in payload.split():
+        head, _, tail = item.rpartition(":")
+        if head == "k":
+            revoked.add(tail)
+        elif head and tail.isdigit():
+            versions[head] = int(tail)
+    return versions, revoked
+
+
+def _changed(obj: Any, attrs: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in attrs)
+
+
+def _org_of(obj: Any, dirty: bool) -> str | None:
+    if isinstance(obj, Membership):
+        return obj.org_id if not dirty or _changed(obj, MEMBER_ATTRS) else None
+    if isinstance(obj, SeatPool | CustomRole):
+        return obj.org_id
+    if isinstance(obj, CasbinRule):
+        return obj.domain
+    if isinstance(obj, Organization):
+        if obj.id is None:  # assign now so the new org's version can be written in this flush
+            obj.id = new_id("org")
+        return obj.id if not dirty or _changed(obj, ("deleted_at",)) else None
+    return None
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    touched: set[str] = session.info.setdefault(_TOUCHED, set())
+    for objs, dirty in ((session.new, False), (session.dirty, True), (session.deleted, False)):
+        for obj in objs:
+            org_id = _org_of(obj, dirty)
+            if org_id is not None:
+                touched.add(org_id)
+            elif isinstance(obj, ApiKey) and dirty and _changed(obj, ("revoked_at",)):
+                session.info.setdefault(_REVOKED, set()).add(obj.key_hash)
+
+
+def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
+    """Bump each org's version by one in the session's transaction; returns the new versions."""
+    table = AuthzVersion.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = time.time()
+    stmt = insert(table).values([{"org_id": o, "version": 1, "changed_at": now} for o in sorted(org_ids)])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.org_id], set_={"version": table.c.version + 1, "changed_at": now}
+    ).returning(table.c.org_id, table.c.version)
+    return {org: int(v) for org, v in session.connection().execute(stmt)}
+
+
+def _before_commit(session: Session) -> None:
+    session.flush()  # let before_flush see the transaction's last changes
+    touched: set[str] = session.info.pop(_TOUCHED, set())
+    revoked: set[str] = session.info.get(_REVOKED, set())
+    versions = bump(session, touched) if touched else {}
+    session.info["authz_pending"] = versions
+    if (versions or revoked) and session.get_bind().dialect.name == "postgresql":
+        conn = session.connection()
+        for chunk in encode_payload(versions, revoked):
+            conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, chunk))
+
+
+def _after_commit(session: Session) -> None:
+    versions: dict[str, int] = session.info.pop("authz_pending", {})
+    revoked: set[str] = session.info.pop(_REVOKED, set())
+    session.info[_COMMITTED] = versions
+    if not (versions or revoked):
+        return
+    bind = session.get_bind()
+    for ref in list(_local.get(bind, ())) if isinstance(bind, Engine) else ():
+        listener = ref()
+        if listener is not None:
+            listener(versions, revoked)
+
+
+def _after_rollback(session: Session, previous: Any) -> None:
+    if previous.nested:
+        return  # a savepoint: the outer transaction may still commit what was noted before it
+    for key in (_TOUCHED, _REVOKED, "authz_pending"):
+        session.info.pop(key, None)
+
+
+def install() -> None:
+    """Attach the hooks to every ORM session (once per process)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "before_commit", _before_commit)
+    event.listen(Session, "after_commit", _after_commit)
+    event.listen(Session, "after_soft_rollback", _after_rollback)
+    _installed = True
