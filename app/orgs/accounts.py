@@ -112,9 +112,8 @@ class AccountService:
                 "then delete the account.",
                 orgs=[{"id": o.id, "name": o.name} for o in blocking],
             )
-        for entry in held:
-            self.members.end_membership(entry.member, reason="account_deleted")
-        sessions_ended = self.sessions.end_for_member(user.id)
+        sessions_ended = sum(self.members.end_membership(e.member, reason="account_deleted") for e in held)
+        sessions_ended += self.sessions.end_for_member(user.id)  # any left in orgs it no longer belongs to
         now = self.clock.now()
         user.email = erased_email(user.id)
         user.name = None

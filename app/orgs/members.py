@@ -206,8 +206,10 @@ class MemberService:
         self._check_owner_change(member, None, principal)
         self.end_membership(member, reason="removed")
 
-    def end_membership(self, member: Membership, *, reason: str) -> None:
-        """The shared end of a membership (removal, account deletion); callers check the owner rules first."""
+    def end_membership(self, member: Membership, *, reason: str) -> int:
+        """The shared end of a membership (removal, account deletion); callers check the owner rules first.
+
+        Returns the number of sessions ended in the org."""
         seat_type = member.seat_type
         self.seats.release(member, reason=f"member_{reason}")
         ended = self.sessions.end_for_member(member.user_id, member.org_id)
@@ -225,6 +227,7 @@ class MemberService:
         )
         self.session.delete(member)
         self.session.flush()
+        return ended
 
     # --- owner rules -------------------------------------------------------------------------------------
     def _check_owner_change(self, member: Membership, new_role: str | None, principal: Principal) -> None:

@@ -113,6 +113,7 @@ def test_delete_me_ends_memberships_and_erases(
     [deleted] = audit_events(container, "user.deleted")
     assert deleted.org_id is None and deleted.chain == "_platform"
     assert deleted.actor_id == a.user_id and deleted.data["initiated_by"] == "self"
+    assert deleted.data["sessions_ended"] == 2 and deleted.data["memberships_ended"] == 2
     assert sorted(deleted.data["org_ids"]) == sorted([acme["id"], globex["id"]])
     removed = {e.org_id: e for e in audit_events(container, "member.removed")}
     assert removed.keys() == {acme["id"], globex["id"]}
