@@ -16,6 +16,8 @@ VIEW_MODULES = (
     "app.orgs.account_views",
     "app.credentials.views",
     "app.audit.log_views",
+    "app.rbac.views",
+    "app.rbac.role_views",
 )
 
 _loaded = False

@@ -1,0 +1,155 @@
+"""The check API: truth tables per role and seat, deny-by-default reasons, callers, batch limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.container import Container
+from tests.conftest import Api, make_org_key
+from tests.member_factories import add_person, session_token
+
+ADMIN_SURFACE = {
+    "org:read", "org:update", "members:read", "members:update", "members:remove", "invitations:read",
+    "invitations:create", "invitations:revoke", "seats:read", "seats:assign", "seat_requests:read",
+    "seat_requests:decide", "roles:read", "roles:manage", "api_keys:manage", "scim:manage", "sso:manage",
+    "domains:manage", "audit_logs:read", "extracts:manage",
+}  # fmt: skip
+PRODUCT = {"chat:use", "chat:history"}
+PRO = {"chat:pro_features", "reports:pro_export", "analytics:pro_dashboards"}
+EXPECTED = {
+    "owner": ADMIN_SURFACE | PRODUCT | {"org:delete", "owners:manage", "billing:manage"},
+    "admin": ADMIN_SURFACE | PRODUCT,
+    "billing": {"org:read", "members:read", "seats:read", "seat_requests:read", "billing:manage"},
+    "member": {"org:read", "members:read", "seat_requests:create"} | PRODUCT,
+}
+EVERY = sorted(set().union(*EXPECTED.values()) | PRO | {"seat_requests:create"})
+
+
+def check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
+    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
+    assert resp.status_code == 200, resp.json
+    body: dict[str, Any] = resp.json
+    return body
+
+
+@pytest.mark.parametrize("seat", [None, "pro"])
+@pytest.mark.parametrize("role", ["owner", "admin", "billing", "member"])
+def test_truth_table(
+    container: Container, platform: Api, org: dict[str, Any], role: str, seat: str | None
+) -> None:
+    person = add_person(container, org["id"], f"{role}@acme.test", role=role, seat=seat)
+    allowed = EXPECTED[role] | (PRO if seat else set())
+    checks = [{"org": org["id"], "subject": person.user_id, "action": p} for p in EVERY]
+    checks += [{"org": org["id"], "subject": person.member_id, "action": p} for p in EVERY]
+    resp = platform.post("/v1/authz/check-batch", {"checks": checks})
+    assert resp.status_code == 200
+    results = resp.json["results"]
+    assert len(results) == 2 * len(EVERY)
+    for item, result in zip(checks, results, strict=True):
+        assert result["allowed"] is (item["action"] in allowed), item
+        if result["allowed"]:
+            via_seat = item["action"] in PRO
+            assert result["reason"] == ("granted_by_seat" if via_seat else "granted_by_role")
+        else:
+            assert result["reason"] == "not_granted"
+
+
+def test_deny_by_default_with_reasons(container: Container, platform: Api, org: dict[str, Any]) -> None:
+    alice = add_person(container, org["id"], "alice@acme.test", role="admin", seat="pro")
+    sus = add_person(container, org["id"], "sus@acme.test", role="owner", seat="pro", status="suspended")
+    stranger = "usr_" + "0" * 32
+    cases = [
+        ("org_" + "f" * 32, alice.user_id, "org:read", "unknown_org"),
+        ("nonsense", alice.user_id, "org:read", "unknown_org"),
+        (org["id"], stranger, "org:read", "unknown_subject"),
+        (org["id"], "bob", "org:read", "invalid_subject"),
+        (org["id"], alice.user_id, "nope:nothing", "unknown_permission"),
+        (org["id"], sus.user_id, "org:read", "member_suspended"),
+        (org["id"], sus.member_id, "chat:pro_features", "member_suspended"),
+    ]
+    for org_id, subject, action, reason in cases:
+        body = check(platform, org_id, subject, action)
+        assert body["allowed"] is False and body["reason"] == reason, (org_id, subject, action)
+
+
+def test_removed_member_gets_nothing(container: Container, platform: Api, owner: Api, org: dict[str, Any]) -> None:
+    bob = add_person(container, org["id"], "bob@acme.test", role="admin", seat="pro")
+    assert check(platform, org["id"], bob.user_id, "chat:pro_features")["allowed"] is True
+    resp = owner.delete(f"/v1/orgs/{org['id']}/members/{bob.member_id}")
+    assert resp.status_code == 204
+    after = check(platform, org["id"], bob.user_id, "chat:pro_features")
+    assert after == {"allowed": False, "version": after["version"], "reason": "unknown_subject"}
+
+
+def test_org_keys_check_only_their_own_org(
+    container: Container, admin: Api, platform: Api, org: dict[str, Any]
+) -> None:
+    alice = add_person(container, org["id"], "alice@acme.test", role="member")
+    other = platform.post("/v1/orgs", {"name": "Other"}).json
+    carol = add_person(container, other["id"], "carol@other.test", role="owner")
+    assert check(admin, org["id"], alice.user_id, "chat:use")["allowed"] is True
+    foreign = check(admin, other["id"], carol.user_id, "org:read")
+    assert foreign == {"allowed": False, "version": 0, "reason": "org_not_accessible"}
+    assert check(platform, other["id"], carol.user_id, "org:read")["allowed"] is True
+
+
+def test_callers_must_be_api_keys(container: Container, client: Any, org: dict[str, Any]) -> None:
+    alice = add_person(container, org["id"], "alice@acme.test", role="owner")
+    body = {"org": org["id"], "subject": alice.user_id, "action": "org:read"}
+    assert client.post("/v1/authz/check", json=body).status_code == 401
+    bad = {"Authorization": "Bearer tnt_pk_" + "x" * 43}
+    assert client.post("/v1/authz/check", json=body, headers=bad).status_code == 401
+    ses = {"Authorization": f"Bearer {session_token(container, alice.user_id, org['id'])}"}
+    resp = client.post("/v1/authz/check", json=body, headers=ses)
+    assert resp.status_code == 403 and resp.headers["Content-Type"] == "application/problem+json"
+
+
+def test_revoked_key_is_refused_at_once(container: Container, client: Any, platform: Api, org: dict[str, Any]) -> None:
+    key = make_org_key(container, org["id"])
+    api = Api(client, key)
+    body = {"org": org["id"], "subject": "usr_" + "1" * 32, "action": "org:read"}
+    assert api.post("/v1/authz/check", body).status_code == 200  # now cached
+    key_id = platform.get(f"/v1/orgs/{org['id']}/api-keys").json["data"][0]["id"]
+    assert platform.delete(f"/v1/orgs/{org['id']}/api-keys/{key_id}").status_code == 204
+    assert api.post("/v1/authz/check", body).status_code == 401
+
+
+def test_input_validation(platform: Api, org: dict[str, Any]) -> None:
+    ok = {"org": org["id"], "subject": "usr_" + "1" * 32, "action": "org:read"}
+    extra = platform.post("/v1/authz/check", {**ok, "colour": "red"})
+    assert extra.status_code == 422 and extra.json["errors"][0]["field"] == "colour"
+    missing = platform.post("/v1/authz/check", {"org": org["id"], "subject": ok["subject"]})
+    assert missing.status_code == 422 and missing.json["errors"][0]["field"] == "action"
+    bad_version = platform.post("/v1/authz/check", {**ok, "min_version": -1})
+    assert bad_version.status_code == 422 and bad_version.json["errors"][0]["field"] == "min_version"
+    malformed = platform.client.post(
+        "/v1/authz/check", data="{nope", headers={**platform._headers(), "Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    too_many = platform.post("/v1/authz/check-batch", {"checks": [ok] * 1001})
+    assert too_many.status_code == 422 and too_many.json["errors"][0]["field"] == "checks"
+    bad_item = platform.post("/v1/authz/check-batch", {"checks": [ok, {**ok, "org": 5}]})
+    assert bad_item.status_code == 422 and bad_item.json["errors"][0]["field"] == "checks.1.org"
+    full = platform.post("/v1/authz/check-batch", {"checks": [ok] * 1000})
+    assert full.status_code == 200 and len(full.json["results"]) == 1000
+
+
+def test_batch_answers_in_order(container: Container, platform: Api, org: dict[str, Any]) -> None:
+    alice = add_person(container, org["id"], "alice@acme.test", role="member", seat="pro")
+    actions = ["chat:pro_features", "org:delete", "chat:use", "nope:x", "members:update"]
+    checks = [{"org": org["id"], "subject": alice.user_id, "action": a} for a in actions]
+    results = platform.post("/v1/authz/check-batch", {"checks": checks}).json["results"]
+    assert [r["allowed"] for r in results] == [True, False, True, False, False]
+    assert [r["reason"] for r in results] == [
+        "granted_by_seat", "not_granted", "granted_by_role", "unknown_permission", "not_granted",
+    ]  # fmt: skip
+
+
+def test_check_routes_are_in_openapi(client: Any) -> None:
+    paths = client.get("/openapi.json").json["paths"]
+    for path in ("/v1/authz/check", "/v1/authz/check-batch"):
+        op = paths[path]["post"]
+        assert "schema" in op["requestBody"]["content"]["application/json"]
+        assert "schema" in op["responses"]["200"]["content"]["application/json"]
