@@ -38,7 +38,9 @@ class MemberListQuery(Query):
 
 
 class MemberUpdate(RequestBody):
-    role: str | None = Field(default=None, min_length=1, max_length=64, description="A built-in role.")
+    role: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A built-in or custom role."
+    )
     status: MemberStatus | None = None
 
     _no_control = field_validator("role")(_printable)

@@ -21,6 +21,7 @@ from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SEAT_TYPES, SeatService
 from app.orgs.sessions import SessionService
 from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_role_change
+from app.rbac.service import RoleService
 
 MEMBER_STATUSES = ("active", "suspended")
 SEATLESS = "none"
@@ -157,9 +158,10 @@ class MemberService:
         return member
 
     def change_role(self, member: Membership, role: str, principal: Principal) -> None:
-        if role not in BUILTIN_ROLES:
+        if not self._role_exists(member.org_id, role):
             raise ValidationFailed(
-                f"Unknown role {role!r}; use one of {', '.join(BUILTIN_ROLES)}.",
+                f"Unknown role {role!r}; use a built-in role ({', '.join(BUILTIN_ROLES)}) "
+                "or one of the organisation's custom roles.",
                 errors=[{"field": "role", "message": "unknown role"}],
             )
         self._check_owner_change(member, role, principal)
@@ -228,6 +230,9 @@ class MemberService:
         self.session.delete(member)
         self.session.flush()
         return ended
+
+    def _role_exists(self, org_id: str, role: str) -> bool:
+        return RoleService(self.session, self.clock, self.audit, self.authorizer).role_exists(org_id, role)
 
     # --- owner rules -------------------------------------------------------------------------------------
     def _check_owner_change(self, member: Membership, new_role: str | None, principal: Principal) -> None:

@@ -319,3 +319,21 @@ def test_org_key_with_member_role_is_refused(container: Container, client: Any, 
     api = Api(client, make_org_key(container, org["id"], "member"))
     assert api.get(members_path(org)).status_code == 200
     assert api.delete(members_path(org, p.member_id)).status_code == 403
+
+
+def test_custom_roles_can_be_granted_without_escalation(container: Container, client: Any, org: dict) -> None:
+    from app.credentials.principal import Principal
+
+    with transaction(container.session_factory) as session:
+        roles = container.services(session).roles
+        platform = Principal("platform", "key_test", "tests")
+        roles.create(org["id"], platform, "auditor", "reads audit logs", ["audit_logs:read"])
+    p = add_person(container, org["id"], "p@acme.test")
+    billing = add_person(container, org["id"], "b@acme.test", role="billing")
+    admin = Api(client, make_org_key(container, org["id"], "admin"))
+    assert admin.patch(members_path(org, p.member_id), {"role": "auditor"}).json["role"] == "auditor"
+    # Billing may not update members at all; an admin cannot grant a role the org does not have.
+    as_billing = Api(client, session_token(container, billing.user_id, org["id"]))
+    assert as_billing.patch(members_path(org, p.member_id), {"role": "member"}).status_code == 403
+    unknown = admin.patch(members_path(org, p.member_id), {"role": "ghost"})
+    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "role"
