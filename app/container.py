@@ -20,6 +20,7 @@ from app.mail import Mailer, mailer_from_url
 from app.orgs.accounts import AccountService
 from app.orgs.invitations import InvitationService
 from app.orgs.members import MemberService
+from app.orgs.seat_requests import SeatRequestService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
 from app.orgs.sessions import SessionService
@@ -86,6 +87,10 @@ class Services:
     @cached_property
     def seats(self) -> SeatService:
         return SeatService(self.session, self.container.clock, self.audit)
+
+    @cached_property
+    def seat_requests(self) -> SeatRequestService:
+        return SeatRequestService(self.session, self.container.clock, self.audit, self.seats)
 
     @cached_property
     def sessions(self) -> SessionService:

@@ -79,6 +79,22 @@ class SeatLimitReached(Conflict):
         )
 
 
+class SeatNotHeld(Conflict):
+    code, title = "seat_not_held", "Seat not held"
+
+
+class SeatAlreadyHeld(Conflict):
+    code, title = "seat_already_held", "Seat already held"
+
+
+class SeatRequestPending(Conflict):
+    code, title = "seat_request_pending", "Seat request already pending"
+
+
+class SeatRequestDecided(Conflict):
+    code, title = "seat_request_decided", "Seat request already decided"
+
+
 class LastOwner(Conflict):
     code, title = "last_owner", "Last owner"
 

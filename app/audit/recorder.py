@@ -133,6 +133,12 @@ class AuditRecorder:
         self.session.flush()
         return event
 
+    def lock_chain(self, org_id: str | None) -> None:
+        """Take the org's chain lock now. A service that locks rows of its own (a seat pool) calls this
+        first, so every writer in an org locks in one order: chain head, then the service's rows; a caller
+        that already recorded an event holds it, and the lock order cannot invert (no deadlock)."""
+        self._lock_head(org_id or PLATFORM_CHAIN)
+
     def _lock_head(self, chain_key: str) -> AuditChainHead:
         stmt = select(AuditChainHead).where(AuditChainHead.chain == chain_key)
         if is_postgres(self.session):

@@ -108,7 +108,18 @@ class SeatPool(Base):
 
 class SeatRequest(Base):
     __tablename__ = "seat_requests"
-    __table_args__ = (Index("ix_seat_requests_org_status", "org_id", "status"),)
+    __table_args__ = (
+        Index("ix_seat_requests_org_status", "org_id", "status"),
+        # At most one pending request per member and seat type, even when two arrive at once.
+        Index(
+            "uq_seat_requests_pending_member",
+            "membership_id",
+            "seat_type",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sreq"))
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -119,6 +130,7 @@ class SeatRequest(Base):
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(1000))  # why it was denied, when it was
 
 
 class LoginSession(Base):
