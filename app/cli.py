@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from app.audit.commands import consume, relay
+from app.audit.log_commands import audit
 from app.config import Settings
 
 
@@ -217,6 +218,30 @@ def demo(as_json: bool) -> None:
 
 main.add_command(relay)
 main.add_command(consume)
+
+
+@main.command(help="Run scheduled jobs (audit retention, checkpoints, failure summaries) until stopped.")
+@click.option("--once", is_flag=True, help="Run every job once, print their summaries, and exit.")
+def worker(once: bool) -> None:
+    import signal
+    import threading
+
+    from app.observability import configure_logging
+    from app.worker import Worker
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    w = Worker(_container())
+    if once:
+        click.echo(json.dumps(w.run_once(), default=str))
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    w.run(stop)
+
+
+main.add_command(audit)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, g, json, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.audit.failures import note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.credentials.principal import Principal
@@ -136,6 +137,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:
         _rollback()
+        note_refusal(error)  # 401/403 → an aggregated audit event, in its own transaction
         return problem(error)
 
     @app.errorhandler(IntegrityError)

@@ -35,6 +35,9 @@ class AuditAction(StrEnum):
     ROLE_CREATED = "role.created"
     ROLE_UPDATED = "role.updated"
     ROLE_DELETED = "role.deleted"
+    # Failed logins and refused authorizations, aggregated per minute (app/audit/failures.py).
+    AUTH_FAILED = "auth.failed"
+    AUTHZ_DENIED = "authz.denied"
 
     @property
     def aggregate(self) -> str:

@@ -66,7 +66,10 @@ class AuditFailureWindow(Base):
     repeats only bump ``count`` until the window is flushed as one summary event."""
 
     __tablename__ = "audit_failure_windows"
-    __table_args__ = (Index("ix_audit_failure_windows_open", "flushed", "window_start"),)
+    __table_args__ = (
+        Index("ix_audit_failure_windows_open", "flushed", "window_start"),
+        Index("ix_audit_failure_windows_org", "org_id", "window_start"),
+    )
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the aggregation key
     org_id: Mapped[str] = mapped_column(String(40))

@@ -12,6 +12,7 @@ from app.container import Container
 from app.db import transaction
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+ALICE = Actor("user", "usr_alice", "Alice")
 
 
 def record(
@@ -20,7 +21,7 @@ def record(
     action: AuditAction,
     *,
     at: datetime,
-    actor: Actor = Actor("user", "usr_alice", "Alice"),
+    actor: Actor = ALICE,
     targets: tuple[Target, ...] = (),
     ip: str | None = "203.0.113.7",
     outcome: str = "success",

@@ -58,9 +58,18 @@ def test_page_shape_newest_first(container: Container, admin: Api, org: dict[str
         ({"target": "mem_0", "target_type": "seat"}, lambda i: False),
         ({"outcome": "failure"}, lambda i: i % 10 == 9),
         ({"ip": "198.51.100.3"}, lambda i: i % 6 == 3),
-        ({"action": "member.*", "actor_type": "user", "outcome": "success"}, lambda i: i % 5 in (0, 1, 4) and i % 3 == 0 and i % 10 != 9),
+        (
+            {"action": "member.*", "actor_type": "user", "outcome": "success"},
+            lambda i: i % 5 in (0, 1, 4) and i % 3 == 0 and i % 10 != 9,
+        ),
         ({"since": (T0 + timedelta(minutes=25)).isoformat()}, lambda i: i >= 25),
-        ({"since": (T0 + timedelta(minutes=5)).isoformat(), "until": (T0 + timedelta(minutes=8)).isoformat()}, lambda i: 5 <= i < 8),
+        (
+            {
+                "since": (T0 + timedelta(minutes=5)).isoformat(),
+                "until": (T0 + timedelta(minutes=8)).isoformat(),
+            },
+            lambda i: 5 <= i < 8,
+        ),
     ],
 )  # fmt: skip
 def test_filters(
@@ -144,7 +153,9 @@ def test_disabled_org_is_403_and_recording_goes_on(
         assert resp.status_code == 403 and resp.json["code"] == "audit_logs_disabled", suffix
     admin.patch(f"/v1/orgs/{org['id']}", {"name": "Renamed while off"})  # still recorded
     assert admin.patch(f"/v1/orgs/{org['id']}", {"audit_logs_enabled": True}).status_code == 200
-    actions = [e["action"] for e in admin.get(_path(org), query_string={"action": "org.updated"}).json["data"]]
+    actions = [
+        e["action"] for e in admin.get(_path(org), query_string={"action": "org.updated"}).json["data"]
+    ]
     assert len(actions) == 3  # off, rename, on
 
 

@@ -94,6 +94,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
         batch_op.create_index('ix_audit_failure_windows_open', ['flushed', 'window_start'], unique=False)
+        batch_op.create_index('ix_audit_failure_windows_org', ['org_id', 'window_start'], unique=False)
 
     op.create_table('audit_purge_horizons',
     sa.Column('chain', sa.String(length=40), nullable=False),
@@ -369,6 +370,7 @@ def downgrade() -> None:
     op.drop_table('authz_versions')
     op.drop_table('audit_purge_horizons')
     with op.batch_alter_table('audit_failure_windows', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_failure_windows_org')
         batch_op.drop_index('ix_audit_failure_windows_open')
 
     op.drop_table('audit_failure_windows')

@@ -1,0 +1,79 @@
+"""``tenantry audit verify|checkpoint|purge``: tamper evidence and retention from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from app.config import Settings
+
+if TYPE_CHECKING:
+    from app.container import Container
+
+
+def _container() -> Container:
+    from app.container import Container
+
+    return Container.build(Settings())
+
+
+@click.group(help="The audit log: verify chains, sign checkpoints, purge past retention.")
+def audit() -> None:
+    pass
+
+
+@audit.command("verify", help="Verify hash chains; exit 1 naming the first broken link of each broken chain.")
+@click.option("--org", "org_id", default=None, help="Only this organisation's chain (default: every chain).")
+@click.option("--json", "as_json", is_flag=True)
+def verify(org_id: str | None, as_json: bool) -> None:
+    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.db import transaction
+
+    c = _container()
+    broken = False
+    with transaction(c.session_factory) as session:
+        integrity = AuditIntegrity(session, c.clock, signer_for(c))
+        for chain in [org_id] if org_id else integrity.chains():
+            result = integrity.verify(chain)
+            broken = broken or not result.ok
+            if as_json:
+                click.echo(json.dumps(result.as_dict()))
+            elif result.ok:
+                head = result.head or {}
+                cp = f", signed checkpoint at seq {result.checkpoint['seq']}" if result.checkpoint else ""
+                span = f"seq {result.first_seq}..{head.get('seq')}"
+                click.echo(f"ok      {chain}: {result.checked} events ({span}){cp}")
+            else:
+                b = result.broken or {}
+                click.echo(
+                    f"BROKEN  {chain}: seq {b.get('seq')} (event {b.get('event_id')}): {b.get('reason')}"
+                )
+    sys.exit(1 if broken else 0)
+
+
+@audit.command("checkpoint", help="Sign the head of every chain that moved since its last checkpoint.")
+@click.option("--org", "org_id", default=None)
+def checkpoint(org_id: str | None) -> None:
+    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.db import transaction
+
+    c = _container()
+    with transaction(c.session_factory) as session:
+        integrity = AuditIntegrity(session, c.clock, signer_for(c))
+        cps = [cp for cp in [integrity.checkpoint(org_id)] if cp] if org_id else integrity.checkpoint_all()
+        for cp in cps:
+            click.echo(f"{cp.chain}: seq {cp.seq} hash {cp.hash[:16]}… signed by {cp.key_id}")
+
+
+@audit.command(
+    "purge", help="Purge events past each organisation's retention now (the worker does it hourly)."
+)
+def purge() -> None:
+    from app.audit.retention import RetentionPurge
+
+    c = _container()
+    for r in RetentionPurge(c.session_factory, c.clock).run():
+        click.echo(f"{r.org_id}: purged {r.purged} events, horizon at seq {r.horizon_seq}")

@@ -1,0 +1,139 @@
+"""Verify a downloaded Tenantry audit-log export (JSON Lines), on your own machine.
+
+Self-contained on purpose: it needs Python 3.11+ and the ``cryptography`` package, nothing of Tenantry, so
+you can copy this file next to your export. It checks that
+
+1. the last line's checkpoint is signed by the instance's key (``GET /v1/audit/public-key``),
+2. every event's ``hash`` is SHA-256(``prev_hash`` || canonical JSON of the event without ``type``,
+   ``prev_hash`` and ``hash``), so no line was edited,
+3. consecutive events link (each ``prev_hash`` is the previous event's ``hash``) with no gap in ``seq``,
+4. the last event is the signed head (same ``seq`` and ``hash``): nothing was dropped or appended.
+
+A filtered export (``?action=…``) has gaps: each line still checks on its own (2), but it cannot be tied to
+the signed head, and the result says so (``anchored`` false).
+
+Usage: ``python verify_export.py audit-logs.jsonl public-key.pem`` (or the base64 ``public_key`` value).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+UNHASHED = ("type", "prev_hash", "hash")
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(fields)).hexdigest()
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        return key
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    anchored: bool
+    events: int
+    first_seq: int | None
+    last_seq: int | None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"FAILED: {self.error}"
+        span = f"seq {self.first_seq}..{self.last_seq}" if self.events else "no events"
+        if self.anchored:
+            return f"OK: {self.events} events ({span}) link to the signed checkpoint"
+        return f"PARTIAL: {self.events} events ({span}) each match their hash, but cannot be tied to the head"
+
+
+def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict:
+    events: list[tuple[int, dict[str, Any]]] = []
+    checkpoint: dict[str, Any] | None = None
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            return Verdict(False, False, len(events), None, None, f"line {number} is not JSON")
+        if "checkpoint" in item:
+            checkpoint = item["checkpoint"]
+        else:
+            events.append((number, item))
+    events.sort(key=lambda e: int(e[1].get("seq", 0)))
+    first = events[0][1].get("seq") if events else None
+    last = events[-1][1].get("seq") if events else None
+
+    def fail(reason: str) -> Verdict:
+        return Verdict(False, False, len(events), first, last, reason)
+
+    if checkpoint is None:
+        return fail("the export has no signed checkpoint line")
+    message = canonical({k: checkpoint[k] for k in ("chain", "seq", "hash", "time")})
+    try:
+        public_key.verify(base64.b64decode(checkpoint["signature"]), message)
+    except (InvalidSignature, ValueError):
+        return fail("the checkpoint's signature does not verify with this public key")
+    contiguous = True
+    previous: dict[str, Any] | None = None
+    for number, event in events:
+        fields = {k: v for k, v in event.items() if k not in UNHASHED}
+        if event.get("chain") != checkpoint["chain"]:
+            return fail(f"line {number} (seq {event.get('seq')}) belongs to another chain")
+        if link(event["prev_hash"], fields) != event["hash"]:
+            return fail(f"line {number} (seq {event['seq']}): content does not match its hash (edited)")
+        if previous is not None:
+            if event["seq"] == previous["seq"] + 1:
+                if event["prev_hash"] != previous["hash"]:
+                    return fail(f"seq {event['seq']} does not link to seq {previous['seq']}")
+            else:
+                contiguous = False
+        previous = event
+    if previous is None:
+        return Verdict(True, False, 0, None, None)
+    anchored = contiguous and previous["seq"] == checkpoint["seq"] and previous["hash"] == checkpoint["hash"]
+    if contiguous and not anchored:
+        return fail(
+            f"the last event (seq {previous['seq']}) is not the signed head (seq {checkpoint['seq']})"
+        )
+    return Verdict(True, anchored, len(events), first, last)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    export, key = argv
+    key_path = Path(key)
+    key_text = key_path.read_text() if not key.lstrip().startswith("-----") and key_path.is_file() else key
+    with open(export, encoding="utf-8") as fh:
+        verdict = verify_export(fh, load_public_key(key_text))
+    print(verdict)
+    return 0 if verdict.ok and verdict.anchored else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,101 @@
+"""``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries).
+
+Later issues add their jobs (domain re-checks, extracts) with ``register``. Each job runs in its own unit of
+work; a failing job is logged and retried at its next interval, never stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.container import Container
+
+log = logging.getLogger("tenantry.worker")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: float  # seconds between runs
+    run: Callable[[Container], Any]  # returns a short summary for the log
+
+
+EXTRA_JOBS: list[Job] = []
+
+
+def register(job: Job) -> None:
+    """Add a job to every worker built after this call (other packages' periodic work)."""
+    EXTRA_JOBS.append(job)
+
+
+def _flush_failures(c: Container) -> int:
+    from app.audit.failures import FailureAggregator
+
+    return FailureAggregator(c.session_factory, c.clock, c.outbox).flush()
+
+
+def _checkpoint(c: Container) -> int:
+    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        return len(AuditIntegrity(session, c.clock, signer_for(c)).checkpoint_all())
+
+
+def _retention(c: Container) -> dict[str, int]:
+    from app.audit.retention import RetentionPurge
+
+    return {r.org_id: r.purged for r in RetentionPurge(c.session_factory, c.clock).run()}
+
+
+def default_jobs(c: Container) -> list[Job]:
+    # Failure summaries run before checkpoints so a checkpoint covers them.
+    return [
+        Job("audit.failures.flush", 30, _flush_failures),
+        Job("audit.retention", 3600, _retention),
+        Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
+        *EXTRA_JOBS,
+    ]
+
+
+class Worker:
+    def __init__(
+        self,
+        container: Container,
+        jobs: list[Job] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.container = container
+        self.jobs = jobs if jobs is not None else default_jobs(container)
+        self.monotonic = monotonic
+        self.next_run: dict[str, float] = {}
+
+    def run_job(self, job: Job) -> tuple[bool, Any]:
+        started = self.monotonic()
+        try:
+            summary = job.run(self.container)
+        except Exception:  # noqa: BLE001 - one job's failure must not stop the others
+            log.exception("job failed", extra={"job": job.name})
+            return False, None
+        log.info(
+            "job done", extra={"job": job.name, "summary": summary, "seconds": self.monotonic() - started}
+        )
+        return True, summary
+
+    def run_once(self) -> dict[str, Any]:
+        """Every job once, in order; the result maps job names to summaries (None when a job failed)."""
+        return {job.name: self.run_job(job)[1] for job in self.jobs}
+
+    def run(self, stop: threading.Event, tick: float = 1.0) -> None:
+        while not stop.is_set():
+            now = self.monotonic()
+            for job in self.jobs:
+                if self.next_run.get(job.name, 0.0) <= now:
+                    self.run_job(job)
+                    self.next_run[job.name] = self.monotonic() + job.interval
+            stop.wait(tick)
