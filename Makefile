@@ -20,7 +20,7 @@ LINT_PATHS := app tests bench scripts
 
 help: ## Show this help
 	@echo "Tenantry make targets:"
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: python3.11 (or python3 >= 3.11) not found on PATH" >&2; exit 1; }
@@ -46,14 +46,20 @@ run: install ## Install, migrate the SQLite db in ./instance, create the demo or
 	$(BIN)/tenantry demo
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
-serve: install ## Serve on $(HOST):$(PORT) without touching the database or the demo org
+serve: install ## Serve on HOST:PORT (default 127.0.0.1:8000) without touching the database or the demo org
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
+# pytest exits 5 when it collected no test: that is a failure here, never a green run.
+define run_pytest
+	@rc=0; $(1) $(BIN)/pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+endef
+
 test: install-dev ## Install the dev extras and run the whole test suite (SQLite)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(call run_pytest,)
 
 test-pg: install-dev ## The whole test suite on PostgreSQL (a fresh database per run)
-	TENANTRY_TEST_DATABASE_URL=$(TEST_PG_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(call run_pytest,TENANTRY_TEST_DATABASE_URL=$(TEST_PG_URL))
 
 lint: install-dev ## ruff check, ruff format --check, mypy (strict on app/)
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -73,10 +79,10 @@ db-check: install ## Upgrade a scratch SQLite database to head and check that mo
 	$(BIN)/tenantry db upgrade && $(BIN)/tenantry db check
 
 bench: install-dev ## Run every benchmark script in bench/ (each prints its figures)
-	@set -e; for script in bench/*.py; do \
-		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
+	@set -e; found=0; for script in bench/[!_]*.py; do \
+		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
-	done
+	done; [ $$found -eq 1 ] || echo "no benchmarks in bench/"
 
 clean: ## Remove the virtualenv and caches (keeps ./instance, where the dev database lives)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

@@ -100,8 +100,13 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
             "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
         }
     responses: dict[str, Any] = {}
-    if op.status == 204 or op.response is None:
+    if op.status == 204 or (op.response is None and op.content_type == "application/json"):
         responses[str(op.status)] = {"description": "Done"}
+    elif op.response is None:  # a streamed file (CSV, JSON Lines): a body, but no JSON model
+        responses[str(op.status)] = {
+            "description": "Success",
+            "content": {op.content_type: {"schema": {"type": "string"}}},
+        }
     else:
         schema = keys[(op.response, "serialization")]
         responses[str(op.status)] = {
