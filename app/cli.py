@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -27,7 +27,7 @@ def _container() -> Any:
     return Container.build(Settings())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -74,7 +74,13 @@ def _safe_url(url: str) -> str:
 @main.command(help="Serve the API with gunicorn.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int, help="Default: number of cores.")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    envvar="WEB_CONCURRENCY",
+    help="gunicorn worker processes. Default: $WEB_CONCURRENCY, else the number of cores.",
+)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 def serve(host: str, port: int, workers: int | None, reload: bool) -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
