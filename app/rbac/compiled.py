@@ -52,7 +52,15 @@ def subject_key(subject: str) -> int | None:
 class Grant:
     """What one member holds: interned, shared by every member with the same roles, seats and status."""
 
-    __slots__ = ("roles", "seats", "active", "role_permissions", "seat_permissions", "unknown_roles", "__weakref__")
+    __slots__ = (
+        "roles",
+        "seats",
+        "active",
+        "role_permissions",
+        "seat_permissions",
+        "unknown_roles",
+        "__weakref__",
+    )
 
     def __init__(
         self,

@@ -15,7 +15,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.rbac import versioning
@@ -51,6 +53,7 @@ class AuthzEngine:
         self._stop = threading.Event()
         versioning.install()
         versioning.listen_local(bind, self.note_versions)
+        event.listen(bind, "engine_disposed", self._on_dispose)
 
     # --- checks ------------------------------------------------------------------------------------------
     def snapshot(self, org_id: str, min_version: int | None = None) -> CompiledOrg:
@@ -106,6 +109,12 @@ class AuthzEngine:
     def stop(self) -> None:
         self._stop.set()
 
+    def _on_dispose(self, _bind: Engine) -> None:
+        """The database engine was disposed (shutdown, tests): stop syncing; the next check restarts it."""
+        with self._lock:
+            self._stop.set()
+            self._pid = None
+
     def _start(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
@@ -120,18 +129,27 @@ class AuthzEngine:
         )
         thread.start()
 
-    def poll_once(self, since: float) -> None:
-        self.note_versions(dict(changed_since(self.bind, since)), set())
+    def poll_once(self, since: float, cur: Any = None) -> None:
+        self.note_versions(dict(changed_since(self.bind, since, cur)), set())
 
-    def sweep_once(self) -> None:
+    def sweep_once(self, cur: Any = None) -> None:
         orgs = list(self._cache)
-        current = versions_of(self.bind, orgs)
+        current = versions_of(self.bind, orgs, cur)
         self.note_versions({o: current.get(o, 0) for o in orgs if o in current}, set())
 
 
 def _sync_loop(ref: weakref.ref[AuthzEngine], stop: threading.Event) -> None:
     """Background thread: LISTEN (PostgreSQL) while waiting between polls; exits with its engine."""
-    listener = None
+    holder: list[_Listener] = []
+    try:
+        _sync_rounds(ref, stop, holder)
+    finally:
+        for listener in holder:
+            listener.close()
+
+
+def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: list[_Listener]) -> None:
+    listener: _Listener | None = None
     last_sweep = time.monotonic()
     while not stop.is_set():
         engine = ref()
@@ -141,19 +159,25 @@ def _sync_loop(ref: weakref.ref[AuthzEngine], stop: threading.Event) -> None:
         try:
             if engine.listen and listener is None:
                 listener = _Listener(engine.bind)
+                holder[:] = [listener]
             if listener is not None:
                 listener.wait(engine, engine.poll_interval)
             else:
                 stop.wait(engine.poll_interval)
-            engine.poll_once(started - POLL_WINDOW)
+            if stop.is_set():
+                return
+            # On PostgreSQL the listening connection also polls: the thread never touches the pool.
+            cur = listener.conn.cursor() if listener is not None else None
+            engine.poll_once(started - POLL_WINDOW, cur)
             if time.monotonic() - last_sweep >= engine.sweep_interval:
-                engine.sweep_once()
+                engine.sweep_once(cur)
                 last_sweep = time.monotonic()
         except Exception:  # the database may be down: keep serving snapshots, retry
             log.warning("authz sync failed; retrying", exc_info=True)
             if listener is not None:
                 listener.close()
                 listener = None
+                holder.clear()
             stop.wait(min(5.0, engine.poll_interval * 4))
         del engine
 

@@ -1,4 +1,4 @@
-"""API keys already authenticated, by key hash, for a few seconds: the check API's callers repeat every request.
+"""API keys already authenticated, by key hash, for a few seconds: check API callers repeat on every request.
 
 Revocations committed in this process drop the entry at once; other workers drop it when the revocation is
 announced (PostgreSQL NOTIFY) and at the latest after ``ttl`` seconds.

@@ -109,21 +109,31 @@ def load_org(engine: Engine, org_id: str) -> CompiledOrg:
     return read_policy(engine, org_id).compile()
 
 
-def changed_since(engine: Engine, since: float) -> list[tuple[str, int]]:
-    """Orgs whose version changed at or after ``since`` (epoch seconds): the poller's one cheap query."""
-    with raw_cursor(engine) as (cur, ph):
-        cur.execute(f"SELECT org_id, version FROM authz_versions WHERE changed_at >= {ph}", (since,))  # noqa: S608
+def changed_since(engine: Engine, since: float, cur: Any = None) -> list[tuple[str, int]]:
+    """Orgs whose version changed at or after ``since`` (epoch seconds): the poller's one cheap query.
+
+    ``cur``: a psycopg cursor of the sync thread's own connection, instead of one from the pool."""
+    if cur is not None:
+        cur.execute("SELECT org_id, version FROM authz_versions WHERE changed_at >= %s", (since,))
         return [(str(o), int(v)) for o, v in cur.fetchall()]
+    with raw_cursor(engine) as (pooled, ph):
+        pooled.execute(f"SELECT org_id, version FROM authz_versions WHERE changed_at >= {ph}", (since,))  # noqa: S608
+        return [(str(o), int(v)) for o, v in pooled.fetchall()]
 
 
-def versions_of(engine: Engine, org_ids: list[str]) -> dict[str, int]:
+def versions_of(engine: Engine, org_ids: list[str], cur: Any = None) -> dict[str, int]:
     """Current versions of the given orgs (the slow full sweep behind the windowed poll)."""
-    out: dict[str, int] = {}
-    with raw_cursor(engine) as (cur, ph):
-        for start in range(0, len(org_ids), 500):
-            chunk = org_ids[start : start + 500]
-            marks = ", ".join([ph] * len(chunk))
-            cur.execute(f"SELECT org_id, version FROM authz_versions WHERE org_id IN ({marks})", chunk)  # noqa: S608
-            out.update((str(o), int(v)) for o, v in cur.fetchall())
-    return out
+    if cur is not None:
+        return _versions(cur, "%s", org_ids)
+    with raw_cursor(engine) as (pooled, ph):
+        return _versions(pooled, ph, org_ids)
 
+
+def _versions(cur: Any, ph: str, org_ids: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(org_ids), 500):
+        chunk = org_ids[start : start + 500]
+        marks = ", ".join([ph] * len(chunk))
+        cur.execute(f"SELECT org_id, version FROM authz_versions WHERE org_id IN ({marks})", chunk)  # noqa: S608
+        out.update((str(o), int(v)) for o, v in cur.fetchall())
+    return out

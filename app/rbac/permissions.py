@@ -91,7 +91,9 @@ class Authorizer:
             return frozenset()
         if role in ROLE_PERMISSIONS or self.engine is None:
             return permissions_of(role)
-        return self.engine.snapshot(org_id, self.current_version(org_id)).role_permissions.get(role, frozenset())
+        return self.engine.snapshot(org_id, self.current_version(org_id)).role_permissions.get(
+            role, frozenset()
+        )
 
     def current_version(self, org_id: str) -> int | None:
         """The org's committed version as this unit of work sees it (None when unbound)."""

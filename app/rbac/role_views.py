@@ -10,7 +10,9 @@ from app.web import authenticate, services
 
 
 def _out(role: RoleView) -> RoleOut:
-    return RoleOut(name=role.name, description=role.description, builtin=role.builtin, permissions=role.permissions)
+    return RoleOut(
+        name=role.name, description=role.description, builtin=role.builtin, permissions=role.permissions
+    )
 
 
 @operation(v1, "/orgs/<org_id>/roles", "GET", summary="List roles", tag="roles", permission="roles:read",

@@ -218,7 +218,9 @@ class RoleService:
             raise ValidationFailed("Some permissions cannot be used in a custom role.", errors=errors)
         for perm in sorted(set(permissions)):
             if not self.authorizer.can(principal, org_id, perm):
-                raise Forbidden(f"You cannot grant '{perm}': you do not hold it yourself.", reason="escalation")
+                raise Forbidden(
+                    f"You cannot grant '{perm}': you do not hold it yourself.", reason="escalation"
+                )
         return set(permissions)
 
     def _rules(self, org_id: str) -> dict[str, set[str]]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ _installed = False
 def listen_local(bind: Engine, listener: Listener) -> None:
     """Call the bound method ``listener(versions, revoked_key_hashes)`` after each commit on ``bind`` that
     bumped versions or revoked keys."""
-    _local.setdefault(bind, []).append(weakref.WeakMethod(listener))  # type: ignore[arg-type]
+    _local.setdefault(bind, []).append(weakref.WeakMethod(listener))
 
 
 def committed_versions(session: Session) -> dict[str, int]:
@@ -109,14 +109,19 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
 
 def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
     """Bump each org's version by one in the session's transaction; returns the new versions."""
-    table = AuthzVersion.__table__
+    table = cast(Table, AuthzVersion.__table__)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = time.time()
-    stmt = insert(table).values([{"org_id": o, "version": 1, "changed_at": now} for o in sorted(org_ids)])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.org_id], set_={"version": table.c.version + 1, "changed_at": now}
-    ).returning(table.c.org_id, table.c.version)
+    rows = [{"org_id": o, "version": 1, "changed_at": now} for o in sorted(org_ids)]
+    stmt = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_update(
+            index_elements=[table.c.org_id], set_={"version": table.c.version + 1, "changed_at": now}
+        )
+        .returning(table.c.org_id, table.c.version)
+    )
     return {org: int(v) for org, v in session.connection().execute(stmt)}
 
 

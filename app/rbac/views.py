@@ -64,7 +64,9 @@ def _body() -> Any:
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid request body: check {field}.", errors=[{"field": field, "message": message}])
+    return ValidationFailed(
+        f"Invalid request body: check {field}.", errors=[{"field": field, "message": message}]
+    )
 
 
 def _parse(item: Any, where: str) -> tuple[str, str, str, int | None]:
@@ -84,7 +86,9 @@ def _parse(item: Any, where: str) -> tuple[str, str, str, int | None]:
     return values[0], values[1], values[2], min_version
 
 
-def _decide(engine: AuthzEngine, caller: Principal, org: str, subject: str, action: str, mv: int | None) -> Decision:
+def _decide(
+    engine: AuthzEngine, caller: Principal, org: str, subject: str, action: str, mv: int | None
+) -> Decision:
     if not caller.is_platform and caller.org_id != org:
         return Decision(False, NOT_ACCESSIBLE, 0)
     return engine.check(org, subject, action, mv)
@@ -125,8 +129,21 @@ def _register(rule: str, view: Any, summary: str, body: type, response: type, de
     v1.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=["POST"])
     REGISTRY.append(
         Operation(
-            "post", "/v1" + rule, view.__name__, summary, "authz", "any", None, body, None, response, 200,
-            (403, 422), [], "application/json", description,
+            "post",
+            "/v1" + rule,
+            view.__name__,
+            summary,
+            "authz",
+            "any",
+            None,
+            body,
+            None,
+            response,
+            200,
+            (403, 422),
+            [],
+            "application/json",
+            description,
         )  # fmt: skip
     )
 
@@ -159,5 +176,7 @@ def _authz_version_header(response: Response) -> Response:
     if session is not None:
         versions = committed_versions(session)
         if versions:
-            response.headers["Tenantry-Authz-Version"] = ", ".join(f"{o}={v}" for o, v in sorted(versions.items()))
+            response.headers["Tenantry-Authz-Version"] = ", ".join(
+                f"{o}={v}" for o, v in sorted(versions.items())
+            )
     return response

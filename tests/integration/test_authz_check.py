@@ -74,7 +74,9 @@ def test_deny_by_default_with_reasons(container: Container, platform: Api, org: 
         assert body["allowed"] is False and body["reason"] == reason, (org_id, subject, action)
 
 
-def test_removed_member_gets_nothing(container: Container, platform: Api, owner: Api, org: dict[str, Any]) -> None:
+def test_removed_member_gets_nothing(
+    container: Container, platform: Api, owner: Api, org: dict[str, Any]
+) -> None:
     bob = add_person(container, org["id"], "bob@acme.test", role="admin", seat="pro")
     assert check(platform, org["id"], bob.user_id, "chat:pro_features")["allowed"] is True
     resp = owner.delete(f"/v1/orgs/{org['id']}/members/{bob.member_id}")
@@ -106,7 +108,9 @@ def test_callers_must_be_api_keys(container: Container, client: Any, org: dict[s
     assert resp.status_code == 403 and resp.headers["Content-Type"] == "application/problem+json"
 
 
-def test_revoked_key_is_refused_at_once(container: Container, client: Any, platform: Api, org: dict[str, Any]) -> None:
+def test_revoked_key_is_refused_at_once(
+    container: Container, client: Any, platform: Api, org: dict[str, Any]
+) -> None:
     key = make_org_key(container, org["id"])
     api = Api(client, key)
     body = {"org": org["id"], "subject": "usr_" + "1" * 32, "action": "org:read"}

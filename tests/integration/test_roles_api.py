@@ -34,7 +34,9 @@ def test_custom_role_lifecycle(container: Container, admin: Api, platform: Api, 
         "permissions": ["audit_logs:read", "members:read", "org:read"],
     }  # fmt: skip
     with container.session_factory() as session:  # stored as Casbin p rules in the org's domain
-        rules = session.execute(select(CasbinRule.ptype, CasbinRule.v0, CasbinRule.domain, CasbinRule.v1)).all()
+        rules = session.execute(
+            select(CasbinRule.ptype, CasbinRule.v0, CasbinRule.domain, CasbinRule.v1)
+        ).all()
     assert sorted(rules) == [("p", "role:auditor", org["id"], p) for p in
                              ("audit_logs:read", "members:read", "org:read")]  # fmt: skip
     names = [r["name"] for r in admin.get(base).json["data"]]
@@ -110,7 +112,9 @@ def test_version_bumps_on_role_seat_and_member_changes(
     platform.put(f"/v1/orgs/{org_id}/seats/pro", {"limit": 5})
     v3 = version(container, org_id)
     assert v3 > v2
-    assert owner.put(f"/v1/orgs/{org_id}/members/{bob.member_id}/seat", {"seat_type": "pro"}).status_code == 200
+    assert (
+        owner.put(f"/v1/orgs/{org_id}/members/{bob.member_id}/seat", {"seat_type": "pro"}).status_code == 200
+    )
     v4 = version(container, org_id)
     assert v4 > v3
     answer = check(platform, org_id, bob.user_id, "chat:pro_features", min_version=v4)

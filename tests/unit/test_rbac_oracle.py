@@ -19,7 +19,9 @@ PERMS = sorted(catalogue()) + ["nope:unknown", "chat:pro_features "]
 ROLES = ["role:owner", "role:admin", "role:billing", "role:member", "role:c1", "role:c2", "role:ghost"]
 SEATS = ["seat:pro", "seat:enterprise"]
 
-custom_rule = st.tuples(st.sampled_from(["role:c1", "role:c2"]), st.sampled_from(ORGS), st.sampled_from(PERMS))
+custom_rule = st.tuples(
+    st.sampled_from(["role:c1", "role:c2"]), st.sampled_from(ORGS), st.sampled_from(PERMS)
+)
 g_rule = st.tuples(st.sampled_from(USERS), st.sampled_from(ROLES), st.sampled_from(ORGS))
 g2_rule = st.tuples(st.sampled_from(USERS), st.sampled_from(SEATS), st.sampled_from(ORGS))
 request = st.tuples(
@@ -29,7 +31,9 @@ request = st.tuples(
 )
 
 
-def _enforcer(p: list[tuple[str, str, str]], g: list[tuple[str, ...]], g2: list[tuple[str, ...]]) -> casbin.Enforcer:
+def _enforcer(
+    p: list[tuple[str, str, str]], g: list[tuple[str, ...]], g2: list[tuple[str, ...]]
+) -> casbin.Enforcer:
     e = casbin.Enforcer(str(MODEL_PATH))
     for rule in template_rules() + p:
         e.add_named_policy("p", *rule)

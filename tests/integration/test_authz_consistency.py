@@ -1,0 +1,131 @@
+"""Two workers (two apps with their own containers, caches and sync threads) over one database.
+
+A role change made through worker A is seen by a check on worker B at once when the check carries
+``min_version``, and within one second without it (LISTEN/NOTIFY on PostgreSQL, the version poll on SQLite).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import create_app, migrate
+from app.config import Settings
+from app.container import Container
+from tests.conftest import Api, make_org_key
+from tests.member_factories import add_person, session_token
+
+
+def _settings(url: str, path: Path) -> Settings:
+    return Settings(
+        env="test", database_url=url, instance_path=path / "instance",
+        secret_key="test-secret-key-not-for-production", log_json=False, log_level="WARNING",
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_database")
+        return url
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def workers(shared_url: str, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
+    containers = [Container.build(_settings(shared_url, tmp_path / name)) for name in ("a", "b")]
+    apps = [create_app(c.settings, c) for c in containers]
+    yield apps[0], apps[1]
+    for c in containers:
+        assert c.authorizer.engine is not None
+        c.authorizer.engine.stop()
+        c.engine.dispose()
+
+
+def _container(app: Flask) -> Container:
+    c: Container = app.extensions["tenantry"]
+    return c
+
+
+def _check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
+    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
+    assert resp.status_code == 200, resp.json
+    body: dict[str, Any] = resp.json
+    return body
+
+
+def test_role_change_on_one_worker_is_seen_by_the_other(workers: tuple[Flask, Flask]) -> None:
+    app_a, app_b = workers
+    ca = _container(app_a)
+    with ca.session_factory() as session:
+        key = ca.services(session).credentials.create_api_key(org_id=None, name="t").secret
+        session.commit()
+    platform_a, platform_b = Api(app_a.test_client(), key), Api(app_b.test_client(), key)
+    org = platform_a.post("/v1/orgs", {"name": "Acme"}).json["id"]
+    owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
+    eve = add_person(ca, org, "eve@acme.test", role="member")
+
+    assert _check(platform_b, org, eve.user_id, "members:update")["allowed"] is False  # B caches it
+    changed = owner_a.patch(f"/v1/orgs/{org}/members/{eve.member_id}", {"role": "admin"})
+    assert changed.status_code == 200
+    new_version = int(changed.headers["Tenantry-Authz-Version"].split("=")[1])
+
+    # At once with min_version: B reloads synchronously before answering.
+    fresh = _check(platform_b, org, eve.user_id, "members:update", min_version=new_version)
+    assert fresh == {"allowed": True, "version": new_version, "reason": "granted_by_role"}
+
+    # Within one second without it.
+    assert owner_a.patch(f"/v1/orgs/{org}/members/{eve.member_id}", {"role": "member"}).status_code == 200
+    started = time.monotonic()
+    while _check(platform_b, org, eve.user_id, "members:update")["allowed"]:
+        assert time.monotonic() - started < 1.0, "worker B still answers from the old snapshot after 1 s"
+        time.sleep(0.02)
+
+
+def test_min_version_alone_makes_a_stale_worker_fresh(workers: tuple[Flask, Flask]) -> None:
+    """With B's sync thread stopped, only min_version can bring B forward: without it B stays stale."""
+    app_a, app_b = workers
+    ca, cb = _container(app_a), _container(app_b)
+    assert cb.authorizer.engine is not None
+    with ca.session_factory() as session:
+        key = ca.services(session).credentials.create_api_key(org_id=None, name="t").secret
+        session.commit()
+    platform_b = Api(app_b.test_client(), key)
+    org = Api(app_a.test_client(), key).post("/v1/orgs", {"name": "Acme"}).json["id"]
+    owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
+    gus = add_person(ca, org, "gus@acme.test", role="billing")
+    assert _check(platform_b, org, gus.user_id, "members:update")["allowed"] is False
+    cb.authorizer.engine.stop()
+    time.sleep(0.6)  # let B's sync thread finish its last round
+    changed = owner_a.patch(f"/v1/orgs/{org}/members/{gus.member_id}", {"role": "admin"})
+    new_version = int(changed.headers["Tenantry-Authz-Version"].split("=")[1])
+    stale = _check(platform_b, org, gus.user_id, "members:update")
+    assert stale["allowed"] is False and stale["version"] < new_version
+    fresh = _check(platform_b, org, gus.user_id, "members:update", min_version=new_version)
+    assert fresh == {"allowed": True, "version": new_version, "reason": "granted_by_role"}
+
+
+def test_member_session_on_the_other_worker_is_never_stale(workers: tuple[Flask, Flask]) -> None:
+    app_a, app_b = workers
+    ca = _container(app_a)
+    with ca.session_factory() as session:
+        key = ca.services(session).credentials.create_api_key(org_id=None, name="t").secret
+        session.commit()
+    org = Api(app_a.test_client(), key).post("/v1/orgs", {"name": "Acme"}).json["id"]
+    owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
+    fay = add_person(ca, org, "fay@acme.test", role="member")
+    fay_b = Api(app_b.test_client(), session_token(ca, fay.user_id, org))
+    assert fay_b.get(f"/v1/orgs/{org}/roles").status_code == 403  # B caches fay as member
+    assert owner_a.patch(f"/v1/orgs/{org}/members/{fay.member_id}", {"role": "admin"}).status_code == 200
+    assert fay_b.get(f"/v1/orgs/{org}/roles").status_code == 200  # no wait: read through the version
+    assert (
+        owner_a.patch(f"/v1/orgs/{org}/members/{fay.member_id}", {"status": "suspended"}).status_code == 200
+    )
+    assert fay_b.get(f"/v1/orgs/{org}/roles").status_code == 401  # suspended: the session ended
