@@ -176,3 +176,26 @@ def _wait_for(condition: Any, seconds: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def test_relay_command_once_publishes_and_reports(
+    container: Container, admin: Api, org: dict[str, Any], stream: StreamSpec, nats_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    waiting = _outbox_count(container)
+    env = {
+        "TENANTRY_DATABASE_URL": container.settings.database_url,
+        "TENANTRY_BUS_URL": nats_url,
+        "TENANTRY_BUS_STREAM": stream.name,
+        "TENANTRY_BUS_SUBJECT_PREFIX": stream.subject_prefix,
+        "TENANTRY_LOG_JSON": "false",
+    }
+    result = CliRunner().invoke(main, ["relay", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"published {waiting} events" in result.output
+    assert _outbox_count(container) == 0
+    unset = CliRunner().invoke(main, ["relay", "--once"], env={**env, "TENANTRY_BUS_URL": ""})
+    assert unset.exit_code == 2 and "TENANTRY_BUS_URL" in unset.output
