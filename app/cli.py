@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from app.audit.commands import consume, relay
-from app.audit.log_commands import audit
+from app.audit.log_commands import audit, built_container
 from app.config import Settings
 
 
@@ -237,14 +237,15 @@ def worker(once: bool) -> None:
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
-    w = Worker(_container())
-    if once:
-        click.echo(json.dumps(w.run_once(), default=str))
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    w.run(stop)
+    with built_container() as c:
+        w = Worker(c)
+        if once:
+            click.echo(json.dumps(w.run_once(), default=str))
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        w.run(stop)
 
 
 main.add_command(audit)

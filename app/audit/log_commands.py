@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -14,10 +16,16 @@ if TYPE_CHECKING:
     from app.container import Container
 
 
-def _container() -> Container:
+@contextmanager
+def built_container() -> Iterator[Container]:
+    """A container for one command; its connections are closed when the command ends."""
     from app.container import Container
 
-    return Container.build(Settings())
+    c = Container.build(Settings())
+    try:
+        yield c
+    finally:
+        c.engine.dispose()
 
 
 @click.group(help="The audit log: verify chains, sign checkpoints, purge past retention.")
@@ -32,9 +40,8 @@ def verify(org_id: str | None, as_json: bool) -> None:
     from app.audit.integrity import AuditIntegrity, signer_for
     from app.db import transaction
 
-    c = _container()
     broken = False
-    with transaction(c.session_factory) as session:
+    with built_container() as c, transaction(c.session_factory) as session:
         integrity = AuditIntegrity(session, c.clock, signer_for(c))
         for chain in [org_id] if org_id else integrity.chains():
             result = integrity.verify(chain)
@@ -48,9 +55,8 @@ def verify(org_id: str | None, as_json: bool) -> None:
                 click.echo(f"ok      {chain}: {result.checked} events ({span}){cp}")
             else:
                 b = result.broken or {}
-                click.echo(
-                    f"BROKEN  {chain}: seq {b.get('seq')} (event {b.get('event_id')}): {b.get('reason')}"
-                )
+                where = f"seq {b.get('seq')} (event {b.get('event_id')})"
+                click.echo(f"BROKEN  {chain}: {where}: {b.get('reason')}")
     sys.exit(1 if broken else 0)
 
 
@@ -60,20 +66,17 @@ def checkpoint(org_id: str | None) -> None:
     from app.audit.integrity import AuditIntegrity, signer_for
     from app.db import transaction
 
-    c = _container()
-    with transaction(c.session_factory) as session:
+    with built_container() as c, transaction(c.session_factory) as session:
         integrity = AuditIntegrity(session, c.clock, signer_for(c))
         cps = [cp for cp in [integrity.checkpoint(org_id)] if cp] if org_id else integrity.checkpoint_all()
         for cp in cps:
             click.echo(f"{cp.chain}: seq {cp.seq} hash {cp.hash[:16]}… signed by {cp.key_id}")
 
 
-@audit.command(
-    "purge", help="Purge events past each organisation's retention now (the worker does it hourly)."
-)
+@audit.command("purge", help="Purge events past each org's retention now (the worker does it hourly).")
 def purge() -> None:
     from app.audit.retention import RetentionPurge
 
-    c = _container()
-    for r in RetentionPurge(c.session_factory, c.clock).run():
-        click.echo(f"{r.org_id}: purged {r.purged} events, horizon at seq {r.horizon_seq}")
+    with built_container() as c:
+        for r in RetentionPurge(c.session_factory, c.clock).run():
+            click.echo(f"{r.org_id}: purged {r.purged} events, horizon at seq {r.horizon_seq}")
