@@ -14,7 +14,7 @@ PORT ?= 8000
 # pytest-xdist: one process per core; each worker migrates its own database (tests/conftest.py).
 PYTEST_ARGS ?= -n auto
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
-LINT_PATHS := app tests bench scripts
+LINT_PATHS := $(wildcard app tests bench scripts)
 
 .PHONY: help run serve test test-pg lint format migration db-check bench install install-dev clean
 
