@@ -78,11 +78,12 @@ db-check: install ## Upgrade a scratch SQLite database to head and check that mo
 	export TENANTRY_DATABASE_URL="sqlite:///$$scratch/check.db" TENANTRY_INSTANCE_PATH="$$scratch" && \
 	$(BIN)/tenantry db upgrade && $(BIN)/tenantry db check
 
-bench: install-dev ## Run every benchmark script in bench/ (each prints its figures)
-	@set -e; found=0; for script in bench/[!_]*.py; do \
-		[ -e "$$script" ] || continue; found=1; \
-		echo "== $$script"; $(BIN)/python "$$script"; \
-	done; [ $$found -eq 1 ] || echo "no benchmarks in bench/"
+bench: install-dev ## Run the benchmarks in bench/ (each prints its figures); one of them: make bench BENCH=authz
+	@set -e; scripts="$(if $(BENCH),bench/$(BENCH).py,$$(grep -l '^if __name__ == "__main__"' bench/*.py 2>/dev/null))"; \
+	[ -n "$$scripts" ] || { echo "no benchmarks in bench/"; exit 0; }; \
+	for script in $$scripts; do \
+		module=$$(basename "$$script" .py); echo "== bench/$$module.py"; $(BIN)/python -m "bench.$$module"; \
+	done
 
 clean: ## Remove the virtualenv and caches (keeps ./instance, where the dev database lives)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
