@@ -45,6 +45,7 @@ class SeatRequestService:
         """The member (``user_id`` in ``org_id``) asks for a seat; 409 if they hold it or already asked."""
         check_seat_type(seat_type)
         live_org(self.session, org_id)
+        self.audit.lock_chain(org_id)  # two asks at once: the second sees the first and answers 409
         member = self._member_of_user(org_id, user_id)
         if member.seat_type == seat_type:
             raise SeatAlreadyHeld(f"You already hold a '{seat_type}' seat.", seat_type=seat_type)

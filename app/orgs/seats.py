@@ -209,7 +209,11 @@ class SeatService:
         return member
 
     def unassign(self, org_id: str, member_id: str) -> Membership:
-        member = self._member(org_id, member_id)
+        """Idempotent; the member is read back under the org's lock, so a seat moved away meanwhile (a
+        concurrent transfer) is not "freed" a second time."""
+        live_org(self.session, org_id)
+        self.audit.lock_chain(org_id)
+        member = self._relock(self._member(org_id, member_id))
         self.release(member)
         return member
 

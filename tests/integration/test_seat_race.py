@@ -22,7 +22,7 @@ from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
 from app.db import make_engine, make_session_factory, transaction
-from app.errors import SeatLimitReached
+from app.errors import SeatLimitReached, SeatRequestDecided, SeatRequestPending
 from app.orgs.models import Membership
 from tests.integration.seating import add_members
 
@@ -227,3 +227,66 @@ def test_concurrent_assignments_on_sqlite_give_the_same_answer(sqlite_race: Cont
 
 def test_concurrent_http_assignments_on_sqlite_give_the_same_answer(sqlite_race: Container) -> None:
     http_race(sqlite_race, THREADS, SEATS)
+
+
+def ask_for_seats(container: Container, org_id: str, member_ids: list[str]) -> list[str]:
+    with transaction(container.session_factory) as session:
+        svc = container.services(session)
+        user_ids = [session.get_one(Membership, m).user_id for m in member_ids]
+        return [svc.seat_requests.create(org_id, u, "pro", None).request.id for u in user_ids]
+
+
+def decide(container: Container, org_id: str, request_id: str, verdict: str) -> Callable[[], str]:
+    def attempt() -> str:
+        try:
+            with transaction(container.session_factory) as session:
+                requests = container.services(session).seat_requests
+                if verdict == "approve":
+                    requests.approve(org_id, request_id)
+                else:
+                    requests.deny(org_id, request_id, "no budget")
+        except SeatLimitReached:
+            return "limit"
+        except SeatRequestDecided:
+            return "decided"
+        return verdict
+
+    return attempt
+
+
+@pytest.mark.postgres
+def test_concurrent_approvals_stop_at_the_limit_on_postgresql(pg_race: Container) -> None:
+    org_id, members = seed(pg_race, 20, 5)
+    request_ids = ask_for_seats(pg_race, org_id, members)
+    outcomes = run_together([decide(pg_race, org_id, r, "approve") for r in request_ids])
+    assert outcomes == Counter({"approve": 5, "limit": 15})
+    assert holders_and_events(pg_race, org_id) == (5, 5, 5)
+    with transaction(pg_race.session_factory) as session:
+        page = pg_race.services(session).seat_requests.list(org_id, status="pending")
+        assert len(page.items) == 15  # refused approvals leave their requests pending
+
+
+@pytest.mark.postgres
+def test_one_request_decided_by_many_admins_at_once_is_decided_once_on_postgresql(
+    pg_race: Container,
+) -> None:
+    org_id, members = seed(pg_race, 1, 5)
+    (request_id,) = ask_for_seats(pg_race, org_id, members)
+    verdicts = ["approve", "deny"] * 5
+    outcomes = run_together([decide(pg_race, org_id, request_id, v) for v in verdicts])
+    assert outcomes["decided"] == 9 and outcomes["approve"] + outcomes["deny"] == 1
+    assert holders_and_events(pg_race, org_id)[0] == outcomes["approve"]
+
+
+@pytest.mark.postgres
+def test_two_asks_at_once_make_one_request_on_postgresql(pg_race: Container) -> None:
+    org_id, members = seed(pg_race, 1, 5)
+
+    def ask() -> str:
+        try:
+            ask_for_seats(pg_race, org_id, members)
+        except SeatRequestPending:
+            return "pending"
+        return "created"
+
+    assert run_together([ask] * 10) == Counter({"created": 1, "pending": 9})
