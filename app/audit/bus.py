@@ -186,11 +186,10 @@ class JetStreamPublisher:
         self, messages: Sequence[OutgoingMessage], futures: list[asyncio.Future[Any]]
     ) -> list[Any]:
         for message in messages:
+            # No wait_stall: with one, nats-py wraps each publish in a task and the loop flushes the socket
+            # after every message (measured: a third of the throughput). The batch's deadline bounds it.
             future = await self._js.publish_async(
-                message.subject,
-                message.payload,
-                wait_stall=self.timeout,
-                headers={MSG_ID_HEADER: message.event_id},
+                message.subject, message.payload, headers={MSG_ID_HEADER: message.event_id}
             )
             futures.append(future)
         return list(await asyncio.gather(*futures))

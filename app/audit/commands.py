@@ -49,7 +49,7 @@ def relay(once: bool, batch_size: int, poll_interval: float, timeout: float) -> 
     settings = _settings_with_bus()
     engine = make_engine(settings.resolved_database_url())
     publisher = JetStreamPublisher(
-        settings.bus_url, StreamSpec.from_settings(settings), timeout=timeout, max_pending=batch_size
+        settings.bus_url, StreamSpec.from_settings(settings), timeout=timeout, max_pending=2 * batch_size
     )
     worker = Relay(
         make_session_factory(engine), publisher, batch_size=batch_size, poll_interval=poll_interval

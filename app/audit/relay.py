@@ -72,9 +72,14 @@ class Relay:
         poll_interval: float = 1.0,
         backoff: Backoff | None = None,
         on_acked: AckCallback | None = None,
+        concurrency: int | None = None,
     ) -> None:
         if not 1 <= batch_size <= 5000:
             raise ValueError("batch_size must be between 1 and 5000")
+        self.is_postgres = session_factory.kw["bind"].dialect.name == "postgresql"
+        # Batches in flight at once: on PostgreSQL the next batch is claimed (SKIP LOCKED) while the
+        # previous one waits for its acks; SQLite has one writer, so one batch.
+        self.concurrency = (concurrency or 2) if self.is_postgres else 1
         self.session_factory = session_factory
         self.publisher = publisher
         self.batch_size = batch_size
@@ -85,7 +90,6 @@ class Relay:
         self.stop = asyncio.Event()
         self._woken = asyncio.Event()
         self._wake_client: Any = None
-        self.is_postgres = session_factory.kw["bind"].dialect.name == "postgresql"
 
     # --- one round -----------------------------------------------------------------------------------------
     async def relay_batch(self) -> int:
@@ -117,13 +121,35 @@ class Relay:
             self.on_acked([m.event_id for m in messages], acked_at)
 
     async def _relay_batch_locked(self) -> int:
-        with self.session_factory() as session, session.begin():
-            rows = self._claim(session)
-            if not rows:
-                return 0
-            await self._publish(rows)
-            session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([row[0] for row in rows])))
-        return len(rows)
+        """Claim, publish, delete, commit: one transaction, its database calls run off the event loop so
+        that acks of other batches keep flowing meanwhile."""
+        session = self.session_factory()
+        try:
+            rows = await asyncio.to_thread(self._claim_by_deleting, session)
+            if rows:
+                await self._publish(rows)
+                await asyncio.to_thread(session.commit)
+            return len(rows)
+        finally:
+            await asyncio.to_thread(_discard, session)  # rolls back whatever was not committed
+
+    def _claim_by_deleting(self, session: Session) -> list[Any]:
+        """``DELETE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …``: claim and delete
+        in one statement; the rows come back if the transaction rolls back (broker error, crash)."""
+        claimed = (
+            select(OutboxEvent.id)
+            .order_by(OutboxEvent.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            delete(OutboxEvent)
+            .where(OutboxEvent.id.in_(claimed.scalar_subquery()))
+            .returning(
+                OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.subject, cast(OutboxEvent.payload, Text)
+            )
+        )
+        return sorted(session.execute(stmt).all(), key=lambda row: int(row[0]))
 
     async def _relay_batch_single(self) -> int:
         with self.session_factory() as session, session.begin():
@@ -138,10 +164,16 @@ class Relay:
     async def drain(self) -> int:
         """Publish until the outbox is empty (``tenantry relay --once``); raises on the first error."""
         await self._connect()
-        total = 0
-        while (taken := await self.relay_batch()) > 0:
-            total += taken
-        return total
+        return await self._drain_concurrently()
+
+    async def _drain_concurrently(self) -> int:
+        async def worker() -> int:
+            total = 0
+            while not self.stop.is_set() and (taken := await self.relay_batch()) > 0:
+                total += taken
+            return total
+
+        return sum(await asyncio.gather(*(worker() for _ in range(self.concurrency))))
 
     # --- the loop ------------------------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -165,8 +197,7 @@ class Relay:
             try:
                 await self._connect()
                 self._woken.clear()  # before claiming: a wake during the round triggers another one
-                while not self.stop.is_set() and await self.relay_batch() > 0:
-                    self._woken.clear()
+                await self._drain_concurrently()
                 self.backoff.reset()
                 await self._sleep(self.poll_interval, wakeable=True)
             except (BusUnavailable, SQLAlchemyError, OSError) as exc:
@@ -192,3 +223,8 @@ class Relay:
         finally:
             for task in waits:
                 task.cancel()
+
+
+def _discard(session: Session) -> None:
+    session.rollback()
+    session.close()
