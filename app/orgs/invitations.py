@@ -37,7 +37,7 @@ from app.errors import (
 )
 from app.mail import MailDeliveryError, Mailer
 from app.orgs.accounts import AccountService, normalize_email
-from app.orgs.members import MemberService
+from app.orgs.members import MemberService, plausible_id
 from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.seats import SeatService, check_seat_type
 from app.orgs.sessions import IssuedSession, SessionService
@@ -108,7 +108,7 @@ class InvitationService:
         return invitation.status
 
     def get(self, org_id: str, invitation_id: str) -> Invitation:
-        invitation = self.session.get(Invitation, invitation_id)
+        invitation = self.session.get(Invitation, invitation_id) if plausible_id(invitation_id) else None
         if invitation is None or invitation.org_id != org_id:
             raise NotFound(f"Invitation {invitation_id} not found")
         return invitation
@@ -310,7 +310,7 @@ class InvitationService:
         return invitation
 
     def _org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id)
+        org = self.session.get(Organization, org_id) if plausible_id(org_id) else None
         if org is None or org.deleted_at is not None:
             raise NotFound(f"Organisation {org_id} not found")
         return org

@@ -348,3 +348,12 @@ def test_log_mailer_prints_the_accept_link(
     created = invite(admin, org["id"], "dev@example.com")
     bodies = [r.__dict__.get("body", "") for r in caplog.records if r.name == "tenantry.mail"]
     assert any(created["accept_url"] in body for body in bodies)
+
+
+def test_odd_ids_in_the_path_are_404_not_5xx(platform: Api, org: dict[str, Any]) -> None:
+    base = f"/v1/orgs/{org['id']}/invitations"
+    assert platform.delete(f"{base}/inv_%00x").status_code == 404
+    assert platform.post(f"{base}/{'x' * 300}/resend").status_code == 404
+    assert platform.get("/v1/orgs/org_%00/invitations").status_code == 404
+    resp = platform.post("/v1/orgs/org_%00/invitations", {"email": "a@example.com", "role": "member"})
+    assert resp.status_code == 404
