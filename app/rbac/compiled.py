@@ -14,7 +14,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from functools import lru_cache
+from typing import Final, NamedTuple
 
 from app.rbac.policy import ROLE_PREFIX, SEAT_PREFIX, TEMPLATE_DOMAIN, catalogue, templates
 
@@ -109,11 +110,22 @@ def _grant(
     return found
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     reason: str
     version: int
+
+
+REASONS: Final = (
+    GRANTED_BY_ROLE, GRANTED_BY_SEAT, NOT_GRANTED, UNKNOWN_ORG, UNKNOWN_SUBJECT, INVALID_SUBJECT,
+    UNKNOWN_PERMISSION, UNKNOWN_ROLE, MEMBER_SUSPENDED,
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def answers_for(version: int) -> dict[str, Decision]:
+    """Every possible answer at ``version``, built once and shared by all snapshots at that version."""
+    return {r: Decision(r in (GRANTED_BY_ROLE, GRANTED_BY_SEAT), r, version) for r in REASONS}
 
 
 @dataclass
@@ -124,25 +136,30 @@ class CompiledOrg:
     role_permissions: dict[str, frozenset[str]]  # every role usable in this org: templates + custom
     seat_permissions: dict[str, frozenset[str]]
     grants: dict[int, Grant] = field(default_factory=dict)
+    answers: dict[str, Decision] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.answers = answers_for(self.version)
 
     def decide(self, subject: str, permission: str) -> Decision:
+        answers = self.answers
         if not self.exists:
-            return Decision(False, UNKNOWN_ORG, self.version)
+            return answers[UNKNOWN_ORG]
         key = subject_key(subject)
         if key is None:
-            return Decision(False, INVALID_SUBJECT, self.version)
+            return answers[INVALID_SUBJECT]
         grant = self.grants.get(key)
         if grant is None:
-            return Decision(False, UNKNOWN_SUBJECT, self.version)
+            return answers[UNKNOWN_SUBJECT]
         if not grant.active:
-            return Decision(False, MEMBER_SUSPENDED, self.version)
+            return answers[MEMBER_SUSPENDED]
         if permission in grant.role_permissions:
-            return Decision(True, GRANTED_BY_ROLE, self.version)
+            return answers[GRANTED_BY_ROLE]
         if permission in grant.seat_permissions:
-            return Decision(True, GRANTED_BY_SEAT, self.version)
+            return answers[GRANTED_BY_SEAT]
         if permission not in catalogue():
-            return Decision(False, UNKNOWN_PERMISSION, self.version)
-        return Decision(False, UNKNOWN_ROLE if grant.unknown_roles else NOT_GRANTED, self.version)
+            return answers[UNKNOWN_PERMISSION]
+        return answers[UNKNOWN_ROLE if grant.unknown_roles else NOT_GRANTED]
 
     def grant_of(self, subject: str) -> Grant | None:
         key = subject_key(subject)

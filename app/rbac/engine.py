@@ -39,6 +39,7 @@ class AuthzEngine:
         sweep_interval: float = 30.0,
         listen: bool = True,
         key_ttl: float = 5.0,
+        sync: bool = True,
     ) -> None:
         self.bind = bind
         self.capacity = capacity
@@ -49,7 +50,7 @@ class AuthzEngine:
         self.loads = 0
         self._cache: OrderedDict[str, CompiledOrg] = OrderedDict()
         self._lock = threading.Lock()
-        self._pid: int | None = None
+        self._pid: int | None = None if sync else os.getpid()  # sync=False: never start the thread
         self._stop = threading.Event()
         versioning.install()
         versioning.listen_local(bind, self.note_versions)
@@ -82,6 +83,13 @@ class AuthzEngine:
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return snap
+
+    def put(self, snapshot: CompiledOrg) -> None:
+        """Install a snapshot compiled elsewhere (benchmarks, warm-up)."""
+        with self._lock:
+            self._cache[snapshot.org_id] = snapshot
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
 
     def cached_version(self, org_id: str) -> int | None:
         snap = self._cache.get(org_id)
