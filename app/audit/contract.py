@@ -5,8 +5,9 @@
 ``docs/asyncapi.yaml``; a test fails when an action has no entry or the files are stale. Pure data.
 
 Field shorthand in ``details``: ``"string"``, ``"integer"``, ``"boolean"``, ``"datetime"``, ``"string[]"``; a
-trailing ``?`` means the value may be null. Listed fields are always present; producers may add fields
-(consumers must ignore unknown ones); removing or retyping one is a breaking change and needs ``.v2``.
+trailing ``?`` means the value may be null, a trailing ``~`` that the field may be absent (otherwise it is
+always present). Producers may add fields (consumers must ignore unknown ones); removing or retyping one
+is a breaking change and needs ``.v2``.
 """
 
 from __future__ import annotations
@@ -25,18 +26,28 @@ class EventContract:
     failure: bool = False  # may be recorded with outcome "failure"
 
 
+_FAILURE = {
+    "count": "integer",
+    "aggregated": "boolean~",
+    "credential_prefix": "string~",
+    "method": "string~",
+    "path": "string~",
+    "window_start": "datetime~",
+    "window_end": "datetime~",
+    "first_event_id": "string~",
+}
 _SEAT_MEMBER = {"seat_type": "string", "member_id": "string", "user_id": "string", "reason": "string"}
 
 CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.ORG_CREATED: EventContract(
         "An organisation is created (platform key or `tenantry orgs create`).",
         targets=("org",),
-        changes=("name", "slug", "audit_logs_enabled", "audit_retention_days"),
+        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
     ),
     AuditAction.ORG_UPDATED: EventContract(
         "An organisation's name or settings change (PATCH /v1/orgs/{org}); only changed fields appear.",
         targets=("org",),
-        changes=("name", "slug", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
+        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
     ),
     AuditAction.ORG_DELETED: EventContract(
         "An organisation is deleted: members end, keys, tokens and sessions are revoked.",
@@ -168,7 +179,29 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.SESSION_ENDED: EventContract(
         "A member session ends (logout).", {"reason": "string"}, targets=("session", "user")
     ),
-    AuditAction.ROLE_CREATED: EventContract("A custom role is created in the org.", targets=("role",)),
-    AuditAction.ROLE_UPDATED: EventContract("A custom role's permissions change.", targets=("role",)),
-    AuditAction.ROLE_DELETED: EventContract("A custom role is deleted.", targets=("role",)),
+    AuditAction.ROLE_CREATED: EventContract(
+        "A custom role is created in the org.",
+        {"name": "string", "permissions": "string[]"},
+        targets=("role",),
+    ),
+    AuditAction.ROLE_UPDATED: EventContract(
+        "A custom role's description or permissions change.",
+        targets=("role",),
+        changes=("description", "permissions"),
+    ),
+    AuditAction.ROLE_DELETED: EventContract("A custom role no one uses is deleted.", targets=("role",)),
+    AuditAction.AUTH_FAILED: EventContract(
+        "A request is refused (401) with a credential Tenantry knows for this org (a revoked or expired key "
+        "or session). The first such failure per actor and reason in a minute is recorded at once "
+        "(count 1); repeats in that minute become one summary event (aggregated, count = repeats) once "
+        "the minute is over. Only the credential's display prefix is logged, never the credential.",
+        _FAILURE,
+        failure=True,
+    ),
+    AuditAction.AUTHZ_DENIED: EventContract(
+        "A request by a member of this org is refused (403) for a missing permission; aggregated per "
+        "minute like auth.failed.",
+        {**_FAILURE, "permission": "string~", "role": "string?~"},
+        failure=True,
+    ),
 }

@@ -25,6 +25,7 @@ _SCALARS: dict[str, dict[str, Any]] = {
 
 
 def _field(shorthand: str) -> dict[str, Any]:
+    shorthand = shorthand.rstrip("~")
     nullable = shorthand.endswith("?")
     schema = dict(_SCALARS[shorthand.rstrip("?")])
     if nullable:
@@ -120,7 +121,7 @@ def data_schema(action: AuditAction, ref: str = "#/$defs/") -> dict[str, Any]:
             },
             "details": {
                 "type": "object",
-                "required": sorted(spec.details),
+                "required": sorted(name for name, kind in spec.details.items() if not kind.endswith("~")),
                 "properties": {name: _field(kind) for name, kind in sorted(spec.details.items())},
                 "additionalProperties": True,
             },

@@ -57,6 +57,8 @@ def run(platform: Api, admin: Api, owner: Api, org_id: str) -> dict[str, int]:
 
     key = ok(admin.post(f"{org}/api-keys", {"name": "ci", "role": "admin"}), 201)
     ok(admin.delete(f"{org}/api-keys/{key['id']}"))
+    ok(admin.as_key(key["key"]).get(org), 401)  # a revoked key: auth.failed
+    ok(as_b.post(f"{org}/api-keys", {"name": "mine"}), 403)  # a member without the permission: authz.denied
     token = ok(admin.post(f"{org}/scim-tokens", {"name": "okta"}), 201)
     ok(admin.delete(f"{org}/scim-tokens/{token['id']}"))
     ok(as_c.post("/v1/logout"))

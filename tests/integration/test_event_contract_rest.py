@@ -85,6 +85,8 @@ def test_events_from_rest_calls_match_the_contract(
         "tenantry.scim_token.revoked.v1",
         "tenantry.session.ended.v1",
         "tenantry.user.created.v1",
+        "tenantry.auth.failed.v1",
+        "tenantry.authz.denied.v1",
     }
     assert expected <= seen, expected - seen
 
