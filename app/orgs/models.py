@@ -43,6 +43,7 @@ class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("org_id", "user_id"),
+        Index("ix_memberships_org_id", "org_id", "id"),  # member lists: keyset pages in id order
         Index("ix_memberships_org_seat", "org_id", "seat_type"),
         Index("ix_memberships_org_role", "org_id", "role"),
         Index("ix_memberships_user", "user_id"),

@@ -253,6 +253,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('org_id', 'user_id', name=op.f('uq_memberships_org_id'))
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.create_index('ix_memberships_org_id', ['org_id', 'id'], unique=False)
         batch_op.create_index('ix_memberships_org_role', ['org_id', 'role'], unique=False)
         batch_op.create_index('ix_memberships_org_seat', ['org_id', 'seat_type'], unique=False)
         batch_op.create_index('ix_memberships_user', ['user_id'], unique=False)
@@ -342,6 +343,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_memberships_user')
         batch_op.drop_index('ix_memberships_org_seat')
         batch_op.drop_index('ix_memberships_org_role')
+        batch_op.drop_index('ix_memberships_org_id')
 
     op.drop_table('memberships')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
