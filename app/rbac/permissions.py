@@ -79,6 +79,19 @@ class Authorizer:
             return False
         return True
 
+    def held(self, principal: Principal, org_id: str) -> frozenset[str] | None:
+        """Every permission ``principal`` holds in ``org_id`` (None: a platform key, which holds all)."""
+        if principal.is_platform:
+            return None
+        if principal.org_id != org_id:
+            return frozenset()
+        if principal.kind != "user":
+            return self.role_permissions(org_id, principal.role)
+        if self.engine is None or principal.user_id is None:
+            return permissions_of(principal.role)
+        grant = self.engine.snapshot(org_id, self.current_version(org_id)).grant_of(principal.user_id)
+        return grant.permissions if grant is not None else frozenset()
+
     def member_decision(self, principal: Principal, org_id: str, permission: str) -> Decision:
         if self.engine is None or principal.user_id is None:  # no engine (unit tests): templates only
             allowed = permission in permissions_of(principal.role)
@@ -126,8 +139,9 @@ def check_role_change(
             org_id=org_id,
         )
     if new_role is not None and new_role != old_role and new_role not in ROLE_PERMISSIONS:
+        held = authorizer.held(principal, org_id)
         for permission in sorted(authorizer.role_permissions(org_id, new_role)):
-            if not authorizer.can(principal, org_id, permission):
+            if held is not None and permission not in held:
                 raise Forbidden(
                     f"The role {new_role!r} grants '{permission}', which you do not hold yourself.",
                     reason="escalation",

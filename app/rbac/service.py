@@ -216,8 +216,9 @@ class RoleService:
                 )
         if errors:
             raise ValidationFailed("Some permissions cannot be used in a custom role.", errors=errors)
+        held = self.authorizer.held(principal, org_id)
         for perm in sorted(set(permissions)):
-            if not self.authorizer.can(principal, org_id, perm):
+            if held is not None and perm not in held:
                 raise Forbidden(
                     f"You cannot grant '{perm}': you do not hold it yourself.", reason="escalation"
                 )

@@ -138,3 +138,15 @@ def test_member_session_sees_its_new_role_at_once(
     assert api.get(f"/v1/orgs/{org_id}/roles").status_code == 200
     assert owner.patch(f"/v1/orgs/{org_id}/members/{dave.member_id}", {"role": "member"}).status_code == 200
     assert api.get(f"/v1/orgs/{org_id}/roles").status_code == 403
+
+
+def test_custom_role_cannot_be_used_to_escalate(
+    container: Container, admin: Api, owner: Api, org: dict[str, Any]
+) -> None:
+    base = f"/v1/orgs/{org['id']}"
+    assert owner.post(f"{base}/roles", {"name": "finance", "permissions": ["billing:manage"]}).status_code == 201
+    hal = add_person(container, org["id"], "hal@acme.test", role="member")
+    refused = admin.patch(f"{base}/members/{hal.member_id}", {"role": "finance"})
+    assert refused.status_code == 403 and refused.json["reason"] == "escalation"
+    assert owner.patch(f"{base}/members/{hal.member_id}", {"role": "finance"}).status_code == 200
+    assert admin.patch(f"{base}/members/{hal.member_id}", {"role": "ghost"}).status_code == 422
