@@ -144,7 +144,8 @@ def test_custom_role_cannot_be_used_to_escalate(
     container: Container, admin: Api, owner: Api, org: dict[str, Any]
 ) -> None:
     base = f"/v1/orgs/{org['id']}"
-    assert owner.post(f"{base}/roles", {"name": "finance", "permissions": ["billing:manage"]}).status_code == 201
+    finance = {"name": "finance", "permissions": ["billing:manage"]}
+    assert owner.post(f"{base}/roles", finance).status_code == 201
     hal = add_person(container, org["id"], "hal@acme.test", role="member")
     refused = admin.patch(f"{base}/members/{hal.member_id}", {"role": "finance"})
     assert refused.status_code == 403 and refused.json["reason"] == "escalation"
