@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, json, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.audit.failures import note_refusal
@@ -22,6 +22,7 @@ from app.errors import (
     InternalError,
     ServiceUnavailable,
     Unauthenticated,
+    ValidationFailed,
 )
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, new_request_id, request_id_var
 
@@ -145,6 +146,14 @@ def init_app(app: Flask) -> None:
         _rollback()
         log.info("integrity error mapped to 409", extra={"error": str(error.orig)[:300]})
         return problem(Conflict("The change conflicts with the current state (a concurrent change?). Retry."))
+
+    @app.errorhandler(DataError)
+    def _data_error(error: DataError) -> Response:
+        # Input the validators let through but the database refuses (a value out of range, too long, or
+        # with a character it cannot store): the caller's mistake, never a 500.
+        _rollback()
+        log.warning("database refused a value", extra={"error": str(error.orig)[:300]})
+        return problem(ValidationFailed("A value is out of range, too long or not storable."))
 
     @app.errorhandler(OperationalError)
     def _operational(error: OperationalError) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from app.errors import MalformedRequest, ValidationFailed
+from app.errors import MalformedRequest, NotFound, ValidationFailed
 
 Auth = Literal["platform", "org", "any", "none"]
 
@@ -62,7 +62,25 @@ def validation_errors(exc: PydanticValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _nul_fields(data: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
+    """Fields whose text holds a NUL character: PostgreSQL cannot store one, and no real value has one."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            yield ".".join(path) or "(body)"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _nul_fields(key, (*path, str(key)))
+            yield from _nul_fields(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _nul_fields(value, (*path, str(index)))
+
+
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    nul = sorted(set(_nul_fields(data)))
+    if nul:
+        errors = [{"field": name, "message": "must not contain NUL characters"} for name in nul]
+        raise ValidationFailed(f"Invalid {where}: check {', '.join(nul)}.", errors=errors)
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
@@ -124,10 +142,11 @@ def operation(
         def wrapper(**kwargs: Any) -> Any:
             from app.web import authenticate, services
 
-            if auth != "none":
-                principal = authenticate(platform_only=auth == "platform")
-                if permission is not None:
-                    services().authorizer.require(principal, kwargs.get("org_id"), permission)
+            principal = authenticate(platform_only=auth == "platform") if auth != "none" else None
+            if any("\x00" in value for value in kwargs.values() if isinstance(value, str)):
+                raise NotFound("No resource has that id.")  # a NUL in a path id: nothing can match it
+            if principal is not None and permission is not None:
+                services().authorizer.require(principal, kwargs.get("org_id"), permission)
             if body is not None:
                 data = parse_json_body()
                 if not isinstance(data, dict):
