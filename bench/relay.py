@@ -218,6 +218,10 @@ def retarget(
     return [(i, s.replace(source.subject_prefix, target.subject_prefix, 1), p) for i, s, p in messages]
 
 
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -248,27 +252,28 @@ def main() -> None:
         raw_rate2 = asyncio.run(raw_publish(raw2, retarget(messages, relay_spec, raw2)))
         assert published == args.rows, published
         best_raw = max(raw_rate, raw_rate2)
-        print(
-            f"relay throughput, {args.rows} outbox rows on PostgreSQL, batches of 1000, {PENDING} pending acks:"
-        )
-        print(f"  raw nats-py publish_async (same payloads): {raw_rate:,.0f} and {raw_rate2:,.0f} events/s")
-        print(f"  tenantry relay (claim, publish, ack, delete, commit): {relay_rate:,.0f} events/s")
         ratio = relay_rate / best_raw
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
-            f"  ratio to the better raw run: {ratio:.0%}  (target >= 50%: {'PASS' if ratio >= 0.5 else 'FAIL'}; "
-            f">= 10k/s: {'PASS' if relay_rate >= 10_000 else 'FAIL'})"
+            f"relay throughput: {args.rows} outbox rows on PostgreSQL, batches of 1000 (load average {load})"
         )
+        print(
+            f"  raw nats-py publish_async, {PENDING} pending: {raw_rate:,.0f} and {raw_rate2:,.0f} events/s"
+        )
+        print(f"  tenantry relay (claim, publish, all acks, delete, commit): {relay_rate:,.0f} events/s")
+        print(f"  ratio to the better raw run: {ratio:.0%}  target >= 50%: {verdict(ratio >= 0.5)}")
+        print(f"  absolute target >= 10,000 events/s: {verdict(relay_rate >= 10_000)}")
 
+        sent_at = time.perf_counter()
         with_wake = latency(url, lat_spec, args.rate, args.seconds, wake=True)
-        print(
-            f"commit-to-ack latency, single-event transactions at {args.rate:.0f}/s for {args.seconds:.0f} s, "
-            f"relay polling every 1 s but woken after each commit ({len(with_wake)} events):"
-        )
+        achieved = len(with_wake) / (time.perf_counter() - sent_at)
         p99 = pct(with_wake, 0.99)
+        print("commit-to-ack latency with the wakeup (relay poll 1 s), single-event transactions, asked")
         print(
-            f"  p50 {statistics.median(with_wake):.1f} ms, p99 {p99:.1f} ms, max {max(with_wake):.1f} ms "
-            f"(target p99 <= 50 ms: {'PASS' if p99 <= 50 else 'FAIL'})"
+            f"  {args.rate:.0f}/s for {args.seconds:.0f} s, {len(with_wake)} events (about {achieved:.0f}/s):"
         )
+        print(f"  p50 {statistics.median(with_wake):.1f} ms, p99 {p99:.1f} ms, max {max(with_wake):.1f} ms")
+        print(f"  target p99 <= 50 ms: {verdict(p99 <= 50)}")
         no_wake = latency(url, poll_spec, 20, 5, wake=False)
         print(
             f"  baseline, same relay without the wakeup (1 s poll, 20/s for 5 s): p50 "
