@@ -57,38 +57,48 @@ def _templates() -> list[tuple[str, str, str]]:
 
 @contextmanager
 def raw_cursor(engine: Engine) -> Iterator[tuple[Any, str]]:
-    """A DB-API cursor and the placeholder for this driver (``?`` for sqlite3, ``%s`` for psycopg)."""
+    """A DB-API cursor and the placeholder for this driver (``?`` for sqlite3, ``%s`` for psycopg).
+
+    Returning the connection to the pool rolls it back (PostgreSQL); SQLite's raw connections autocommit."""
     conn = engine.raw_connection()
     try:
-        cursor = conn.cursor()
-        yield cursor, "%s" if engine.dialect.name == "postgresql" else "?"
+        yield conn.cursor(), "%s" if engine.dialect.name == "postgresql" else "?"
     finally:
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
+        conn.close()
+
+
+# One round trip and, on PostgreSQL, one statement snapshot: the version and the rules it labels agree.
+_POLICY_SQL = """
+SELECT 'v', NULL, NULL, NULL, NULL, CAST(version AS TEXT) FROM authz_versions WHERE org_id = {ph}
+UNION ALL
+SELECT 'o', NULL, NULL, NULL, NULL, CASE WHEN deleted_at IS NULL THEN 'live' END
+  FROM organizations WHERE id = {ph}
+UNION ALL
+SELECT 'p', v0, v1, NULL, NULL, NULL FROM casbin_rules WHERE ptype = 'p' AND domain = {ph}
+UNION ALL
+SELECT 'm', id, user_id, role, seat_type, status FROM memberships WHERE org_id = {ph}
+"""
 
 
 def read_policy(engine: Engine, org_id: str) -> OrgPolicy:
     with raw_cursor(engine) as (cur, ph):
-        cur.execute(f"SELECT version FROM authz_versions WHERE org_id = {ph}", (org_id,))  # noqa: S608
-        row = cur.fetchone()
-        version = int(row[0]) if row else 0
-        cur.execute(f"SELECT deleted_at FROM organizations WHERE id = {ph}", (org_id,))  # noqa: S608
-        row = cur.fetchone()
-        if row is None or row[0] is not None:
-            return OrgPolicy(org_id, version, exists=False)
-        policy = OrgPolicy(org_id, version, exists=True)
-        cur.execute(
-            f"SELECT v0, v1 FROM casbin_rules WHERE ptype = 'p' AND domain = {ph}",  # noqa: S608
-            (org_id,),
-        )
-        policy.p = [(v0, org_id, v1) for v0, v1 in cur.fetchall()]
-        cur.execute(
-            f"SELECT id, user_id, role, seat_type, status FROM memberships WHERE org_id = {ph}",  # noqa: S608
-            (org_id,),
-        )
-        add_members(policy, cur.fetchall())
+        cur.execute(_POLICY_SQL.format(ph=ph), (org_id,) * 4)
+        rows = cur.fetchall()
+    version, live = 0, False
+    custom, members = [], []
+    for kind, a, b, c, d, e in rows:
+        if kind == "m":
+            members.append((a, b, c, d, e))
+        elif kind == "p":
+            custom.append((a, org_id, b))
+        elif kind == "v":
+            version = int(e)
+        elif kind == "o":
+            live = e == "live"
+    policy = OrgPolicy(org_id, version, exists=live)
+    if live:
+        policy.p = custom
+        add_members(policy, members)
     return policy
 
 
