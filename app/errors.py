@@ -32,7 +32,9 @@ class AppError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        # Extras add detail; they never overwrite the problem's own members (a stray ``status`` would
+        # otherwise change the HTTP status).
+        body.update({k: v for k, v in self.extra.items() if k not in body and k != "instance"})
         return body
 
 
