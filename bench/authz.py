@@ -122,15 +122,17 @@ def inprocess(
 
 def memory(n_orgs: int = 10_000, n_users: int = 700_000, n_assign: int = 1_000_000) -> None:
     print(f"== memory and cold loads: {n_orgs} orgs, {n_users} users, {n_assign} assignments in PostgreSQL")
-    url = create_database(PG_SERVER)
+    keep = os.environ.get("TENANTRY_BENCH_DB")  # reuse a database an earlier run loaded (and kept)
+    url = keep or create_database(PG_SERVER)
     try:
         from app import migrate
 
-        migrate.upgrade(url)
         data = generate(n_orgs, n_users, n_assign)
-        t0 = time.perf_counter()
-        load_postgres(url, data)
-        print(f"loaded into PostgreSQL in {time.perf_counter() - t0:.1f} s")
+        if not keep:
+            migrate.upgrade(url)
+            t0 = time.perf_counter()
+            load_postgres(url, data)
+            print(f"loaded into PostgreSQL in {time.perf_counter() - t0:.1f} s")
         bind = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         orgs = data.orgs
 
@@ -175,7 +177,10 @@ def memory(n_orgs: int = 10_000, n_users: int = 700_000, n_assign: int = 1_000_0
         print(f"sanity: {sum(sample)} of 1000 sampled members may org:read")
         bind.dispose()
     finally:
-        drop_database(url)
+        if not keep and not os.environ.get("TENANTRY_BENCH_KEEP"):
+            drop_database(url)
+        elif not keep:
+            print(f"kept {url} (TENANTRY_BENCH_DB={url} reuses it)")
 
 
 def main() -> None:

@@ -157,3 +157,16 @@ def test_check_routes_are_in_openapi(client: Any) -> None:
         op = paths[path]["post"]
         assert "schema" in op["requestBody"]["content"]["application/json"]
         assert "schema" in op["responses"]["200"]["content"]["application/json"]
+
+
+def test_fast_path_and_flask_path_agree(
+    container: Container, client: Any, platform: Api, org: dict[str, Any]
+) -> None:
+    """The first call authenticates through Flask (key not cached); later ones take the WSGI fast path."""
+    alice = add_person(container, org["id"], "alice@acme.test", role="member", seat="pro")
+    fresh_key = Api(client, make_org_key(container, org["id"], "admin"))
+    body = {"org": org["id"], "subject": alice.member_id, "action": "chat:pro_features"}
+    first = fresh_key.post("/v1/authz/check", body)
+    second = fresh_key.post("/v1/authz/check", body)
+    assert first.json == second.json and first.json["reason"] == "granted_by_seat"
+    assert second.headers["X-Request-ID"] and second.headers["Content-Type"] == "application/json"
