@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.audit import chain
@@ -145,9 +147,15 @@ class AuditRecorder:
             stmt = stmt.with_for_update()
         head = self.session.scalars(stmt).one_or_none()
         if head is None:
-            head = AuditChainHead(chain=chain_key, seq=0, hash=chain.GENESIS)
-            self.session.add(head)
-            self.session.flush()
+            # Two first writers of a chain may race: insert-if-missing, then lock whichever row won.
+            dialect = self.session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            self.session.execute(
+                insert(AuditChainHead)
+                .values(chain=chain_key, seq=0, hash=chain.GENESIS)
+                .on_conflict_do_nothing(index_elements=["chain"])
+            )
+            head = self.session.scalars(stmt.execution_options(populate_existing=True)).one()
         return head
 
 
