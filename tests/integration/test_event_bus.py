@@ -77,6 +77,8 @@ def test_rest_changes_reach_the_stream_once_as_cloudevents(
         org_part = event["source"].removeprefix("/orgs/")
         aggregate, verb = event["type"].split(".")[1:3]
         assert message.subject == f"{stream.subject_prefix}.{org_part}.{aggregate}.{verb}"
+    for message in messages:  # what arrived is valid against the published contract
+        assert_matches_contract(message.event)
     updated = [m.event for m in messages if m.event["type"] == "tenantry.org.updated.v1"]
     assert len(updated) == 1
     assert updated[0]["source"] == f"/orgs/{org['id']}"
@@ -162,6 +164,20 @@ def test_a_dead_broker_times_out_instead_of_hanging(
         assert _outbox_count(container) > 0  # nothing lost while the broker was away
     finally:
         listener.close()
+
+
+def assert_matches_contract(event: dict[str, Any]) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[2] / "docs" / "events" / "schemas"
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    envelope = json.loads((schemas / "cloudevent.json").read_text())
+    jsonschema.Draft202012Validator(envelope, format_checker=checker).validate(event)
+    data = json.loads((schemas / f"{event['type']}.json").read_text())
+    jsonschema.Draft202012Validator(data, format_checker=checker).validate(event["data"])
 
 
 def _json(payload: Any) -> bytes:
