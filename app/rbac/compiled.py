@@ -14,10 +14,10 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Final, NamedTuple
 
-from app.rbac.policy import ROLE_PREFIX, SEAT_PREFIX, TEMPLATE_DOMAIN, catalogue, templates
+from app.rbac.policy import ROLE_PREFIX, SEAT_PREFIX, TEMPLATE_DOMAIN, catalogue, template_rules, templates
 
 USER_PREFIX: Final = "usr_"
 MEMBER_PREFIX: Final = "mem_"
@@ -180,27 +180,27 @@ def compile_org(
     *,
     suspended: Iterable[tuple[str, str]] = (),
     aliases: Mapping[str, str] | None = None,
+    base: Mapping[str, frozenset[str]] | None = None,
 ) -> CompiledOrg:
     """Compile the rules that apply to ``org_id`` (templates in ``*`` plus the org's own).
 
     ``p_rules`` (subject, domain, permission); ``g_rules`` (user, role:NAME, domain); ``g2_rules`` (user,
     seat:TYPE, domain). Rules of other domains are ignored, as the model's matcher ignores them.
     ``suspended`` (user, role:NAME) pairs are members kept only to give the reason "member_suspended";
-    ``aliases`` maps member ids to user ids so either can be the subject.
+    ``aliases`` maps member ids to user ids so either can be the subject. ``base``: subject -> permissions
+    already compiled from the shared templates (``template_base()``), so each org adds only its own rules.
     """
-    role_perms: dict[str, set[str]] = {}
-    seat_perms: dict[str, set[str]] = {}
+    own: dict[str, set[str]] = {}
     for subject, dom, perm in p_rules:
-        if dom not in (TEMPLATE_DOMAIN, org_id):
-            continue
-        if subject.startswith(ROLE_PREFIX):
-            role_perms.setdefault(subject[len(ROLE_PREFIX) :], set()).add(perm)
-        elif subject.startswith(SEAT_PREFIX):
-            seat_perms.setdefault(subject[len(SEAT_PREFIX) :], set()).add(perm)
+        if (dom == TEMPLATE_DOMAIN or dom == org_id) and subject.startswith((ROLE_PREFIX, SEAT_PREFIX)):
+            own.setdefault(subject, set()).add(perm)
+    by_subject = dict(base or {})
+    for subject, perms in own.items():
+        by_subject[subject] = _interned_set(by_subject.get(subject, frozenset()) | perms)
+    n = len(ROLE_PREFIX)
+    rp = {k[n:]: v for k, v in by_subject.items() if k.startswith(ROLE_PREFIX)}
+    sp = {k[n:]: v for k, v in by_subject.items() if k.startswith(SEAT_PREFIX)}
     # A g2 subject may also appear in g, and vice versa: the matcher ORs g() and g2() over every p rule.
-    rp = {k: _interned_set(frozenset(v)) for k, v in role_perms.items()}
-    sp = {k: _interned_set(frozenset(v)) for k, v in seat_perms.items()}
-    by_subject = _merge(rp, sp)
     holdings: dict[str, tuple[set[str], set[str]]] = {}
     for rules in (g_rules, g2_rules):
         for user, role, dom in rules:
@@ -209,30 +209,36 @@ def compile_org(
             roles, seats = holdings.setdefault(user, (set(), set()))
             (seats if role.startswith(SEAT_PREFIX) else roles).add(role)
     compiled = CompiledOrg(org_id, version, True, rp, sp)
+    grants = compiled.grants
+    memo: dict[tuple[frozenset[str], frozenset[str]], Grant] = {}
     for user, (roles, seats) in holdings.items():
         key = subject_key(user)
-        if key is not None:
-            compiled.grants[key] = _subject_grant(roles, seats, by_subject)
+        if key is None:
+            continue
+        held = (frozenset(roles), frozenset(seats))
+        grant = memo.get(held)
+        if grant is None:
+            # The role/seat split is only for the reason; holding either is what Casbin decides.
+            grant = memo[held] = _grant(held[0], held[1], True, by_subject, by_subject)
+        grants[key] = grant
     for user, role in suspended:
         key = subject_key(user)
-        if key is not None and key not in compiled.grants:
-            compiled.grants[key] = _grant(frozenset({role}), frozenset(), False, by_subject, {})
+        if key is not None and key not in grants:
+            grants[key] = _grant(frozenset({role}), frozenset(), False, by_subject, {})
     for member_id, user_id in (aliases or {}).items():
         mkey, ukey = subject_key(member_id), subject_key(user_id)
-        if mkey is not None and ukey is not None and ukey in compiled.grants:
-            compiled.grants[mkey] = compiled.grants[ukey]
+        if mkey is not None and ukey is not None and ukey in grants:
+            grants[mkey] = grants[ukey]
     return compiled
 
 
-def _merge(rp: dict[str, frozenset[str]], sp: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-    out = {ROLE_PREFIX + k: v for k, v in rp.items()}
-    out.update({SEAT_PREFIX + k: v for k, v in sp.items()})
-    return out
-
-
-def _subject_grant(roles: set[str], seats: set[str], by_subject: dict[str, frozenset[str]]) -> Grant:
-    # Grant's role/seat split is only for the reason; membership of either set is what Casbin decides.
-    return _grant(frozenset(roles), frozenset(seats), True, by_subject, by_subject)
+@cache
+def template_base() -> dict[str, frozenset[str]]:
+    """The shared templates compiled once: ``role:NAME``/``seat:TYPE`` -> permissions."""
+    out: dict[str, set[str]] = {}
+    for subject, _dom, perm in template_rules():
+        out.setdefault(subject, set()).add(perm)
+    return {k: _interned_set(frozenset(v)) for k, v in out.items()}
 
 
 def builtin_role_permissions() -> dict[str, frozenset[str]]:

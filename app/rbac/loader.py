@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from app.rbac.compiled import CompiledOrg, compile_org, missing_org
-from app.rbac.policy import role_subject, seat_subject, template_rules
+from app.rbac.compiled import CompiledOrg, compile_org, missing_org, template_base
+from app.rbac.policy import role_subject, seat_subject
 
 
 @dataclass
@@ -38,21 +38,13 @@ class OrgPolicy:
         return compile_org(
             self.org_id,
             self.version,
-            _templates() + self.p,
+            self.p,
             self.g,
             self.g2,
             suspended=self.suspended,
             aliases=self.aliases,
+            base=template_base(),
         )
-
-
-_TEMPLATES: list[tuple[str, str, str]] = []
-
-
-def _templates() -> list[tuple[str, str, str]]:
-    if not _TEMPLATES:
-        _TEMPLATES.extend(template_rules())
-    return _TEMPLATES
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import casbin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.rbac.compiled import compile_org
+from app.rbac.compiled import compile_org, template_base
 from app.rbac.policy import MODEL_PATH, catalogue, template_rules
 
 ORGS = [f"org_{i:032x}" for i in range(1, 4)]
@@ -59,12 +59,18 @@ def test_compiled_equals_enforce(
 ) -> None:
     enforcer = _enforcer(p, list(g), list(g2))
     rules = template_rules() + p
-    compiled = {org: compile_org(org, 1, rules, g, g2) for org in ORGS}
+    # Both ways the engine compiles: all rules at once, and the loader's way (shared templates compiled
+    # once, plus only the org's own rules).
+    whole = {org: compile_org(org, 1, rules, g, g2) for org in ORGS}
+    loaded = {
+        org: compile_org(org, 1, [r for r in p if r[1] == org], g, g2, base=template_base()) for org in ORGS
+    }
     for subject, org, perm in requests:
         expected = enforcer.enforce(subject, org, perm)
-        snapshot = compiled.get(org)
-        got = snapshot.decide(subject, perm).allowed if snapshot else False
-        assert got == expected, (subject, org, perm)
+        for compiled in (whole, loaded):
+            snapshot = compiled.get(org)
+            got = snapshot.decide(subject, perm).allowed if snapshot else False
+            assert got == expected, (subject, org, perm)
 
 
 def test_seat_permissions_need_a_seat_whatever_the_role() -> None:
