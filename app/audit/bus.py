@@ -125,7 +125,12 @@ class JetStreamPublisher:
         await self.close()
         self.client = await connect(self.url, timeout=self.timeout, name=self.client_name)
         self._js = self.client.jetstream(timeout=self.timeout, publish_async_max_pending=self.max_pending)
-        await self.ensure_stream()
+        try:
+            await self.ensure_stream()
+        except BusUnavailable:
+            raise
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            raise BusUnavailable(f"creating stream {self.stream.name} failed: {exc!r}") from exc
 
     async def close(self) -> None:
         if self.client is not None:

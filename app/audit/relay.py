@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import nats.errors
 from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -184,7 +185,10 @@ class Relay:
             async def _woken(_msg: Any) -> None:
                 self._woken.set()
 
-            await client.subscribe(self.publisher.stream.wake_subject, cb=_woken)
+            try:
+                await client.subscribe(self.publisher.stream.wake_subject, cb=_woken)
+            except (nats.errors.Error, OSError) as exc:
+                raise BusUnavailable(f"cannot subscribe to wakeups: {exc!r}") from exc
             self._wake_client = client
 
     async def run(self) -> None:
@@ -200,14 +204,14 @@ class Relay:
                 await self._drain_concurrently()
                 self.backoff.reset()
                 await self._sleep(self.poll_interval, wakeable=True)
-            except (BusUnavailable, SQLAlchemyError, OSError) as exc:
+            except (BusUnavailable, SQLAlchemyError, OSError, nats.errors.Error) as exc:
                 self.stats.errors += 1
                 delay = self.backoff.next_delay()
                 log.warning(
                     "relay round failed; backing off",
                     extra={"error": str(exc)[:300], "retry_in_s": round(delay, 2)},
                 )
-                if isinstance(exc, BusUnavailable):
+                if not isinstance(exc, SQLAlchemyError):
                     await self.publisher.close()
                     self._wake_client = None
                 await self._sleep(delay, wakeable=False)

@@ -223,6 +223,7 @@ def test_every_committed_event_reaches_the_stream_exactly_once(
             time.sleep(rng.uniform(2.0, 3.5))
             step += 1
             victim = relays[step % 2]
+            assert victim.alive(), f"a relay exited on its own; see {victim.log}"  # only we end them
             victim.kill()
             victim.start()
             if step in (2, 5):
