@@ -215,3 +215,30 @@ def test_relay_command_once_publishes_and_reports(
     assert _outbox_count(container) == 0
     unset = CliRunner().invoke(main, ["relay", "--once"], env={**env, "TENANTRY_BUS_URL": ""})
     assert unset.exit_code == 2 and "TENANTRY_BUS_URL" in unset.output
+
+
+def test_a_relay_dying_between_ack_and_commit_republishes_and_the_broker_drops_the_copies(
+    container: Container, admin: Api, org: dict[str, Any], stream: StreamSpec, nats_url: str
+) -> None:
+    waiting = _outbox_count(container)
+
+    def crash(_ids: Any, _at: float) -> None:
+        raise RuntimeError("killed after the acks, before the commit")
+
+    dying = Relay(container.session_factory, JetStreamPublisher(nats_url, stream), on_acked=crash)
+
+    async def _die() -> None:
+        try:
+            await dying.drain()
+        finally:
+            await dying.publisher.close()
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(_die())
+    assert _outbox_count(container) == waiting  # nothing deleted: the rows are still owed
+    assert len(read_stream(nats_url, stream)) == waiting  # but the broker has them
+
+    again = drain_outbox(container, stream, nats_url)
+    assert again.stats.duplicates == waiting and again.stats.published == 0
+    assert _outbox_count(container) == 0
+    assert len(read_stream(nats_url, stream)) == waiting  # still exactly once
