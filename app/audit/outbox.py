@@ -6,10 +6,12 @@ there is no lag to report and nothing to wake.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
@@ -58,6 +60,23 @@ class OutboxProbe:
         return f"{state}: {lag.rows} rows, oldest {lag.oldest_age_seconds:.1f} s", True
 
 
+class BusProbe:
+    """Whether the broker accepts connections. Informational: while it is away the API keeps working and
+    events wait in the outbox, so an unreachable bus does not make the app unready."""
+
+    def __init__(self, url: str, timeout: float = 0.3) -> None:
+        parsed = urlparse(url)
+        self.address = (parsed.hostname or "127.0.0.1", parsed.port or 4222)
+        self.timeout = timeout
+
+    def __call__(self) -> tuple[str, bool]:
+        try:
+            with socket.create_connection(self.address, timeout=self.timeout):
+                return "ok", True
+        except OSError:
+            return "unreachable: events wait in the outbox", True
+
+
 class OutboxCollector:
     """Prometheus gauges read from the table on each scrape (no state kept in the process)."""
 
@@ -89,5 +108,7 @@ def install(container: Container) -> None:
     container.outbox.wake.append(waker)
     install_after_commit_hook(container.session_factory, container.outbox.wake)
     container.extras["relay_waker"] = waker
-    container.extras.setdefault("readiness", {})["outbox"] = OutboxProbe(container.engine, container.clock)
+    readiness = container.extras.setdefault("readiness", {})
+    readiness["outbox"] = OutboxProbe(container.engine, container.clock)
+    readiness["bus"] = BusProbe(settings.bus_url)
     container.extras.setdefault("metrics", []).append(OutboxCollector(container.engine, container.clock))

@@ -62,6 +62,8 @@ def test_rest_changes_reach_the_stream_once_as_cloudevents(
 ) -> None:
     assert admin.patch(f"/v1/orgs/{org['id']}", {"name": "Acme Renamed"}).status_code == 200
     assert _outbox_count(container) == len(_audit_ids(container)) > 0
+    checks = admin.get("/readyz").json["checks"]
+    assert checks["bus"] == "ok" and checks["outbox"].startswith(f"ok: {_outbox_count(container)} rows")
 
     relay = drain_outbox(container, stream, nats_url)
 
