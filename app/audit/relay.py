@@ -174,7 +174,13 @@ class Relay:
                 total += taken
             return total
 
-        return sum(await asyncio.gather(*(worker() for _ in range(self.concurrency))))
+        # Every worker finishes its batch (commit or rollback) before an error is raised, so no batch is
+        # left running in the background when the loop reconnects.
+        results = await asyncio.gather(*(worker() for _ in range(self.concurrency)), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     # --- the loop ------------------------------------------------------------------------------------------
     async def _connect(self) -> None:
