@@ -59,6 +59,7 @@ def test_truth_table(
 def test_deny_by_default_with_reasons(container: Container, platform: Api, org: dict[str, Any]) -> None:
     alice = add_person(container, org["id"], "alice@acme.test", role="admin", seat="pro")
     sus = add_person(container, org["id"], "sus@acme.test", role="owner", seat="pro", status="suspended")
+    ghost = add_person(container, org["id"], "ghost@acme.test", role="deleted-role")  # e.g. written by hand
     stranger = "usr_" + "0" * 32
     cases = [
         ("org_" + "f" * 32, alice.user_id, "org:read", "unknown_org"),
@@ -68,6 +69,7 @@ def test_deny_by_default_with_reasons(container: Container, platform: Api, org: 
         (org["id"], alice.user_id, "nope:nothing", "unknown_permission"),
         (org["id"], sus.user_id, "org:read", "member_suspended"),
         (org["id"], sus.member_id, "chat:pro_features", "member_suspended"),
+        (org["id"], ghost.user_id, "org:read", "unknown_role"),
     ]
     for org_id, subject, action, reason in cases:
         body = check(platform, org_id, subject, action)
