@@ -21,6 +21,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_action", "org_id", "action", "occurred_at", "id"),
         # The admins' audit log filters (app/audit/search.py): each keeps the (occurred_at, id) order.
         Index("ix_audit_events_org_actor", "org_id", "actor_id", "occurred_at", "id"),
+        Index("ix_audit_events_org_actor_type", "org_id", "actor_type", "occurred_at", "id"),
         Index("ix_audit_events_org_ip", "org_id", "ip", "occurred_at", "id"),
         Index(
             "ix_audit_events_org_failures",

@@ -73,6 +73,7 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index('ix_audit_events_org_action', ['org_id', 'action', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_audit_events_org_actor', ['org_id', 'actor_id', 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_audit_events_org_actor_type', ['org_id', 'actor_type', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_audit_events_org_failures', ['org_id', 'occurred_at', 'id'], unique=False, sqlite_where=sa.text("outcome = 'failure'"), postgresql_where=sa.text("outcome = 'failure'"))
         batch_op.create_index('ix_audit_events_org_ip', ['org_id', 'ip', 'occurred_at', 'id'], unique=False)
         batch_op.create_index('ix_audit_events_org_time', ['org_id', 'occurred_at', 'id'], unique=False)
@@ -380,6 +381,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_events_org_time')
         batch_op.drop_index('ix_audit_events_org_ip')
         batch_op.drop_index('ix_audit_events_org_failures', sqlite_where=sa.text("outcome = 'failure'"), postgresql_where=sa.text("outcome = 'failure'"))
+        batch_op.drop_index('ix_audit_events_org_actor_type')
         batch_op.drop_index('ix_audit_events_org_actor')
         batch_op.drop_index('ix_audit_events_org_action')
 
