@@ -44,7 +44,8 @@ class AuditEvent(Base):
     actor_name: Mapped[str | None] = mapped_column(String(320))
     targets: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    ip: Mapped[str | None] = mapped_column(String(64))  # context["ip"] again, as a column the ip filter indexes
+    # context["ip"] again, as a column that the ip filter's index covers
+    ip: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16), default="success")
     reason: Mapped[str | None] = mapped_column(String(500))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
