@@ -11,7 +11,8 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# pytest-xdist: one process per core; each worker migrates its own database (tests/conftest.py).
+# pytest-xdist: one process per core; each worker migrates its own database, and the tests that open
+# their own PostgreSQL database take turns (tests/conftest.py) to stay under max_connections.
 PYTEST_ARGS ?= -n auto
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 LINT_PATHS := $(wildcard app tests bench scripts)

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,21 @@ def admin(client: FlaskClient, container: Container, org: dict[str, Any]) -> Api
 def owner(client: FlaskClient, container: Container, org: dict[str, Any]) -> Api:
     """An org key acting as owner of ``org``."""
     return Api(client, make_org_key(container, org["id"], "owner"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Under pytest-xdist (``make test`` runs ``-n auto``), tests that take their own PostgreSQL database run
+    one at a time across the workers: several open about 50 connections at once, and two of them together
+    would pass PostgreSQL's default ``max_connections`` (100). (``--dist loadgroup`` would do this, but it
+    does not group under pytest 9.2 with pytest-xdist 3.8.)"""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run_id or not {"pg_database", "pg_server_url"} & set(getattr(item, "fixturenames", ())):
+        return (yield)
+    lock_path = Path(tempfile.gettempdir()) / f"tenantry-tests-{run_id}-postgres.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
