@@ -43,12 +43,16 @@ class AuthzEngine:
         sync: bool = True,
     ) -> None:
         self.bind = bind
-        # Loads use their own small pool without pre-ping: a cold org costs one round trip, not three.
+        # Loads use their own small pool without pre-ping: a cold org costs one round trip, not two. One
+        # connection per sync worker is enough (loads are rare); threads may open a few more.
         self.reader = (
-            create_engine(bind.url, pool_size=4, max_overflow=8, pool_pre_ping=False)
+            create_engine(
+                bind.url, pool_size=1, max_overflow=3, pool_pre_ping=False,
+                connect_args={"application_name": "tenantry-authz-loader"},
+            )
             if bind.dialect.name == "postgresql"
             else bind
-        )
+        )  # fmt: skip
         self.capacity = capacity
         self.poll_interval = poll_interval
         self.sweep_interval = sweep_interval
@@ -209,7 +213,7 @@ class _Listener:
         import psycopg
 
         url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = psycopg.connect(url, autocommit=True, application_name="tenantry-authz-listener")
         self.conn.execute(f"LISTEN {versioning.CHANNEL}")
 
     def wait(self, engine: AuthzEngine, timeout: float) -> None:
