@@ -25,9 +25,13 @@ def _printable(value: str | None) -> str | None:
 
 class InvitationCreate(RequestBody):
     email: EmailStr = Field(max_length=320)
-    role: BuiltinRole
+    role: str = Field(
+        min_length=1, max_length=64, description="A built-in role or one of the org's custom roles."
+    )
     seat_type: str | None = Field(default=None, description="A known seat type, e.g. 'pro'.")
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
+
+    _no_control = field_validator("role")(_printable)
 
     @field_validator("seat_type")
     @classmethod

@@ -41,7 +41,8 @@ from app.orgs.members import MemberService, plausible_id
 from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.seats import SeatService, check_seat_type
 from app.orgs.sessions import IssuedSession, SessionService
-from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer
+from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_role_change
+from app.rbac.service import RoleService
 
 log = logging.getLogger("tenantry.invitations")
 
@@ -317,10 +318,14 @@ class InvitationService:
 
     def _check_role(self, principal: Principal, org_id: str, role: str) -> None:
         if role not in BUILTIN_ROLES:
-            raise ValidationFailed(
-                f"Unknown role {role!r}; built-in roles: {', '.join(BUILTIN_ROLES)}.",
-                errors=[{"field": "role", "message": "unknown role"}],
-            )
+            roles = RoleService(self.session, self.clock, self.audit, self.authorizer)
+            if not roles.role_exists(org_id, role):
+                raise ValidationFailed(
+                    f"Unknown role {role!r}; use a built-in role ({', '.join(BUILTIN_ROLES)}) "
+                    "or one of the organisation's custom roles.",
+                    errors=[{"field": "role", "message": "unknown role"}],
+                )
+            check_role_change(principal, self.authorizer, org_id, None, role, 0)  # no escalation
         if role == OWNER:  # only owners make owners (the same rule as a role change)
             self.authorizer.require(principal, org_id, "owners:manage")
 

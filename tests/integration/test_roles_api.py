@@ -28,7 +28,7 @@ def test_custom_role_lifecycle(container: Container, admin: Api, platform: Api, 
     base = f"/v1/orgs/{org['id']}/roles"
     created = admin.post(base, {"name": "auditor", "description": "Reads logs", "permissions": [
         "audit_logs:read", "members:read", "org:read"]})  # fmt: skip
-    assert created.status_code == 201, created.json
+    assert created.status_code == 201, created.json.get("errors")
     assert created.json == {
         "name": "auditor", "description": "Reads logs", "builtin": False,
         "permissions": ["audit_logs:read", "members:read", "org:read"],
@@ -151,3 +151,23 @@ def test_custom_role_cannot_be_used_to_escalate(
     assert refused.status_code == 403 and refused.json["reason"] == "escalation"
     assert owner.patch(f"{base}/members/{hal.member_id}", {"role": "finance"}).status_code == 200
     assert admin.patch(f"{base}/members/{hal.member_id}", {"role": "ghost"}).status_code == 422
+
+
+def test_invitations_accept_custom_roles(admin: Api, owner: Api, platform: Api, org: dict[str, Any]) -> None:
+    base = f"/v1/orgs/{org['id']}"
+    assert (
+        admin.post(f"{base}/roles", {"name": "auditor", "permissions": ["audit_logs:read"]}).status_code
+        == 201
+    )
+    created = admin.post(f"{base}/invitations", {"email": "ivy@example.com", "role": "auditor"})
+    assert created.status_code == 201, created.json.get("errors")
+    accepted = admin.as_key(None).post("/v1/invitations/accept", {"token": created.json["token"]})
+    assert accepted.status_code in (200, 201), accepted.json
+    member = admin.get(f"{base}/members?role=auditor").json["data"][0]
+    assert member["email"] == "ivy@example.com"
+    assert check(platform, org["id"], member["user_id"], "audit_logs:read")["allowed"] is True
+    unknown = admin.post(f"{base}/invitations", {"email": "joe@example.com", "role": "ghost"})
+    assert unknown.status_code == 422 and unknown.json["errors"][0]["field"] == "role"
+    owner.post(f"{base}/roles", {"name": "finance", "permissions": ["billing:manage"]})
+    escalation = admin.post(f"{base}/invitations", {"email": "kim@example.com", "role": "finance"})
+    assert escalation.status_code == 403
