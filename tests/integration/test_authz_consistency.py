@@ -129,3 +129,27 @@ def test_member_session_on_the_other_worker_is_never_stale(workers: tuple[Flask,
         owner_a.patch(f"/v1/orgs/{org}/members/{fay.member_id}", {"status": "suspended"}).status_code == 200
     )
     assert fay_b.get(f"/v1/orgs/{org}/roles").status_code == 401  # suspended: the session ended
+
+
+def test_postgres_notify_alone_delivers_the_change(shared_url: str, workers: tuple[Flask, Flask]) -> None:
+    """With B's poll pushed out to 30 s, only LISTEN/NOTIFY can tell B of A's commit within a second."""
+    if not shared_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    app_a, app_b = workers
+    ca, cb = _container(app_a), _container(app_b)
+    assert cb.authorizer.engine is not None
+    with ca.session_factory() as session:
+        key = ca.services(session).credentials.create_api_key(org_id=None, name="t").secret
+        session.commit()
+    platform_b = Api(app_b.test_client(), key)
+    org = Api(app_a.test_client(), key).post("/v1/orgs", {"name": "Acme"}).json["id"]
+    owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
+    ian = add_person(ca, org, "ian@acme.test", role="member")
+    assert _check(platform_b, org, ian.user_id, "members:update")["allowed"] is False
+    cb.authorizer.engine.poll_interval = 30.0
+    time.sleep(0.8)  # B's sync thread is now inside a 30 s LISTEN wait
+    assert owner_a.patch(f"/v1/orgs/{org}/members/{ian.member_id}", {"role": "admin"}).status_code == 200
+    started = time.monotonic()
+    while not _check(platform_b, org, ian.user_id, "members:update")["allowed"]:
+        assert time.monotonic() - started < 1.0, "no notification reached worker B"
+        time.sleep(0.02)
