@@ -82,7 +82,7 @@ class Services:
 
     @cached_property
     def orgs(self) -> OrgService:
-        return OrgService(self.session, self.container.clock, self.audit)
+        return OrgService(self.session, self.container.clock, self.audit, members=self.members)
 
     @cached_property
     def seats(self) -> SeatService:

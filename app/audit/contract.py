@@ -50,8 +50,9 @@ CONTRACT: dict[AuditAction, EventContract] = {
         changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
     ),
     AuditAction.ORG_DELETED: EventContract(
-        "An organisation is deleted: members end, keys, tokens and sessions are revoked.",
-        {"members_ended": "integer"},
+        "An organisation is deleted: members end (seats freed), pending invitations, keys, tokens and "
+        "sessions are revoked.",
+        {"members_ended": "integer", "invitations_revoked": "integer"},
         targets=("org",),
     ),
     AuditAction.API_KEY_CREATED: EventContract(

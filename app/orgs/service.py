@@ -14,7 +14,8 @@ from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
 from app.credentials.models import ApiKey, ScimToken
 from app.errors import Conflict, NotFound
-from app.orgs.models import LoginSession, Membership, Organization
+from app.orgs.members import MemberService
+from app.orgs.models import Invitation, LoginSession, Membership, Organization
 
 SETTINGS_FIELDS = ("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced")
 
@@ -29,10 +30,13 @@ def org_snapshot(org: Organization) -> dict[str, Any]:
 
 
 class OrgService:
-    def __init__(self, session: Session, clock: Clock, audit: AuditRecorder) -> None:
+    def __init__(
+        self, session: Session, clock: Clock, audit: AuditRecorder, members: MemberService | None = None
+    ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
+        self.members = members
 
     def create(self, name: str, slug: str | None = None) -> Organization:
         now = self.clock.now()
@@ -77,31 +81,32 @@ class OrgService:
         return org
 
     def delete(self, org_id: str) -> None:
-        """Members end, keys and tokens are revoked, sessions end; the audit trail stays."""
+        """Members end (seats freed, sessions ended), pending invitations, keys and tokens are revoked;
+        the audit trail stays. Keys are revoked row by row through the ORM so every worker's key cache
+        hears of it (app/rbac/versioning.py)."""
+        if self.members is None:
+            raise RuntimeError("OrgService.delete needs the member service")
         org = self.get(org_id)
+        self.audit.lock_chain(org_id)  # the org's writers lock in one order: chain head first
         now = self.clock.now()
-        members = self.session.scalars(select(Membership).where(Membership.org_id == org_id)).all()
+        members = self.session.scalars(
+            select(Membership).where(Membership.org_id == org_id).order_by(Membership.id)
+        ).all()
         for member in members:
-            self.audit.record(
-                AuditAction.MEMBER_REMOVED,
-                org_id=org_id,
-                targets=[Target("member", member.id)],
-                data={
-                    "user_id": member.user_id,
-                    "role": member.role,
-                    "seat_type": member.seat_type,
-                    "reason": "org_deleted",
-                },
-            )
-            self.session.delete(member)
-        self.session.execute(
-            update(ApiKey).where(ApiKey.org_id == org_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
-        )
-        self.session.execute(
-            update(ScimToken)
-            .where(ScimToken.org_id == org_id, ScimToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+            self.members.end_membership(member, reason="org_deleted")
+        invitations = self.session.scalars(
+            select(Invitation).where(Invitation.org_id == org_id, Invitation.status == "pending")
+        ).all()
+        for invitation in invitations:
+            invitation.status, invitation.revoked_at = "revoked", now
+        for key in self.session.scalars(
+            select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.revoked_at.is_(None))
+        ):
+            key.revoked_at = now
+        for token in self.session.scalars(
+            select(ScimToken).where(ScimToken.org_id == org_id, ScimToken.revoked_at.is_(None))
+        ):
+            token.revoked_at = now
         self.session.execute(
             update(LoginSession)
             .where(LoginSession.org_id == org_id, LoginSession.revoked_at.is_(None))
@@ -113,6 +118,6 @@ class OrgService:
             AuditAction.ORG_DELETED,
             org_id=org_id,
             targets=[Target("org", org.id, org.name)],
-            data={"members_ended": len(members)},
+            data={"members_ended": len(members), "invitations_revoked": len(invitations)},
         )
         self.session.flush()

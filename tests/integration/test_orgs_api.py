@@ -62,3 +62,37 @@ def test_delete_org_revokes_its_keys(container: Container, owner: Api, org: dict
     assert owner.delete(f"/v1/orgs/{org['id']}").status_code == 204
     assert owner.get(f"/v1/orgs/{org['id']}").status_code == 401
     assert owner.as_key(admin_key).get(f"/v1/orgs/{org['id']}").status_code == 401
+
+
+def test_delete_org_ends_members_frees_seats_and_revokes_invitations(
+    container: Container, owner: Api, platform: Api, org: dict[str, Any]
+) -> None:
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEvent
+    from app.db import transaction
+    from app.orgs.models import Invitation, LoginSession, Membership
+
+    o = org["id"]
+    platform.put(f"/v1/orgs/{o}/seats/pro", {"limit": 3})
+    invited = owner.post(
+        f"/v1/orgs/{o}/invitations", {"email": "ann@acme.example", "role": "member", "seat_type": "pro"}
+    ).json
+    accepted = owner.as_key(None).post("/v1/invitations/accept", {"token": invited["token"]}).json
+    owner.post(f"/v1/orgs/{o}/invitations", {"email": "bob@acme.example", "role": "member"})
+
+    assert owner.delete(f"/v1/orgs/{o}").status_code == 204
+    assert owner.as_key(accepted["session_token"]).get("/v1/me").status_code == 401
+    with transaction(container.session_factory) as session:
+        assert session.scalars(select(Membership).where(Membership.org_id == o)).all() == []
+        statuses = session.scalars(select(Invitation.status).where(Invitation.org_id == o)).all()
+        assert sorted(statuses) == ["accepted", "revoked"]
+        live = session.scalars(
+            select(LoginSession).where(LoginSession.org_id == o, LoginSession.revoked_at.is_(None))
+        ).all()
+        assert live == []
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.org_id == o).order_by(AuditEvent.seq)
+        ).all()
+    tail = actions[-3:]
+    assert tail == ["seat.unassigned", "member.removed", "org.deleted"]
