@@ -131,10 +131,10 @@ def test_member_session_on_the_other_worker_is_never_stale(workers: tuple[Flask,
     assert fay_b.get(f"/v1/orgs/{org}/roles").status_code == 401  # suspended: the session ended
 
 
+@pytest.mark.parametrize("shared_url", ["postgres"], indirect=True)  # LISTEN/NOTIFY is PostgreSQL's
 def test_postgres_notify_alone_delivers_the_change(shared_url: str, workers: tuple[Flask, Flask]) -> None:
     """With B's poll pushed out to 30 s, only LISTEN/NOTIFY can tell B of A's commit within a second."""
-    if not shared_url.startswith("postgresql"):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    assert shared_url.startswith("postgresql")
     app_a, app_b = workers
     ca, cb = _container(app_a), _container(app_b)
     assert cb.authorizer.engine is not None
