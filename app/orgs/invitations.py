@@ -278,6 +278,8 @@ class InvitationService:
         if org is None or org.deleted_at is not None:
             raise NotFound(NOT_VALID)
         user, _ = self.accounts.get_or_create(invitation.email, name, org_id=invitation.org_id)
+        # From here on the invitee is the one acting: membership, seat and acceptance events name them.
+        self.audit.actor = Actor("user", user.id, user.name or user.email)
         member = self.members.add(invitation.org_id, user, invitation.role, source="invitation")
         if invitation.seat_type is not None:
             self.seats.take(member, invitation.seat_type, reason="invitation")
@@ -293,7 +295,6 @@ class InvitationService:
                 Target("user", user.id, user.email),
             ],
             data={"member_id": member.id, "role": member.role, "seat_type": member.seat_type},
-            actor=Actor("user", user.id, user.name or user.email),
         )
         issued = self.sessions.issue(user.id, invitation.org_id, "invitation")
         return Acceptance(member, user, issued)

@@ -133,3 +133,18 @@ def test_org_invite_accept_seats_transfer_remove_over_limit(server: str, platfor
         "org.created", "api_key.created", "seat.limit_changed", "member.invited", "invitation.accepted",
         "seat.assigned", "seat.transferred", "member.removed", "seat.unassigned",
     } <= actions  # fmt: skip
+
+
+def test_events_of_an_acceptance_name_the_invitee_as_actor(
+    admin: Any, org: dict[str, Any], platform: Any
+) -> None:
+    o = org["id"]
+    platform.put(f"/v1/orgs/{o}/seats/pro", {"limit": 1})
+    inv = admin.post(
+        f"/v1/orgs/{o}/invitations", {"email": "zoe@acme.example", "role": "member", "seat_type": "pro"}
+    )
+    accepted = admin.as_key(None).post("/v1/invitations/accept", {"token": inv.json["token"]}).json
+    events = admin.get(f"/v1/orgs/{o}/audit-logs?limit=10").json["data"]
+    by_action = {e["action"]: e["actor"] for e in events}
+    for action in ("member.added", "seat.assigned", "invitation.accepted"):
+        assert by_action[action] == {"type": "user", "id": accepted["user_id"], "name": "zoe@acme.example"}
