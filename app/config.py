@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # production; in development one is generated into the instance folder (app/audit/signing.py).
     audit_signing_key: str = ""
     audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
+    authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -13,7 +13,6 @@ org exists). Member sessions cannot call these routes (403): they are for servic
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, cast
 
 from flask import Flask, Response, g, request
@@ -174,8 +173,9 @@ _register(
 def _install_fast_path(state: BlueprintSetupState) -> None:
     """Put the check fast path (app/rbac/fastpath.py) in front of each app this blueprint is registered on."""
     app = cast(Flask, state.app)
-    engine = app.extensions["tenantry"].authorizer.engine
-    if engine is not None and os.environ.get("TENANTRY_AUTHZ_FAST_PATH", "1") != "0":  # 0: benchmarks only
+    container = app.extensions["tenantry"]
+    engine = container.authorizer.engine
+    if engine is not None and container.settings.authz_fast_path:
         app.wsgi_app = CheckFastPath(app.wsgi_app, engine)  # type: ignore[method-assign]
 
 
