@@ -16,6 +16,7 @@ from app.credentials.schemas import (
     ScimTokenList,
     ScimTokenOut,
 )
+from app.credentials.service import IssuedSecret
 from app.web import authenticate, services
 
 
@@ -35,9 +36,7 @@ def create_org_api_key(org_id: str, body: ApiKeyCreate) -> ApiKeyCreated:
     svc = services()
     if body.role == "owner":
         svc.authorizer.require(authenticate(), org_id, "owners:manage")
-    issued = svc.credentials.create_api_key(org_id=org_id, role=body.role, name=body.name)
-    key = svc.credentials.get_api_key(issued.id)
-    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(key).model_dump(), "key": issued.secret})
+    return _created_key(svc.credentials.create_api_key(org_id=org_id, role=body.role, name=body.name))
 
 
 @operation(
@@ -81,9 +80,7 @@ def revoke_org_api_key(org_id: str, key_id: str) -> None:
 )
 def create_platform_api_key(body: PlatformKeyCreate) -> ApiKeyCreated:
     svc = services()
-    issued = svc.credentials.create_api_key(org_id=None, name=body.name)
-    key = svc.credentials.get_api_key(issued.id)
-    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(key).model_dump(), "key": issued.secret})
+    return _created_key(svc.credentials.create_api_key(org_id=None, name=body.name))
 
 
 @operation(
@@ -160,3 +157,9 @@ def list_scim_tokens(org_id: str, query: CredentialListQuery) -> ScimTokenList:
 )
 def revoke_scim_token(org_id: str, token_id: str) -> None:
     services().credentials.revoke_scim_token(token_id, org_id=org_id)
+
+
+def _created_key(issued: IssuedSecret) -> ApiKeyCreated:
+    """The stored key's fields plus its secret, this once."""
+    key = services().credentials.get_api_key(issued.id)
+    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(key).model_dump(), "key": issued.secret})
