@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     dns_port: int = 53
     dns_timeout: float = 5.0
     smtp_url: str = ""
+    # Shared rate limits (and, with SSO, replay caches): unset keeps them in this process's memory;
+    # ``redis://127.0.0.1:6379/0`` shares them across workers and instances (app/ratelimit.py).
+    rate_limit_url: str = ""
+    rate_limit_prefix: str = "tenantry"
     mail_from: str = "Tenantry <no-reply@tenantry.local>"
     session_ttl: int = Field(default=8 * 3600, ge=60)
     log_level: str = "INFO"

@@ -24,6 +24,7 @@ from app.orgs.seat_requests import SeatRequestService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
 from app.orgs.sessions import SessionService
+from app.ratelimit import RateLimiter, limiter_from_url
 from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
@@ -40,6 +41,7 @@ class Container:
     mailer: Mailer
     authorizer: Authorizer
     outbox: OutboxConfig
+    rate_limiter: RateLimiter
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +57,7 @@ class Container:
             mailer=mailer or mailer_from_url(settings.smtp_url, settings.mail_from),
             authorizer=Authorizer(AuthzEngine(engine)),
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
+            rate_limiter=limiter_from_url(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix),
         )
         from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
 

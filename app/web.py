@@ -20,6 +20,7 @@ from app.errors import (
     Forbidden,
     HttpError,
     InternalError,
+    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
@@ -90,6 +91,8 @@ def problem(error: AppError) -> Response:
     resp = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON)
     if body["status"] == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="tenantry"'
+    if isinstance(error, RateLimited):
+        resp.headers["Retry-After"] = str(error.extra.get("retry_after", 1))
     return resp
 
 

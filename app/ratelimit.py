@@ -1,0 +1,81 @@
+"""The shared rate limiter: one instance per process, backed by memory or by Redis for every worker.
+
+Built on the ``limits`` package. With ``TENANTRY_RATE_LIMIT_URL`` unset the counters live in this process
+(development, a single worker); with ``redis://…`` every worker and instance shares them, which is what
+production needs: an attacker spreading attempts over workers must not multiply the budget.
+
+Callers name a *rule* (``invitation_accept_ip``, ``scim_token``, ``domain_verify``, …) with its rate in the
+``limits`` notation (``"10/minute"``) and the key it applies to (an IP address, a token prefix, a domain id).
+``hit`` consumes one unit and raises ``RateLimited`` with ``retry_after`` (whole seconds, at least 1) once the
+budget is spent; each front door maps that error to its own 429 with a ``Retry-After`` header.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.errors import RateLimited
+
+log = logging.getLogger("tenantry.ratelimit")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named budget, e.g. ``Rule("invitation_accept_ip", "20/minute")``."""
+
+    name: str
+    rate: str
+
+    @property
+    def item(self) -> RateLimitItem:
+        return parse(self.rate)
+
+
+class RateLimiter:
+    """Moving-window limits over a ``limits`` storage. Thread-safe (the storages are)."""
+
+    def __init__(self, url: str = "", *, key_prefix: str = "tenantry") -> None:
+        self.url = url or "memory://"
+        options: dict[str, str] = {}
+        if self.url.startswith(("redis://", "rediss://", "redis+")):
+            options["key_prefix"] = key_prefix
+        self.storage: Storage = storage_from_string(self.url, **options)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.shared = not self.url.startswith("memory://")
+
+    def hit(self, rule: Rule, key: str, *, detail: str | None = None) -> None:
+        """Consume one unit of ``rule`` for ``key``; 429 ``RateLimited`` once the budget is spent."""
+        item = rule.item
+        if self.strategy.hit(item, rule.name, key):
+            return
+        retry_after = self.retry_after(rule, key)
+        raise RateLimited(
+            detail or f"Too many attempts. Retry in {retry_after} s.",
+            retry_after=retry_after,
+            limit=rule.rate,
+        )
+
+    def test(self, rule: Rule, key: str) -> bool:
+        """Whether one more hit would pass, without consuming it."""
+        return bool(self.strategy.test(rule.item, rule.name, key))
+
+    def retry_after(self, rule: Rule, key: str) -> int:
+        stats = self.strategy.get_window_stats(rule.item, rule.name, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def reset(self) -> None:
+        """Forget every counter (tests, and ``tenantry`` admin commands)."""
+        self.storage.reset()
+
+
+def limiter_from_url(url: str, *, key_prefix: str = "tenantry") -> RateLimiter:
+    limiter = RateLimiter(url, key_prefix=key_prefix)
+    log.info("rate limiter ready", extra={"backend": "shared" if limiter.shared else "in memory"})
+    return limiter
