@@ -46,7 +46,10 @@ class RateLimiter:
         options: dict[str, str] = {}
         if self.url.startswith(("redis://", "rediss://", "redis+")):
             options["key_prefix"] = key_prefix
-        self.storage: Storage = storage_from_string(self.url, **options)
+        storage = storage_from_string(self.url, **options)
+        if not isinstance(storage, Storage):  # an async storage (``async+redis://``) cannot serve WSGI
+            raise ValueError(f"TENANTRY_RATE_LIMIT_URL {self.url!r} names an async storage; use redis://")
+        self.storage: Storage = storage
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.shared = not self.url.startswith("memory://")
 
