@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # ``redis://127.0.0.1:6379/0`` shares them across workers and instances (app/ratelimit.py).
     rate_limit_url: str = ""
     rate_limit_prefix: str = "tenantry"
+    # Invitation accept attempts (``limits`` notation): per client IP, and per token prefix.
+    invitation_accept_rate_ip: str = "30/minute"
+    invitation_accept_rate_token: str = "10/minute"  # noqa: S105 - a rate, not a secret
     mail_from: str = "Tenantry <no-reply@tenantry.local>"
     session_ttl: int = Field(default=8 * 3600, ge=60)
     log_level: str = "INFO"

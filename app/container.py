@@ -81,7 +81,7 @@ class Services:
 
     @cached_property
     def credentials(self) -> CredentialService:
-        return CredentialService(self.session, self.container.clock, self.audit)
+        return CredentialService(self.session, self.container.clock, self.audit, self.authorizer)
 
     @cached_property
     def orgs(self) -> OrgService:

@@ -121,6 +121,22 @@ class InvitationUsed(Gone):
     code, title = "invitation_used", "Invitation already used"
 
 
+class SignInRequired(Unauthenticated):
+    """The invitation is for an existing account: the token alone does not prove who is accepting."""
+
+    code, title = "sign_in_required", "Sign in to accept"
+
+
+class InvitationForAnotherAccount(Forbidden):
+    code, title = "invitation_for_another_account", "Invitation for another account"
+
+
+class AccountProofRequired(Forbidden):
+    """A session that never proved control of its account (opened before that proof was required)."""
+
+    code, title = "account_proof_required", "Account not proven"
+
+
 class ServiceUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 

@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, g, json, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.audit.failures import note_refusal
+from app.audit.failures import Failure, FailureAggregator, note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.credentials.principal import Principal
@@ -83,6 +83,25 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     if platform_only and not principal.is_platform:
         raise Forbidden("This operation needs a platform API key.")
     return principal
+
+
+def optional_principal() -> Principal | None:
+    """The caller when it sent credentials (they must then be valid), else None: for operations open to
+    anyone that do more for a signed-in caller (accepting an invitation into an existing account)."""
+    if g.get("principal") is None and bearer_token() is None:
+        return None
+    return authenticate()
+
+
+def note_failure(failure: Failure) -> None:
+    """Hand a refused attempt to the audit side's failure aggregation (its own short transaction: the
+    request's rolls back). Never raises: a failure to record must not change the answer."""
+    _rollback()  # the refused request writes nothing, and must not hold SQLite's write lock meanwhile
+    c = container()
+    try:
+        FailureAggregator(c.session_factory, c.clock, c.outbox).note(failure, request_context())
+    except Exception:  # noqa: BLE001 - best effort, like note_refusal
+        log.exception("could not record a refused attempt")
 
 
 def problem(error: AppError) -> Response:

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.container import Container
 from app.db import Base
 from app.models import load_all
+from tests.mailbox import Mailbox
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER_URL = os.environ.get("TENANTRY_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -100,7 +101,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    c = Container.build(settings)
+    # Mail is kept in a Mailbox (tests read invitation tokens from it, as invitees do), unless the test
+    # configures a real SMTP server.
+    c = Container.build(settings, mailer=None if settings.smtp_url else Mailbox())
     yield c
     _truncate(c)
     c.engine.dispose()
@@ -177,12 +180,16 @@ class Api:
         return Api(self.client, key)
 
 
-@pytest.fixture
-def platform_key(container: Container) -> str:
+def make_platform_key(container: Container) -> str:
     from app.db import transaction
 
     with transaction(container.session_factory) as session:
         return container.services(session).credentials.create_api_key(org_id=None, name="tests").secret
+
+
+@pytest.fixture
+def platform_key(container: Container) -> str:
+    return make_platform_key(container)
 
 
 @pytest.fixture

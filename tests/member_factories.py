@@ -44,9 +44,14 @@ def add_person(
         return Person(user.id, member.id, user.email)
 
 
-def session_token(container: Container, user_id: str, org_id: str) -> str:
+def session_token(
+    container: Container, user_id: str, org_id: str, *, account_proof: str | None = "test"
+) -> str:
+    """A session as a signed-in member has (``account_proof`` None: a session that never proved the account,
+    as those opened before revision 0002)."""
     with transaction(container.session_factory) as session:
-        return container.services(session).sessions.issue(user_id, org_id, "test").token
+        svc = container.services(session)
+        return svc.sessions.issue(user_id, org_id, "test", account_proof=account_proof).token
 
 
 def audit_events(container: Container, action: str, **where: Any) -> list[AuditEvent]:

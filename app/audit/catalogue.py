@@ -22,6 +22,7 @@ class AuditAction(StrEnum):
     INVITATION_ACCEPTED = "invitation.accepted"
     INVITATION_REVOKED = "invitation.revoked"
     INVITATION_RESENT = "invitation.resent"
+    INVITATION_ACCEPT_FAILED = "invitation.accept_failed"
     SEAT_ASSIGNED = "seat.assigned"
     SEAT_UNASSIGNED = "seat.unassigned"
     SEAT_TRANSFERRED = "seat.transferred"

@@ -95,6 +95,7 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "role": "string",
             "seat_type": "string?",
             "expires_at": "datetime",
+            "token_returned": "boolean~",
         },
         targets=("invitation",),
     ),
@@ -119,17 +120,27 @@ CONTRACT: dict[AuditAction, EventContract] = {
         changes=("status",),
     ),
     AuditAction.INVITATION_ACCEPTED: EventContract(
-        "An invitation is accepted: the account is linked or created and the membership starts.",
-        {"member_id": "string", "role": "string", "seat_type": "string?"},
+        "An invitation is accepted: a new account is created (the mailed token alone) or an existing one, "
+        "signed in with proof, joins (`account`: created or existing); the membership starts.",
+        {"member_id": "string", "role": "string", "seat_type": "string?", "account": "string~"},
         targets=("invitation", "member", "user"),
     ),
     AuditAction.INVITATION_REVOKED: EventContract(
         "A pending invitation is revoked.", targets=("invitation",), changes=("status",)
     ),
     AuditAction.INVITATION_RESENT: EventContract(
-        "A pending invitation is mailed again with a new expiry.",
+        "A pending invitation is mailed again with a new token and expiry.",
+        {"token_returned": "boolean~"},
         targets=("invitation",),
         changes=("expires_at",),
+    ),
+    AuditAction.INVITATION_ACCEPT_FAILED: EventContract(
+        "An attempt to accept a known invitation is refused (used, expired, revoked, an existing account "
+        "not signed in, another account's session, a seat limit). Aggregated per minute like auth.failed; "
+        "only the token's display prefix is logged.",
+        {**_FAILURE, "status": "integer~"},
+        targets=("invitation",),
+        failure=True,
     ),
     AuditAction.SEAT_ASSIGNED: EventContract(
         "A member takes a seat of a type (assignment, invitation, SCIM, SSO, approved request).",

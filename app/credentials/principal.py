@@ -18,10 +18,17 @@ class Principal:
     org_id: str | None = None  # the org an org key, SCIM token or session is bound to
     role: str | None = None  # the role an org key acts with
     user_id: str | None = None
+    # Member sessions only: how the holder proved control of the account (None: it never did, so the
+    # session acts in its org but not on the account: /v1/me, account deletion, vouching for invitations).
+    account_proof: str | None = None
 
     @property
     def is_platform(self) -> bool:
         return self.kind == "platform"
+
+    @property
+    def acts_as_account(self) -> bool:
+        return self.kind == "user" and self.user_id is not None and self.account_proof is not None
 
     def actor(self) -> Actor:
         if self.kind == "user":

@@ -16,9 +16,10 @@ from app.credentials.models import ApiKey, ScimToken
 from app.credentials.principal import Principal
 from app.errors import NotFound, Unauthenticated, ValidationFailed
 from app.orgs.models import Organization
-from app.rbac.permissions import BUILTIN_ROLES
+from app.rbac.permissions import ADMIN, BUILTIN_ROLES, Authorizer, check_grant
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+SCIM_TOKEN_ROLE = ADMIN  # a SCIM token provisions members: it acts as the org's admin
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,26 @@ class IssuedSecret:
 
 
 class CredentialService:
-    def __init__(self, session: Session, clock: Clock, audit: AuditRecorder) -> None:
+    def __init__(
+        self, session: Session, clock: Clock, audit: AuditRecorder, authorizer: Authorizer | None = None
+    ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
+        self.authorizer = authorizer or Authorizer()
 
-    def create_api_key(self, *, org_id: str | None, role: str | None = None, name: str = "") -> IssuedSecret:
-        """A platform key (``org_id`` None) or an org key acting with ``role`` (admin by default)."""
+    def create_api_key(
+        self,
+        *,
+        org_id: str | None,
+        role: str | None = None,
+        name: str = "",
+        granted_by: Principal | None = None,
+    ) -> IssuedSecret:
+        """A platform key (``org_id`` None) or an org key acting with ``role`` (admin by default).
+
+        ``granted_by`` is the API caller, who may create only a key whose role it could grant
+        (``check_grant``); None is the operator at the command line, who is trusted."""
         if org_id is not None:
             self._live_org(org_id)
             role = role or "admin"
@@ -43,6 +57,8 @@ class CredentialService:
                 raise ValidationFailed(
                     f"unknown role {role!r}", errors=[{"field": "role", "message": "unknown"}]
                 )
+            if granted_by is not None:
+                check_grant(granted_by, self.authorizer, org_id, role)
         kind = "org" if org_id else "platform"
         value = secrets.new_secret(kind)
         key = ApiKey(
@@ -64,8 +80,13 @@ class CredentialService:
         )
         return IssuedSecret(key.id, value, key.prefix)
 
-    def create_scim_token(self, *, org_id: str, name: str = "") -> IssuedSecret:
+    def create_scim_token(
+        self, *, org_id: str, name: str = "", granted_by: Principal | None = None
+    ) -> IssuedSecret:
+        """A SCIM token acts as the org's admin (it provisions members): creating one is granting admin."""
         self._live_org(org_id)
+        if granted_by is not None:
+            check_grant(granted_by, self.authorizer, org_id, SCIM_TOKEN_ROLE)
         value = secrets.new_secret("scim")
         token = ScimToken(
             org_id=org_id,
@@ -84,11 +105,16 @@ class CredentialService:
         )
         return IssuedSecret(token.id, value, token.prefix)
 
-    def revoke_api_key(self, key_id: str, *, org_id: str | None) -> None:
-        """Revoke an org's key (``org_id``) or a platform key (``org_id`` None); others are not found."""
+    def revoke_api_key(self, key_id: str, *, org_id: str | None, revoked_by: Principal | None = None) -> None:
+        """Revoke an org's key (``org_id``) or a platform key (``org_id`` None); others are not found.
+
+        Revoking takes the key's role away: ``revoked_by`` must be allowed to grant it (an admin key cannot
+        revoke an owner's key)."""
         key = self.session.get(ApiKey, key_id)
         if key is None or key.revoked_at is not None or key.org_id != org_id:
             raise NotFound(f"API key {key_id} not found")
+        if revoked_by is not None and key.org_id is not None and key.role is not None:
+            check_grant(revoked_by, self.authorizer, key.org_id, key.role)
         key.revoked_at = self.clock.now()
         self.audit.record(AuditAction.API_KEY_REVOKED, org_id=key.org_id, targets=[Target("api_key", key.id)])
 
@@ -118,10 +144,12 @@ class CredentialService:
             stmt = stmt.where(ScimToken.revoked_at.is_(None))
         return list(self.session.scalars(stmt))
 
-    def revoke_scim_token(self, token_id: str, *, org_id: str) -> None:
+    def revoke_scim_token(self, token_id: str, *, org_id: str, revoked_by: Principal | None = None) -> None:
         token = self.session.get(ScimToken, token_id)
         if token is None or token.revoked_at is not None or token.org_id != org_id:
             raise NotFound(f"SCIM token {token_id} not found")
+        if revoked_by is not None:
+            check_grant(revoked_by, self.authorizer, org_id, SCIM_TOKEN_ROLE)
         token.revoked_at = self.clock.now()
         self.audit.record(
             AuditAction.SCIM_TOKEN_REVOKED, org_id=org_id, targets=[Target("scim_token", token.id)]
@@ -158,7 +186,9 @@ class CredentialService:
         now = self.clock.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
             token.last_used_at = now
-        return Principal("scim", token.id, token.name or token.prefix, org_id=token.org_id, role="admin")
+        return Principal(
+            "scim", token.id, token.name or token.prefix, org_id=token.org_id, role=SCIM_TOKEN_ROLE
+        )
 
     def _live_org(self, org_id: str) -> Organization:
         org = self.session.get(Organization, org_id)

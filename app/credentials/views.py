@@ -30,13 +30,15 @@ from app.web import authenticate, services
     body=ApiKeyCreate,
     response=ApiKeyCreated,
     status=201,
-    description="The key acts with the given role in this org. Owner keys need an owner.",
+    description="The key acts with the given role in this org. The caller must hold every permission of "
+    "that role (only owners create owner keys).",
 )
 def create_org_api_key(org_id: str, body: ApiKeyCreate) -> ApiKeyCreated:
     svc = services()
-    if body.role == "owner":
-        svc.authorizer.require(authenticate(), org_id, "owners:manage")
-    return _created_key(svc.credentials.create_api_key(org_id=org_id, role=body.role, name=body.name))
+    issued = svc.credentials.create_api_key(
+        org_id=org_id, role=body.role, name=body.name, granted_by=authenticate()
+    )
+    return _created_key(issued)
 
 
 @operation(
@@ -64,7 +66,7 @@ def list_org_api_keys(org_id: str, query: CredentialListQuery) -> ApiKeyList:
     status=204,
 )
 def revoke_org_api_key(org_id: str, key_id: str) -> None:
-    services().credentials.revoke_api_key(key_id, org_id=org_id)
+    services().credentials.revoke_api_key(key_id, org_id=org_id, revoked_by=authenticate())
 
 
 @operation(
@@ -124,7 +126,7 @@ def revoke_platform_api_key(key_id: str) -> None:
 )
 def create_scim_token(org_id: str, body: ScimTokenCreate) -> ScimTokenCreated:
     svc = services()
-    issued = svc.credentials.create_scim_token(org_id=org_id, name=body.name)
+    issued = svc.credentials.create_scim_token(org_id=org_id, name=body.name, granted_by=authenticate())
     token = svc.credentials.get_scim_token(issued.id)
     return ScimTokenCreated.model_validate(
         {**ScimTokenOut.model_validate(token).model_dump(), "token": issued.secret}
@@ -156,7 +158,7 @@ def list_scim_tokens(org_id: str, query: CredentialListQuery) -> ScimTokenList:
     status=204,
 )
 def revoke_scim_token(org_id: str, token_id: str) -> None:
-    services().credentials.revoke_scim_token(token_id, org_id=org_id)
+    services().credentials.revoke_scim_token(token_id, org_id=org_id, revoked_by=authenticate())
 
 
 def _created_key(issued: IssuedSecret) -> ApiKeyCreated:

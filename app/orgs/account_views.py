@@ -7,7 +7,7 @@ from app.api.v1 import v1
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import Target
 from app.credentials.principal import Principal
-from app.errors import Forbidden
+from app.errors import AccountProofRequired, Forbidden
 from app.orgs.member_schemas import AccountMembershipOut, AccountOut
 from app.web import authenticate, services
 
@@ -23,6 +23,18 @@ def member_session() -> Principal:
     return principal
 
 
+def account_session() -> Principal:
+    """The caller when it is a session that proved control of its account: account-wide operations act on
+    every org the account belongs to, so an org-bound session without that proof may not."""
+    principal = member_session()
+    if not principal.acts_as_account:
+        raise AccountProofRequired(
+            "This session was opened without proof that you control the account (before that proof was "
+            "required): it acts in its organisation only. Sign in again to read or delete your account."
+        )
+    return principal
+
+
 @operation(
     v1,
     "/me",
@@ -32,10 +44,11 @@ def member_session() -> Principal:
     auth="any",
     response=AccountOut,
     errors=(403,),
-    description="The account behind the session and every organisation it belongs to.",
+    description="The account behind the session and every organisation it belongs to. Needs a session that "
+    "proved control of the account (403 account_proof_required otherwise).",
 )
 def get_me() -> AccountOut:
-    principal = member_session()
+    principal = account_session()
     accounts = services().accounts
     user = accounts.get(principal.user_id or "")
     return AccountOut(
@@ -66,10 +79,11 @@ def get_me() -> AccountOut:
     status=204,
     errors=(403, 409),
     description="Ends every membership (seats freed), every session, and erases the email and name. "
+    "Needs a session that proved control of the account (403 account_proof_required otherwise). "
     "The last owner of an organisation must hand over ownership first (409 last_owner names the orgs).",
 )
 def delete_me() -> None:
-    principal = member_session()
+    principal = account_session()
     services().accounts.delete(principal.user_id or "", initiated_by="self")
 
 

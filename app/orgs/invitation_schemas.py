@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, StrictBool, field_validator
 
 from app.api.schema import Query, RequestBody, ResponseBody
 from app.orgs.models import Invitation
@@ -30,6 +30,11 @@ class InvitationCreate(RequestBody):
     )
     seat_type: str | None = Field(default=None, description="A known seat type, e.g. 'pro'.")
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
+    return_token: StrictBool = Field(
+        default=False,
+        description="Platform keys only: also return the token (your backend delivers it). Audited. "
+        "Org keys and sessions never see it: it travels by email.",
+    )
 
     _no_control = field_validator("role")(_printable)
 
@@ -58,6 +63,7 @@ class InvitationAccept(RequestBody):
 
 class InvitationResend(RequestBody):
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
+    return_token: StrictBool = Field(default=False, description="Platform keys only, as on create. Audited.")
 
 
 class InvitationOut(ResponseBody):
@@ -85,10 +91,11 @@ class InvitationOut(ResponseBody):
 
 
 class InvitationIssued(InvitationOut):
-    """Create and resend: the token is shown here once (and mailed); only its hash is stored."""
+    """Create and resend. The token is mailed; it is shown here only to a platform key that asked for it."""
 
-    token: str
-    accept_url: str
+    token_returned: bool
+    token: str | None = None
+    accept_url: str | None = None
 
 
 class InvitationPage(ResponseBody):
@@ -104,5 +111,8 @@ class AcceptedMembership(ResponseBody):
     role: str
     seat_type: str | None
     status: str
+    account: Literal["created", "existing"] = Field(
+        description="created: the token opened a new account; existing: your signed-in account joined."
+    )
     session_token: str
     expires_in: int

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from flask import request
+
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.container import Services
+from app.credentials.secrets import display_prefix
+from app.errors import AppError
 from app.orgs.invitation_schemas import (
     AcceptedMembership,
     InvitationAccept,
@@ -16,7 +20,8 @@ from app.orgs.invitation_schemas import (
     InvitationResend,
 )
 from app.orgs.invitations import IssuedInvitation
-from app.web import authenticate, db_session, services
+from app.ratelimit import Rule
+from app.web import authenticate, container, db_session, note_failure, optional_principal, services
 
 
 def _issued(svc: Services, issued: IssuedInvitation) -> InvitationIssued:
@@ -25,10 +30,12 @@ def _issued(svc: Services, issued: IssuedInvitation) -> InvitationIssued:
     db_session().commit()
     svc.invitations.deliver(issued)
     invitation = issued.invitation
+    shown = issued.token_returned  # only a platform key that asked (the service checked)
     return InvitationIssued(
         **InvitationOut.fields(invitation, svc.invitations.status_of(invitation)),
-        token=issued.token,
-        accept_url=issued.accept_url,
+        token_returned=shown,
+        token=issued.token if shown else None,
+        accept_url=issued.accept_url if shown else None,
     )
 
 
@@ -43,7 +50,9 @@ def _issued(svc: Services, issued: IssuedInvitation) -> InvitationIssued:
     response=InvitationIssued,
     status=201,
     errors=(403, 404, 409, 422),
-    description="The token is returned once here and mailed with an accept link; only its hash is stored. "
+    description="The token is mailed with an accept link; only its hash is stored. It is returned here only "
+    "to a platform key that sets `return_token` (audited): org keys and sessions never see it, since it "
+    "proves control of the address only by travelling by email. "
     "`delivery` is `failed` when the mail could not be sent: the invitation exists, resend it.",
 )
 def create_invitation(org_id: str, body: InvitationCreate) -> InvitationIssued:
@@ -55,6 +64,7 @@ def create_invitation(org_id: str, body: InvitationCreate) -> InvitationIssued:
         body.role,
         seat_type=body.seat_type,
         expires_in_days=body.expires_in_days,
+        return_token=body.return_token,
     )
     return _issued(svc, issued)
 
@@ -108,7 +118,11 @@ def revoke_invitation(org_id: str, invitation_id: str) -> None:
 def resend_invitation(org_id: str, invitation_id: str, body: InvitationResend) -> InvitationIssued:
     svc = services()
     issued = svc.invitations.resend(
-        authenticate(), org_id, invitation_id, expires_in_days=body.expires_in_days
+        authenticate(),
+        org_id,
+        invitation_id,
+        expires_in_days=body.expires_in_days,
+        return_token=body.return_token,
     )
     return _issued(svc, issued)
 
@@ -123,12 +137,29 @@ def resend_invitation(org_id: str, invitation_id: str, body: InvitationResend) -
     body=InvitationAccept,
     response=AcceptedMembership,
     status=201,
-    errors=(404, 409, 410, 422),
-    description="Creates the account or links the existing one, adds the membership, takes the invited "
-    "seat and starts a member session. Unknown, revoked or malformed token: 404; expired or used: 410.",
+    errors=(401, 403, 404, 409, 410, 422, 429),
+    description="With the token alone, creates a new account for the invited address (`account: created`), "
+    "adds the membership, takes the invited seat and starts a member session. When the address already has "
+    "an account, the token is not enough: send that account's session as `Authorization: Bearer tnt_ses_…` "
+    "(`account: existing`); without it 401 `sign_in_required`, with another account's session 403 "
+    "`invitation_for_another_account`. Unknown, revoked or malformed token: 404; expired or used: 410. "
+    "Rate limited per IP address and per token (429 with Retry-After).",
 )
 def accept_invitation(body: InvitationAccept) -> AcceptedMembership:
-    accepted = services().invitations.accept(body.token, body.name)
+    limits, settings = container().rate_limiter, container().settings
+    limits.hit(Rule("invitation_accept_ip", settings.invitation_accept_rate_ip), request.remote_addr or "-")
+    limits.hit(
+        Rule("invitation_accept_token", settings.invitation_accept_rate_token), display_prefix(body.token)
+    )
+    caller = optional_principal()
+    invitations = services().invitations
+    try:
+        accepted = invitations.accept(body.token, body.name, caller=caller)
+    except AppError as refused:
+        failure = invitations.failure_of(body.token, refused, caller)
+        if failure is not None:
+            note_failure(failure)
+        raise
     member = accepted.member
     return AcceptedMembership(
         id=member.id,
@@ -138,6 +169,7 @@ def accept_invitation(body: InvitationAccept) -> AcceptedMembership:
         role=member.role,
         seat_type=member.seat_type,
         status=member.status,
+        account=accepted.account,
         session_token=accepted.session.token,
         expires_in=accepted.session.expires_in,
     )

@@ -1,9 +1,17 @@
 """Invitations: invite by email, list, revoke, resend, accept with the token.
 
-The token is a random secret (``tnt_inv_…``) shown once to the inviter and mailed to the invitee; only its
-SHA-256 is stored. Accepting creates the account or links the existing one, adds the membership, takes the
-invited seat through ``SeatService.take`` and starts a session, all in the caller's transaction: if any step
-is refused (seat limit, already a member) nothing is written and the invitation stays pending.
+The token is a random secret (``tnt_inv_…``) mailed to the invitee; only its SHA-256 is stored. It proves
+control of the email address only because it travels by email: it is never shown to an org-level caller (an
+org key or a member session could otherwise invite someone else's address and accept in their place). A
+platform key, the product's own backend that may deliver the mail itself, may ask for it explicitly, and the
+``member.invited`` event says it did.
+
+Accepting with the token alone may only create a new account. When the address already has an account, the
+token is not enough: the caller must also present a session of that account which proved control of it
+(``account_proof``), so an invitation can never hand one org's admin another org's member. Accepting adds the
+membership, takes the invited seat through ``SeatService.take`` and starts a session, all in the caller's
+transaction: if any step is refused (seat limit, already a member) nothing is written and the invitation stays
+pending.
 
 Mail is not transactional. ``deliver`` runs after the invitation is committed and only records the outcome,
 so a mail server being down never loses an invitation; the admin resends.
@@ -14,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 from urllib.parse import quote
 
 from sqlalchemy import and_, or_, select
@@ -21,18 +30,24 @@ from sqlalchemy.orm import Session
 
 from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
+from app.audit.failures import Failure
 from app.audit.recorder import Actor, AuditRecorder, Target
 from app.clock import Clock
 from app.credentials import secrets
 from app.credentials.principal import Principal
 from app.db import is_postgres
 from app.errors import (
+    AccountProofRequired,
     AlreadyMember,
+    AppError,
+    Forbidden,
     InvitationExpired,
+    InvitationForAnotherAccount,
     InvitationNotPending,
     InvitationPending,
     InvitationUsed,
     NotFound,
+    SignInRequired,
     ValidationFailed,
 )
 from app.mail import MailDeliveryError, Mailer
@@ -41,7 +56,7 @@ from app.orgs.members import MemberService, plausible_id
 from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.seats import SeatService, check_seat_type
 from app.orgs.sessions import IssuedSession, SessionService
-from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_role_change
+from app.rbac.permissions import BUILTIN_ROLES, Authorizer, check_grant
 from app.rbac.service import RoleService
 
 log = logging.getLogger("tenantry.invitations")
@@ -51,13 +66,24 @@ PENDING, ACCEPTED, REVOKED, EXPIRED = "pending", "accepted", "revoked", "expired
 NOT_VALID = "This invitation is not valid. Ask the organisation for a new one."
 
 
+# How an acceptance proved control of the account, stored on the session it opens (``account_proof``).
+PROOF_INVITATION_EMAIL = "invitation_email"  # the mailed token, for an account it creates
+PROOF_SESSION = "session"  # an existing, proven session of the account
+
+AccountCase = Literal["created", "existing"]
+ANONYMOUS = Actor("system", None, "anonymous (invitation link)")
+
+
 @dataclass(frozen=True)
 class IssuedInvitation:
-    """An invitation with its token, which exists only here (and in the mail): it is stored hashed."""
+    """An invitation with its token, which exists only here (and in the mail): it is stored hashed.
+
+    ``token_returned``: the caller (a platform key) asked for the token in the answer."""
 
     invitation: Invitation
     token: str
     accept_url: str
+    token_returned: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,7 @@ class Acceptance:
     member: Membership
     user: User
     session: IssuedSession
+    account: AccountCase  # a new account was created, or an existing one signed in to accept
 
 
 @dataclass(frozen=True)
@@ -148,10 +175,14 @@ class InvitationService:
         *,
         seat_type: str | None = None,
         expires_in_days: int | None = None,
+        return_token: bool = False,
     ) -> IssuedInvitation:
-        """A pending invitation; 409 if the person is a member or already has a live invitation here."""
+        """A pending invitation; 409 if the person is a member or already has a live invitation here.
+
+        ``return_token``: only a platform key may have the token returned (it then delivers it itself)."""
         self._org(org_id)
-        self._check_role(principal, org_id, role)
+        self._check_token_disclosure(principal, return_token)
+        self._check_role(principal, org_id, role, seat_type)
         if seat_type is not None:
             check_seat_type(seat_type)
         email = normalize_email(email)
@@ -191,9 +222,10 @@ class InvitationService:
                 "role": role,
                 "seat_type": seat_type,
                 "expires_at": invitation.expires_at.isoformat(),
+                "token_returned": return_token,
             },
         )
-        return IssuedInvitation(invitation, token, self.accept_url(token))
+        return IssuedInvitation(invitation, token, self.accept_url(token), return_token)
 
     def revoke(self, org_id: str, invitation_id: str) -> Invitation:
         """Revoked invitations answer 404 on accept; revoking twice is a no-op; accepted ones: 409."""
@@ -217,11 +249,18 @@ class InvitationService:
         return invitation
 
     def resend(
-        self, principal: Principal, org_id: str, invitation_id: str, *, expires_in_days: int | None = None
+        self,
+        principal: Principal,
+        org_id: str,
+        invitation_id: str,
+        *,
+        expires_in_days: int | None = None,
+        return_token: bool = False,
     ) -> IssuedInvitation:
         """A new token (the old one stops working) and a new expiry; only for pending invitations."""
+        self._check_token_disclosure(principal, return_token)
         invitation = self.get(org_id, invitation_id)
-        self._check_role(principal, org_id, invitation.role)  # the new token is shown to the caller
+        self._check_role(principal, org_id, invitation.role, invitation.seat_type)
         if invitation.status != PENDING:
             raise InvitationNotPending(
                 f"Only pending invitations can be resent; this one is {invitation.status}.",
@@ -241,8 +280,9 @@ class InvitationService:
             changes={
                 "expires_at": {"before": before.isoformat(), "after": invitation.expires_at.isoformat()}
             },
+            data={"token_returned": return_token},
         )
-        return IssuedInvitation(invitation, token, self.accept_url(token))
+        return IssuedInvitation(invitation, token, self.accept_url(token), return_token)
 
     def deliver(self, issued: IssuedInvitation) -> str:
         """Mail the invitation; call after the invitation is committed. Records and returns the outcome."""
@@ -267,8 +307,11 @@ class InvitationService:
         return f"{self.base_url}/invitations/accept?token={quote(token)}"
 
     # --- accepting ---------------------------------------------------------------------------------------
-    def accept(self, token: str, name: str | None = None) -> Acceptance:
-        """Single use. Unknown, revoked or malformed token: 404; expired or used: 410; member already: 409."""
+    def accept(self, token: str, name: str | None = None, *, caller: Principal | None = None) -> Acceptance:
+        """Single use. Unknown, revoked or malformed token: 404; expired or used: 410; member already: 409.
+
+        The token alone creates a new account. For an address that has an account already, ``caller`` must be
+        a proven session of that very account (401 sign_in_required without one, 403 otherwise)."""
         invitation = self._by_token(token)
         if invitation.status == ACCEPTED:
             raise InvitationUsed("This invitation has already been used.")
@@ -277,7 +320,14 @@ class InvitationService:
         org = self.session.get(Organization, invitation.org_id)
         if org is None or org.deleted_at is not None:
             raise NotFound(NOT_VALID)
-        user, _ = self.accounts.get_or_create(invitation.email, name, org_id=invitation.org_id)
+        user = self.accounts.find_by_email(invitation.email)
+        if user is None:
+            user, _ = self.accounts.get_or_create(invitation.email, name, org_id=invitation.org_id)
+            case: AccountCase = "created"
+            proof = PROOF_INVITATION_EMAIL
+        else:
+            self._check_account_holder(invitation, user, caller)
+            case, proof = "existing", PROOF_SESSION
         # From here on the invitee is the one acting: membership, seat and acceptance events name them.
         self.audit.actor = Actor("user", user.id, user.name or user.email)
         member = self.members.add(invitation.org_id, user, invitation.role, source="invitation")
@@ -294,10 +344,55 @@ class InvitationService:
                 Target("member", member.id),
                 Target("user", user.id, user.email),
             ],
-            data={"member_id": member.id, "role": member.role, "seat_type": member.seat_type},
+            data={
+                "member_id": member.id,
+                "role": member.role,
+                "seat_type": member.seat_type,
+                "account": case,
+            },
         )
-        issued = self.sessions.issue(user.id, invitation.org_id, "invitation")
-        return Acceptance(member, user, issued)
+        issued = self.sessions.issue(user.id, invitation.org_id, "invitation", account_proof=proof)
+        return Acceptance(member, user, issued, case)
+
+    def failure_of(self, token: str, error: AppError, caller: Principal | None = None) -> Failure | None:
+        """A refused acceptance as a failure for the audit aggregation, when the token names an invitation
+        (an unknown token names no org, and is only rate limited). Reads; writes nothing."""
+        if not secrets.looks_like(token, "invitation"):
+            return None
+        invitation = self.session.scalars(
+            select(Invitation).where(Invitation.token_hash == secrets.hash_secret(token))
+        ).one_or_none()
+        if invitation is None:
+            return None
+        return Failure(
+            org_id=invitation.org_id,
+            action=AuditAction.INVITATION_ACCEPT_FAILED,
+            actor=caller.actor() if caller is not None else ANONYMOUS,
+            reason=error.code,
+            targets=(Target("invitation", invitation.id, invitation.email),),
+            data={"credential_prefix": secrets.display_prefix(token), "status": error.status},
+        )
+
+    def _check_account_holder(self, invitation: Invitation, user: User, caller: Principal | None) -> None:
+        """An existing account joins only when the caller is that account, signed in with proof."""
+        if caller is None or caller.kind != "user":
+            raise SignInRequired(
+                f"{invitation.email} already has a Tenantry account. The invitation link alone cannot add "
+                "an existing account: sign in to that account, then accept again with its session "
+                "(Authorization: Bearer tnt_ses_…).",
+                account="existing",
+            )
+        if caller.user_id != user.id:
+            raise InvitationForAnotherAccount(
+                "This invitation is for another account. Sign in as the invited address and accept again.",
+                account="existing",
+            )
+        if not caller.acts_as_account:
+            raise AccountProofRequired(
+                "Your session was opened without proof that you control the account. Sign in again, then "
+                "accept with the new session.",
+                account="existing",
+            )
 
     # --- helpers -----------------------------------------------------------------------------------------
     def _by_token(self, token: str) -> Invitation:
@@ -317,7 +412,17 @@ class InvitationService:
             raise NotFound(f"Organisation {org_id} not found")
         return org
 
-    def _check_role(self, principal: Principal, org_id: str, role: str) -> None:
+    @staticmethod
+    def _check_token_disclosure(principal: Principal, return_token: bool) -> None:
+        if return_token and not principal.is_platform:
+            raise Forbidden(
+                "Only a platform key may receive an invitation token: it proves control of the email address "
+                "only because it travels by email. The invitee gets it in the invitation mail.",
+                reason="token_platform_only",
+            )
+
+    def _check_role(self, principal: Principal, org_id: str, role: str, seat_type: str | None) -> None:
+        """The role must exist, and the inviter must be allowed to grant it and the seat it carries."""
         if role not in BUILTIN_ROLES:
             roles = RoleService(self.session, self.clock, self.audit, self.authorizer)
             if not roles.role_exists(org_id, role):
@@ -326,9 +431,9 @@ class InvitationService:
                     "or one of the organisation's custom roles.",
                     errors=[{"field": "role", "message": "unknown role"}],
                 )
-            check_role_change(principal, self.authorizer, org_id, None, role, 0)  # no escalation
-        if role == OWNER:  # only owners make owners (the same rule as a role change)
-            self.authorizer.require(principal, org_id, "owners:manage")
+        check_grant(principal, self.authorizer, org_id, role)
+        if seat_type is not None:  # a seat carries permissions too: only those who assign seats give one
+            self.authorizer.require(principal, org_id, "seats:assign")
 
     def _refuse_member(self, org_id: str, email: str) -> None:
         user = self.accounts.find_by_email(email)

@@ -1,7 +1,8 @@
 """Memberships: an account's place in an organisation (role, seat, status, where it came from).
 
-Who may change a role and the last-owner rule live in ``app/rbac/permissions.py`` (``check_role_change``);
-this service asks it before every change that can take owner away: a demotion, a suspension, a removal.
+Who may change a role and the last-owner rule live in ``app/rbac/permissions.py`` (``check_role_change``,
+``check_grant``); this service asks it before every change that gives or takes a role: a role change, a
+suspension or reactivation, a removal.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.errors import AlreadyMember, NotFound, ValidationFailed
 from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SEAT_TYPES, SeatService
 from app.orgs.sessions import SessionService
-from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_role_change
+from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_grant, check_role_change
 from app.rbac.service import RoleService
 
 MEMBER_STATUSES = ("active", "suspended")
@@ -186,8 +187,8 @@ class MemberService:
         if status == "suspended":
             # A suspended owner holds no power, so suspension is judged like removing the owner role.
             self._check_owner_change(member, None, principal)
-        elif member.role == OWNER:
-            self.authorizer.require(principal, member.org_id, "owners:manage")
+        else:  # reactivating gives the role back: the same rule as granting it
+            check_grant(principal, self.authorizer, member.org_id, member.role)
         before = member.status
         member.status = status
         member.updated_at = self.clock.now()
@@ -244,7 +245,15 @@ class MemberService:
         owners_left = 0
         if member.role == OWNER:
             owners_left = 1 + self.other_active_owners(member.org_id, member.id)
-        check_role_change(principal, self.authorizer, member.org_id, member.role, new_role, owners_left)
+        check_role_change(
+            principal,
+            self.authorizer,
+            member.org_id,
+            member.role,
+            new_role,
+            owners_left,
+            target_user_id=member.user_id,
+        )
 
     def other_active_owners(self, org_id: str, member_id: str) -> int:
         """Active owners besides ``member_id``: the org must keep at least one who can act."""

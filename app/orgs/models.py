@@ -148,3 +148,7 @@ class LoginSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # How the holder proved control of the account (``invitation_email``: a mailed invitation token created
+    # it; ``session``: an existing session of the account; later ``sso``, ``email_code``). NULL: no proof
+    # (sessions opened before 0002): such a session acts in its org only, never on the account itself.
+    account_proof: Mapped[str | None] = mapped_column(String(32))

@@ -31,7 +31,11 @@ class SessionService:
         self.clock = clock
         self.ttl = timedelta(seconds=ttl_seconds)
 
-    def issue(self, user_id: str, org_id: str, method: str) -> IssuedSession:
+    def issue(
+        self, user_id: str, org_id: str, method: str, *, account_proof: str | None = None
+    ) -> IssuedSession:
+        """A session in ``org_id``; ``account_proof`` says how the holder proved control of the account
+        (None: it did not, and the session acts in its org only)."""
         token = secrets.new_secret("session")
         now = self.clock.now()
         row = LoginSession(
@@ -41,6 +45,7 @@ class SessionService:
             token_hash=secrets.hash_secret(token),
             created_at=now,
             expires_at=now + self.ttl,
+            account_proof=account_proof,
         )
         self.session.add(row)
         self.session.flush()
@@ -71,7 +76,13 @@ class SessionService:
         if member.status != "active":
             raise Unauthenticated("The membership is suspended.")
         return Principal(
-            "user", row.id, user.name or user.email, org_id=row.org_id, role=member.role, user_id=user.id
+            "user",
+            row.id,
+            user.name or user.email,
+            org_id=row.org_id,
+            role=member.role,
+            user_id=user.id,
+            account_proof=row.account_proof,
         )
 
     def end(self, session_id: str) -> None:

@@ -1,4 +1,5 @@
-"""The authorization rules callers use: ``Authorizer.require``/``can`` and ``check_role_change``.
+"""The authorization rules callers use: ``Authorizer.require``/``can``, and who may grant which role
+(``check_grant``, ``check_role_change``).
 
 The rules themselves are Casbin policy (``policies/``); decisions come from the compiled engine
 (``app/rbac/engine.py``). Callers never test roles themselves.
@@ -118,6 +119,47 @@ class Authorizer:
         return int(version or 0)
 
 
+# Permissions that only let a person ask for something for themselves: holding a role that carries one gives
+# no power over anyone else, so granting such a role does not need them (an admin invites plain members, yet
+# has no reason to hold ``seat_requests:create``: admins decide seat requests rather than make them).
+SELF_SERVICE: Final = frozenset({"seat_requests:create"})
+
+
+def grant_missing(principal: Principal, authorizer: Authorizer, org_id: str, role: str) -> list[str]:
+    """The permissions of ``role`` that ``principal`` does not hold (empty: it may grant the role)."""
+    held = authorizer.held(principal, org_id)
+    if held is None:  # a platform key holds everything
+        return []
+    needed = authorizer.role_permissions(org_id, role) - SELF_SERVICE
+    if role == OWNER:
+        needed |= {"owners:manage"}
+    return sorted(needed - held)
+
+
+def check_grant(principal: Principal, authorizer: Authorizer, org_id: str, role: str) -> None:
+    """The one rule for every path that gives or takes a role: a member's role change, an invitation, an API
+    key created or revoked, a SCIM token (it acts as admin), and later SCIM group mappings and SSO JIT.
+
+    A caller may grant, create or revoke only a role whose permissions it holds all of, built-in roles
+    included; so only owners touch owners and owner keys (only owners hold ``owners:manage``).
+    """
+    missing = grant_missing(principal, authorizer, org_id, role)
+    if missing:
+        if role == OWNER:
+            raise Forbidden(
+                "Only an owner (who holds 'owners:manage') can grant or take away the owner role, or create "
+                "or revoke owner keys.",
+                reason="escalation",
+                missing=missing,
+            )
+        raise Forbidden(
+            f"The role {role!r} carries {', '.join(repr(p) for p in missing)}, which you do not hold "
+            "yourself; ask someone who holds them.",
+            reason="escalation",
+            missing=missing,
+        )
+
+
 def check_role_change(
     principal: Principal,
     authorizer: Authorizer,
@@ -125,24 +167,31 @@ def check_role_change(
     old_role: str | None,
     new_role: str | None,
     owners_left: int,
+    *,
+    target_user_id: str | None = None,
 ) -> None:
-    """Only owners grant or take away owner; the last owner can be neither demoted nor removed; a custom
-    role can be granted only by someone who holds every permission in it (no escalation through roles).
+    """A member's role changes from ``old_role`` to ``new_role`` (None: the membership ends or is suspended).
 
-    ``new_role`` None means the membership ends; ``owners_left`` counts owners before the change.
+    The caller must be allowed to take ``old_role`` away and to grant ``new_role`` (``check_grant``); nobody
+    changes their own role; the last owner can be neither demoted nor removed. ``owners_left`` counts owners
+    before the change. A new membership has ``old_role`` None.
     """
-    if OWNER in (old_role, new_role) and old_role != new_role:
-        authorizer.require(principal, org_id, "owners:manage")
-    if old_role == OWNER and new_role != OWNER and owners_left <= 1:
+    if old_role == new_role:
+        return
+    if (
+        new_role is not None
+        and old_role is not None
+        and target_user_id is not None
+        and principal.kind == "user"
+        and principal.user_id == target_user_id
+    ):
+        raise Forbidden("You cannot change your own role; ask another admin or owner.", reason="own_role")
+    if old_role is not None:
+        check_grant(principal, authorizer, org_id, old_role)
+    if new_role is not None:
+        check_grant(principal, authorizer, org_id, new_role)
+    if old_role == OWNER and owners_left <= 1:
         raise LastOwner(
             "This member is the organisation's last owner. Make another member owner first.",
             org_id=org_id,
         )
-    if new_role is not None and new_role != old_role and new_role not in ROLE_PERMISSIONS:
-        held = authorizer.held(principal, org_id)
-        for permission in sorted(authorizer.role_permissions(org_id, new_role)):
-            if held is not None and permission not in held:
-                raise Forbidden(
-                    f"The role {new_role!r} grants '{permission}', which you do not hold yourself.",
-                    reason="escalation",
-                )

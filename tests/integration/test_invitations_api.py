@@ -14,13 +14,17 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from app import create_app
 from app.audit.models import AuditEvent
 from app.clock import FrozenClock
 from app.config import Settings
 from app.container import Container
 from app.db import transaction
+from app.mail import LogMailer
 from app.orgs.models import Invitation, Membership, User
-from tests.conftest import Api, _truncate, make_org_key
+from tests.conftest import Api, _truncate, make_org_key, make_platform_key
+from tests.mailbox import Mailbox, mailbox_of, mailed_token
+from tests.member_factories import add_person, session_token
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -32,7 +36,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def container(settings: Settings, clock: FrozenClock) -> Iterator[Container]:
-    c = Container.build(settings, clock=clock)
+    c = Container.build(settings, clock=clock, mailer=Mailbox())
     yield c
     _truncate(c)
     c.engine.dispose()
@@ -44,9 +48,12 @@ def anonymous(client: FlaskClient) -> Api:
 
 
 def invite(api: Api, org_id: str, email: str, role: str = "member", **extra: Any) -> dict[str, Any]:
+    """Invite, and read the token from the mail the invitee received (the answer never carries it)."""
     resp = api.post(f"/v1/orgs/{org_id}/invitations", {"email": email, "role": role, **extra})
     assert resp.status_code == 201, resp.json
     data: dict[str, Any] = resp.json
+    assert data["token"] is None and data["token_returned"] is False
+    data["token"] = mailed_token(api, email)
     return data
 
 
@@ -63,6 +70,12 @@ def actions(container: Container, org_id: str) -> list[str]:
         )
 
 
+def audit_rows(container: Container, org_id: str) -> list[AuditEvent]:
+    with container.session_factory() as session:
+        stmt = select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq)
+        return list(session.scalars(stmt))
+
+
 def set_pro_limit(container: Container, org_id: str, limit: int) -> None:
     with transaction(container.session_factory) as session:
         container.services(session).seats.set_limit(org_id, "pro", limit)
@@ -74,11 +87,13 @@ def count(container: Container, model: Any, *where: Any) -> int:
 
 
 def test_invite_then_accept_creates_account_membership_and_session(
-    admin: Api, org: dict[str, Any], container: Container
+    owner: Api, org: dict[str, Any], container: Container
 ) -> None:
+    admin = owner  # billing carries billing:manage, which only owners hold
     created = invite(admin, org["id"], "New.Person@Example.COM", "billing")
     assert created["token"].startswith("tnt_inv_")
-    assert created["accept_url"] == f"http://127.0.0.1:8000/invitations/accept?token={created['token']}"
+    [mail] = mailbox_of(admin).to("new.person@example.com")
+    assert f"http://127.0.0.1:8000/invitations/accept?token={created['token']}" in mail.body
     assert created["email"] == "new.person@example.com"
     assert created["status"] == "pending" and created["delivery"] == "sent"
     assert created["expires_at"].startswith("2026-03-09T09:00:00")  # 7 days by default
@@ -97,10 +112,12 @@ def test_invite_then_accept_creates_account_membership_and_session(
         "status": "active",
     }
     assert body["id"].startswith("mem_") and body["user_id"].startswith("usr_")
-    assert body["expires_in"] > 0
+    assert body["expires_in"] > 0 and body["account"] == "created"
 
     session_api = admin.as_key(body["session_token"])
     assert session_api.get(f"/v1/orgs/{org['id']}").status_code == 200
+    # The mailed token proved control of the address: the session acts as the new account.
+    assert session_api.get("/v1/me").json["email"] == "new.person@example.com"
 
     listed = admin.get(f"/v1/orgs/{org['id']}/invitations").json["data"]
     assert [(i["id"], i["status"], i["accepted_user_id"]) for i in listed] == [
@@ -244,12 +261,14 @@ def test_resend_issues_a_new_token_and_expiry(
     resent = admin.post(path, {"expires_in_days": 14})
     assert resent.status_code == 200, resent.json
     assert resent.json["id"] == created["id"] and resent.json["status"] == "pending"
-    assert resent.json["token"] != created["token"]
+    assert resent.json["token"] is None  # mailed again, never shown to an org key
+    new_token = mailed_token(admin, "again@example.com")
+    assert new_token != created["token"]
     assert resent.json["expires_at"].startswith("2026-03-19T09:00:00")
     assert actions(container, org["id"]).count("invitation.resent") == 1
 
     assert accept(admin, created["token"]).status_code == 404  # the old token stopped working
-    assert accept(admin, resent.json["token"]).status_code == 201
+    assert accept(admin, new_token).status_code == 201
     again = admin.post(path)
     assert again.status_code == 409 and again.json["code"] == "invitation_not_pending"
 
@@ -291,12 +310,15 @@ def test_accept_with_a_seat_when_the_pool_is_full_writes_nothing(
     assert taken.status_code == 201 and taken.json["seat_type"] == "pro"
 
     second = invite(admin, org["id"], "second@example.com", seat_type="pro")
-    events_before = count(container, AuditEvent)
+    changes = AuditEvent.action != "invitation.accept_failed"
+    events_before = count(container, AuditEvent, changes)
     resp = accept(admin, second["token"], name="Second")
     assert resp.status_code == 409 and resp.json["code"] == "seat_limit_reached"
     assert count(container, User, User.email == "second@example.com") == 0
     assert count(container, Membership, Membership.org_id == org["id"]) == 1
-    assert count(container, AuditEvent) == events_before
+    assert count(container, AuditEvent, changes) == events_before  # only the refusal is recorded
+    [refusal] = [e for e in audit_rows(container, org["id"]) if e.action == "invitation.accept_failed"]
+    assert (refusal.outcome, refusal.reason) == ("failure", "seat_limit_reached")
     listed = admin.get(f"/v1/orgs/{org['id']}/invitations", query_string={"status": "pending"}).json
     assert [i["id"] for i in listed["data"]] == [second["id"]]
 
@@ -305,17 +327,40 @@ def test_accept_with_a_seat_when_the_pool_is_full_writes_nothing(
     assert resp.status_code == 201 and resp.json["seat_type"] == "pro"
 
 
-def test_accept_links_an_existing_account_in_a_second_org(
+def test_existing_account_joins_only_with_its_own_proven_session(
     admin: Api, org: dict[str, Any], platform: Api, container: Container
 ) -> None:
     first = invite(admin, org["id"], "shared@example.com")
     joined = accept(admin, first["token"], name="Shared Person").json
+    assert joined["account"] == "created"
 
     other = platform.post("/v1/orgs", {"name": "Second Org"}).json
     other_admin = admin.as_key(make_org_key(container, other["id"]))
     second = invite(other_admin, other["id"], "SHARED@example.com", "admin")
-    resp = accept(admin, second["token"], name="Someone Else")
-    assert resp.status_code == 201
+    stranger = add_person(container, org["id"], "stranger@example.com")
+    events_before = count(container, AuditEvent, AuditEvent.action != "invitation.accept_failed")
+
+    # The token alone does not add an existing account: the answer says so and writes nothing.
+    alone = accept(admin, second["token"], name="Someone Else")
+    assert alone.status_code == 401 and alone.json["code"] == "sign_in_required"
+    assert alone.json["account"] == "existing" and "sign in" in alone.json["detail"]
+    # Another account's session, or a session that never proved its account, is refused too.
+    stranger_session = admin.as_key(session_token(container, stranger.user_id, org["id"]))
+    as_stranger = stranger_session.post("/v1/invitations/accept", {"token": second["token"]})
+    assert as_stranger.status_code == 403 and as_stranger.json["code"] == "invitation_for_another_account"
+    legacy = admin.as_key(session_token(container, joined["user_id"], org["id"], account_proof=None))
+    unproven = legacy.post("/v1/invitations/accept", {"token": second["token"]})
+    assert unproven.status_code == 403 and unproven.json["code"] == "account_proof_required"
+    assert count(container, Membership, Membership.org_id == other["id"]) == 0
+    assert count(container, AuditEvent, AuditEvent.action != "invitation.accept_failed") == events_before
+    failed = actions(container, other["id"]).count("invitation.accept_failed")
+    assert failed >= 1  # refused attempts feed the failure aggregation of the invitation's org
+
+    # The account's own session (proven: it was opened by the mailed token) accepts.
+    own = admin.as_key(joined["session_token"])
+    resp = own.post("/v1/invitations/accept", {"token": second["token"], "name": "Someone Else"})
+    assert resp.status_code == 201, resp.json
+    assert resp.json["account"] == "existing"
     assert resp.json["user_id"] == joined["user_id"] and resp.json["org_id"] == other["id"]
     assert resp.json["role"] == "admin"
     assert count(container, User, User.email == "shared@example.com") == 1
@@ -325,29 +370,40 @@ def test_accept_links_an_existing_account_in_a_second_org(
     second_session = admin.as_key(resp.json["session_token"])
     assert second_session.get(f"/v1/orgs/{other['id']}").status_code == 200
     assert second_session.get(f"/v1/orgs/{org['id']}").status_code == 404
+    assert second_session.get("/v1/me").status_code == 200
 
 
 def test_accept_when_already_a_member_is_409_and_keeps_the_invitation(
     admin: Api, org: dict[str, Any], container: Container
 ) -> None:
     created = invite(admin, org["id"], "direct@example.com")
-    with transaction(container.session_factory) as session:  # joined meanwhile another way (e.g. SCIM)
-        svc = container.services(session)
-        user, _ = svc.accounts.get_or_create("direct@example.com")
-        svc.members.add(org["id"], user, "member", source="scim")
-    resp = accept(admin, created["token"])
+    # joined meanwhile another way (e.g. SCIM), and signed in
+    person = add_person(container, org["id"], "direct@example.com")
+    signed_in = admin.as_key(session_token(container, person.user_id, org["id"]))
+    resp = signed_in.post("/v1/invitations/accept", {"token": created["token"]})
     assert resp.status_code == 409 and resp.json["code"] == "already_member"
     listed = admin.get(f"/v1/orgs/{org['id']}/invitations").json["data"]
     assert listed[0]["status"] == "pending"
 
 
 def test_log_mailer_prints_the_accept_link(
-    admin: Api, org: dict[str, Any], caplog: pytest.LogCaptureFixture
+    settings: Settings, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tenantry.mail")
-    created = invite(admin, org["id"], "dev@example.com")
-    bodies = [r.__dict__.get("body", "") for r in caplog.records if r.name == "tenantry.mail"]
-    assert any(created["accept_url"] in body for body in bodies)
+    c = Container.build(settings, clock=clock)  # no SMTP: the development mailer writes mail to the log
+    assert isinstance(c.mailer, LogMailer)
+    try:
+        api = Api(create_app(settings, c).test_client(), make_platform_key(c))
+        org = api.post("/v1/orgs", {"name": "Dev"}).json
+        caplog.set_level(logging.INFO, logger="tenantry.mail")
+        created = api.post(
+            f"/v1/orgs/{org['id']}/invitations",
+            {"email": "dev@example.com", "role": "member", "return_token": True},
+        ).json
+        bodies = [r.__dict__.get("body", "") for r in caplog.records if r.name == "tenantry.mail"]
+        assert any(created["accept_url"] in body for body in bodies)
+    finally:
+        _truncate(c)
+        c.engine.dispose()
 
 
 def test_odd_ids_in_the_path_are_404_not_5xx(platform: Api, org: dict[str, Any]) -> None:

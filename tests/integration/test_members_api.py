@@ -241,8 +241,11 @@ def test_admin_session_changes_roles_but_not_owner(container: Container, client:
     boss = add_person(container, org["id"], "boss@acme.test", role="admin")
     p = add_person(container, org["id"], "p@acme.test")
     api = Api(client, session_token(container, boss.user_id, org["id"]))
-    assert api.patch(members_path(org, p.member_id), {"role": "billing"}).json["role"] == "billing"
+    assert api.patch(members_path(org, p.member_id), {"role": "admin"}).json["role"] == "admin"
     assert api.patch(members_path(org, p.member_id), {"role": "owner"}).status_code == 403
+    # billing carries billing:manage, which an admin does not hold: no escalation by proxy.
+    refused = api.patch(members_path(org, p.member_id), {"role": "billing"})
+    assert refused.status_code == 403 and refused.json["missing"] == ["billing:manage"]
     [event] = audit_events(container, "member.role_changed")
     assert (event.actor_type, event.actor_id) == ("user", boss.user_id)
 

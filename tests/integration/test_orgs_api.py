@@ -4,6 +4,7 @@ from typing import Any
 
 from app.container import Container
 from tests.conftest import Api, make_org_key
+from tests.mailbox import mailed_token
 
 
 def test_platform_key_creates_and_reads_org(platform: Api) -> None:
@@ -75,10 +76,14 @@ def test_delete_org_ends_members_frees_seats_and_revokes_invitations(
 
     o = org["id"]
     platform.put(f"/v1/orgs/{o}/seats/pro", {"limit": 3})
-    invited = owner.post(
+    owner.post(
         f"/v1/orgs/{o}/invitations", {"email": "ann@acme.example", "role": "member", "seat_type": "pro"}
-    ).json
-    accepted = owner.as_key(None).post("/v1/invitations/accept", {"token": invited["token"]}).json
+    )
+    accepted = (
+        owner.as_key(None)
+        .post("/v1/invitations/accept", {"token": mailed_token(owner, "ann@acme.example")})
+        .json
+    )
     owner.post(f"/v1/orgs/{o}/invitations", {"email": "bob@acme.example", "role": "member"})
 
     assert owner.delete(f"/v1/orgs/{o}").status_code == 204
