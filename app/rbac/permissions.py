@@ -125,15 +125,23 @@ class Authorizer:
 SELF_SERVICE: Final = frozenset({"seat_requests:create"})
 
 
-def grant_missing(principal: Principal, authorizer: Authorizer, org_id: str, role: str) -> list[str]:
-    """The permissions of ``role`` that ``principal`` does not hold (empty: it may grant the role)."""
+def permissions_missing(
+    principal: Principal, authorizer: Authorizer, org_id: str, permissions: frozenset[str] | set[str]
+) -> list[str]:
+    """Which of ``permissions`` ``principal`` would give away without holding them (self-service ones
+    aside): the core of every grant, whether of a role or of a permission into a custom role."""
     held = authorizer.held(principal, org_id)
     if held is None:  # a platform key holds everything
         return []
-    needed = authorizer.role_permissions(org_id, role) - SELF_SERVICE
+    return sorted(set(permissions) - SELF_SERVICE - held)
+
+
+def grant_missing(principal: Principal, authorizer: Authorizer, org_id: str, role: str) -> list[str]:
+    """The permissions of ``role`` that ``principal`` does not hold (empty: it may grant the role)."""
+    needed = set(authorizer.role_permissions(org_id, role))
     if role == OWNER:
-        needed |= {"owners:manage"}
-    return sorted(needed - held)
+        needed.add("owners:manage")
+    return permissions_missing(principal, authorizer, org_id, needed)
 
 
 def check_grant(principal: Principal, authorizer: Authorizer, org_id: str, role: str) -> None:

@@ -16,7 +16,7 @@ from app.credentials.principal import Principal
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.orgs.models import Invitation, Membership, Organization
 from app.rbac.models import CasbinRule, CustomRole
-from app.rbac.permissions import ROLE_PERMISSIONS, Authorizer
+from app.rbac.permissions import ROLE_PERMISSIONS, Authorizer, permissions_missing
 from app.rbac.policy import catalogue, custom_role_grantable, role_subject, templates
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
@@ -216,12 +216,13 @@ class RoleService:
                 )
         if errors:
             raise ValidationFailed("Some permissions cannot be used in a custom role.", errors=errors)
-        held = self.authorizer.held(principal, org_id)
-        for perm in sorted(set(permissions)):
-            if held is not None and perm not in held:
-                raise Forbidden(
-                    f"You cannot grant '{perm}': you do not hold it yourself.", reason="escalation"
-                )
+        missing = permissions_missing(principal, self.authorizer, org_id, set(permissions))
+        if missing:
+            raise Forbidden(
+                f"You cannot grant '{missing[0]}': you do not hold it yourself.",
+                reason="escalation",
+                missing=missing,
+            )
         return set(permissions)
 
     def _rules(self, org_id: str) -> dict[str, set[str]]:
