@@ -1,12 +1,20 @@
-"""The check API: truth tables per role and seat, deny-by-default reasons, callers, batch limits."""
+"""The check API: truth tables per role and seat, deny-by-default reasons, callers, batch limits.
+
+Every test runs twice: with the WSGI fast path in front of Flask (``authz_fast_path`` on, the keys below
+warmed so the fast path answers) and with it off (the Flask views in app/rbac/views.py answer everything).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from app.config import Settings
 from app.container import Container
+from app.rbac.fastpath import CheckFastPath
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
 
@@ -25,6 +33,63 @@ EXPECTED = {
     "member": {"org:read", "members:read", "seat_requests:create"} | PRODUCT,
 }
 EVERY = sorted(set().union(*EXPECTED.values()) | PRO | {"seat_requests:create"})
+WARM_UP = {"org": "org_warm_up", "subject": "usr_warm_up", "action": "org:read"}
+
+
+@pytest.fixture(params=[True, False], ids=["fast-path", "flask-path"])
+def authz_fast_path(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def settings(settings: Settings, authz_fast_path: bool) -> Settings:
+    return settings.model_copy(update={"authz_fast_path": authz_fast_path})
+
+
+@pytest.fixture
+def fast_path_used() -> bool:
+    """Whether the fast path must answer at least one request of the test when it is on (see below)."""
+    return True
+
+
+@pytest.fixture(autouse=True)
+def fast_answers(
+    app: Flask, authz_fast_path: bool, fast_path_used: bool, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """The routes the fast path answered itself, in order (requests it handed to Flask are not in it).
+
+    With the fast path on, a test that never reached it would only test Flask twice: fail it."""
+    answered: list[str] = []
+    fast_path = app.wsgi_app
+    assert isinstance(fast_path, CheckFastPath) is authz_fast_path
+    if isinstance(fast_path, CheckFastPath):
+        answer = fast_path._answer
+
+        def spy(path: str, environ: dict[str, Any], raw: bytes) -> str:
+            body = answer(path, environ, raw)
+            answered.append(path)
+            return body
+
+        monkeypatch.setattr(fast_path, "_answer", spy)
+    yield answered
+    if authz_fast_path and fast_path_used:
+        assert answered, "the fast path is on but answered none of this test's checks"
+
+
+def warmed(api: Api) -> Api:
+    """Put the key in the check API's key cache, so its later checks are the fast path's when it is on."""
+    assert api.post("/v1/authz/check", WARM_UP).json["allowed"] is False
+    return api
+
+
+@pytest.fixture
+def platform(platform: Api) -> Api:
+    return warmed(platform)
+
+
+@pytest.fixture
+def admin(admin: Api) -> Api:
+    return warmed(admin)
 
 
 def check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
@@ -99,6 +164,7 @@ def test_org_keys_check_only_their_own_org(
     assert check(platform, other["id"], carol.user_id, "org:read")["allowed"] is True
 
 
+@pytest.mark.parametrize("fast_path_used", [False])  # no API key: every request goes on to Flask
 def test_callers_must_be_api_keys(container: Container, client: Any, org: dict[str, Any]) -> None:
     alice = add_person(container, org["id"], "alice@acme.test", role="owner")
     body = {"org": org["id"], "subject": alice.user_id, "action": "org:read"}
@@ -117,6 +183,7 @@ def test_revoked_key_is_refused_at_once(
     api = Api(client, key)
     body = {"org": org["id"], "subject": "usr_" + "1" * 32, "action": "org:read"}
     assert api.post("/v1/authz/check", body).status_code == 200  # now cached
+    assert api.post("/v1/authz/check", body).status_code == 200  # answered from the cache
     key_id = platform.get(f"/v1/orgs/{org['id']}/api-keys").json["data"][0]["id"]
     assert platform.delete(f"/v1/orgs/{org['id']}/api-keys/{key_id}").status_code == 204
     assert api.post("/v1/authz/check", body).status_code == 401
@@ -153,6 +220,7 @@ def test_batch_answers_in_order(container: Container, platform: Api, org: dict[s
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(("authz_fast_path", "fast_path_used"), [(True, False)])  # no check is made
 def test_check_routes_are_in_openapi(client: Any) -> None:
     paths = client.get("/openapi.json").json["paths"]
     for path in ("/v1/authz/check", "/v1/authz/check-batch"):
@@ -162,13 +230,21 @@ def test_check_routes_are_in_openapi(client: Any) -> None:
 
 
 def test_fast_path_and_flask_path_agree(
-    container: Container, client: Any, platform: Api, org: dict[str, Any]
+    container: Container,
+    client: Any,
+    platform: Api,
+    org: dict[str, Any],
+    authz_fast_path: bool,
+    fast_answers: list[str],
 ) -> None:
     """The first call authenticates through Flask (key not cached); later ones take the WSGI fast path."""
     alice = add_person(container, org["id"], "alice@acme.test", role="member", seat="pro")
     fresh_key = Api(client, make_org_key(container, org["id"], "admin"))
     body = {"org": org["id"], "subject": alice.member_id, "action": "chat:pro_features"}
+    fast_answers.clear()
     first = fresh_key.post("/v1/authz/check", body)
+    assert fast_answers == []
     second = fresh_key.post("/v1/authz/check", body)
+    assert fast_answers == (["/v1/authz/check"] if authz_fast_path else [])
     assert first.json == second.json and first.json["reason"] == "granted_by_seat"
     assert second.headers["X-Request-ID"] and second.headers["Content-Type"] == "application/json"
