@@ -54,7 +54,11 @@ def fast_path_used() -> bool:
 
 @pytest.fixture(autouse=True)
 def fast_answers(
-    app: Flask, authz_fast_path: bool, fast_path_used: bool, monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    authz_fast_path: bool,
+    fast_path_used: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[list[str]]:
     """The routes the fast path answered itself, in order (requests it handed to Flask are not in it).
 
@@ -71,8 +75,9 @@ def fast_answers(
             return body
 
         monkeypatch.setattr(fast_path, "_answer", spy)
+    failed_before = request.session.testsfailed
     yield answered
-    if authz_fast_path and fast_path_used:
+    if authz_fast_path and fast_path_used and request.session.testsfailed == failed_before:
         assert answered, "the fast path is on but answered none of this test's checks"
 
 
@@ -162,6 +167,40 @@ def test_org_keys_check_only_their_own_org(
     foreign = check(admin, other["id"], carol.user_id, "org:read")
     assert foreign == {"allowed": False, "version": 0, "reason": "org_not_accessible"}
     assert check(platform, other["id"], carol.user_id, "org:read")["allowed"] is True
+
+
+@pytest.mark.parametrize("route", ["check", "check-batch"])
+def test_org_key_is_refused_another_org_on_first_and_cached_calls(
+    container: Container,
+    client: Any,
+    platform: Api,
+    org: dict[str, Any],
+    route: str,
+    authz_fast_path: bool,
+    fast_answers: list[str],
+) -> None:
+    """A key not yet cached is answered by the Flask views even with the fast path on; once cached, by the
+    fast path when it is on. Both must refuse another org, per result and without saying whether it exists."""
+    alice = add_person(container, org["id"], "alice@acme.test", role="member")
+    other = platform.post("/v1/orgs", {"name": "Other"}).json
+    carol = add_person(container, other["id"], "carol@other.test", role="owner")
+    own = {"org": org["id"], "subject": alice.user_id, "action": "chat:use"}
+    foreign = {"org": other["id"], "subject": carol.user_id, "action": "org:read"}
+    nowhere = {**foreign, "org": "org_" + "f" * 32}
+    assert check(platform, **foreign)["allowed"] is True  # the question has an answer to leak
+    refused = {"allowed": False, "version": 0, "reason": "org_not_accessible"}
+    for target in (foreign, nowhere):
+        key_a = Api(client, make_org_key(container, org["id"], "admin"))  # not cached yet
+        for call in ("first", "cached"):
+            fast_answers.clear()
+            if route == "check":
+                assert check(key_a, **target) == refused, call
+            else:
+                resp = key_a.post("/v1/authz/check-batch", {"checks": [own, target, own]})
+                assert resp.json["results"][1] == refused, call
+                assert [r["allowed"] for r in resp.json["results"]] == [True, False, True], call
+            by_fast_path = authz_fast_path and call == "cached"
+            assert bool(fast_answers) is by_fast_path, (call, fast_answers)
 
 
 @pytest.mark.parametrize("fast_path_used", [False])  # no API key: every request goes on to Flask
