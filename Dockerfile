@@ -3,9 +3,11 @@
 # Tenantry's production image: gunicorn (via `tenantry serve`) on 0.0.0.0:8000, as a non-root user.
 #
 #   docker build -t tenantry .
-#   docker run --rm -e TENANTRY_DATABASE_URL=postgresql://… -e TENANTRY_SECRET_KEY=… tenantry tenantry db upgrade
+#   docker run --rm -e TENANTRY_DATABASE_URL=postgresql://… tenantry tenantry db upgrade
 #   docker run -d -p 8000:8000 -e TENANTRY_DATABASE_URL=postgresql://… -e TENANTRY_SECRET_KEY=… \
-#       -e TENANTRY_AUDIT_SIGNING_KEY=… [-e TENANTRY_BUS_URL=nats://…] [-e WEB_CONCURRENCY=4] tenantry
+#       -e TENANTRY_AUDIT_SIGNING_KEY=… -e TENANTRY_SMTP_URL=smtp+starttls://… \
+#       [-e TENANTRY_BUS_URL=nats://…] [-e WEB_CONCURRENCY=4] tenantry
+# (TENANTRY_ENV=production: serving refuses to start without the secret, signing key and SMTP URL.)
 #
 # Not built in this project's CI: its machines have the docker client but no engine to build with. It is
 # written to be correct by reading; build it where an engine runs before relying on it.

@@ -9,18 +9,24 @@ from app.container import Container
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
-    """The app factory: settings, database, composition root, blueprints, error handlers."""
+    """The app factory: settings, database, composition root, blueprints, error handlers.
+
+    Incomplete production settings raise ``IncompleteConfiguration`` before anything is built."""
     from app import web
     from app.api.ops import ops
     from app.api.v1 import register_v1
+    from app.mail import LogMailer, announce_log_mailer
     from app.observability import configure_logging
 
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level, settings.log_json)
+    settings.refuse_incomplete_production()
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), instance_relative_config=True)
     app.config.update(SECRET_KEY=settings.resolved_secret_key(), TENANTRY_SETTINGS=settings)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["tenantry"] = container or Container.build(settings)
+    app.extensions["tenantry"] = container = container or Container.build(settings)
+    if settings.env == "development" and isinstance(container.mailer, LogMailer):
+        announce_log_mailer()
     web.init_app(app)
     app.register_blueprint(ops)
     register_v1(app)

@@ -11,7 +11,7 @@ import click
 
 from app.audit.commands import consume, relay
 from app.audit.log_commands import audit, built_container
-from app.config import Settings
+from app.config import Settings, settings_for_service
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
@@ -83,6 +83,7 @@ def _safe_url(url: str) -> str:
 )
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 def serve(host: str, port: int, workers: int | None, reload: bool) -> None:
+    settings_for_service()  # refuse before gunicorn starts: one plain message rather than a traceback
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here and /metrics adds them all up; a fresh directory per start,
         # so counts from an earlier run never leak in.
@@ -235,7 +236,7 @@ def worker(once: bool) -> None:
     from app.observability import configure_logging
     from app.worker import Worker
 
-    settings = Settings()
+    settings = settings_for_service()
     configure_logging(settings.log_level, settings.log_json)
     with built_container() as c:
         w = Worker(c)

@@ -10,6 +10,21 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class IncompleteConfiguration(RuntimeError):
+    """Production settings are missing; the message names each variable and what to set it to."""
+
+
+# What each setting production cannot do without is for, and how to get a value (the refusal says it).
+REQUIRED_IN_PRODUCTION: dict[str, str] = {
+    "secret_key": "signs cookies and tokens; generate one with: "
+    "python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+    "audit_signing_key": "signs audit checkpoints (Ed25519, PEM PKCS#8 or base64 of the 32-byte seed); "
+    "generate one with: python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'",
+    "smtp_url": "delivers invitation mail, as smtp://[user:password@]host:port, smtp+starttls://... or "
+    "smtps://...; without it invitation tokens would be written to the log",
+}
+
+
 class Settings(BaseSettings):
     """Every setting Tenantry reads; the README documents each one."""
 
@@ -45,6 +60,25 @@ class Settings(BaseSettings):
     audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
     authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)
 
+    def missing_in_production(self) -> dict[str, str]:
+        """Each variable production requires and this configuration lacks, with what it is for."""
+        if self.env != "production":
+            return {}
+        return {
+            f"TENANTRY_{name.upper()}": why
+            for name, why in REQUIRED_IN_PRODUCTION.items()
+            if not str(getattr(self, name)).strip()
+        }
+
+    def refuse_incomplete_production(self) -> None:
+        """Raise ``IncompleteConfiguration`` naming every missing variable (run before serving)."""
+        missing = self.missing_in_production()
+        if missing:
+            raise IncompleteConfiguration(
+                "TENANTRY_ENV=production, but required settings are not set. Set each in the environment "
+                "and start again:\n" + "\n".join(f"  {var}: {why}" for var, why in missing.items())
+            )
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -63,3 +97,14 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def settings_for_service() -> Settings:
+    """The settings of a process that serves (``tenantry serve``, ``worker``, ``relay``): incomplete
+    production settings end it at once, exit status 1 and the message on stderr, before anything starts."""
+    settings = Settings()
+    try:
+        settings.refuse_incomplete_production()
+    except IncompleteConfiguration as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return settings

@@ -44,6 +44,16 @@ class LogMailer:
         )
 
 
+def announce_log_mailer() -> None:
+    """Said once at start-up in development, where mail goes to the log (production refuses to start)."""
+    log.warning(
+        "TENANTRY_SMTP_URL is unset: mail is written to this log instead of being sent, invitation tokens "
+        "and accept links included. Set TENANTRY_SMTP_URL=smtp://host:port (or smtp+starttls://..., "
+        "smtps://...) to send it.",
+        extra={"setting": "TENANTRY_SMTP_URL"},
+    )
+
+
 @dataclass
 class SmtpMailer:
     """``smtp://[user:pass@]host:port``, ``smtp+starttls://…`` (STARTTLS) or ``smtps://…`` (implicit TLS)."""

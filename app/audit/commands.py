@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from app.config import Settings
+from app.config import Settings, settings_for_service
 
 
 def _settings_with_bus() -> Settings:
@@ -46,6 +46,7 @@ def relay(once: bool, batch_size: int, poll_interval: float, timeout: float) -> 
     from app.audit.relay import Relay
     from app.db import make_engine, make_session_factory
 
+    settings_for_service()  # the relay is one of the service's processes: same production rule
     settings = _settings_with_bus()
     engine = make_engine(settings.resolved_database_url())
     publisher = JetStreamPublisher(

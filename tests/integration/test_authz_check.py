@@ -1,12 +1,20 @@
-"""The check API: truth tables per role and seat, deny-by-default reasons, callers, batch limits."""
+"""The check API: truth tables per role and seat, deny-by-default reasons, callers, batch limits.
+
+Every test runs twice: with the WSGI fast path in front of Flask (``authz_fast_path`` on, the keys below
+warmed so the fast path answers) and with it off (the Flask views in app/rbac/views.py answer everything).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from app.config import Settings
 from app.container import Container
+from app.rbac.fastpath import CheckFastPath
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
 
@@ -25,6 +33,68 @@ EXPECTED = {
     "member": {"org:read", "members:read", "seat_requests:create"} | PRODUCT,
 }
 EVERY = sorted(set().union(*EXPECTED.values()) | PRO | {"seat_requests:create"})
+WARM_UP = {"org": "org_warm_up", "subject": "usr_warm_up", "action": "org:read"}
+
+
+@pytest.fixture(params=[True, False], ids=["fast-path", "flask-path"])
+def authz_fast_path(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def settings(settings: Settings, authz_fast_path: bool) -> Settings:
+    return settings.model_copy(update={"authz_fast_path": authz_fast_path})
+
+
+@pytest.fixture
+def fast_path_used() -> bool:
+    """Whether the fast path must answer at least one request of the test when it is on (see below)."""
+    return True
+
+
+@pytest.fixture(autouse=True)
+def fast_answers(
+    app: Flask,
+    authz_fast_path: bool,
+    fast_path_used: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[list[str]]:
+    """The routes the fast path answered itself, in order (requests it handed to Flask are not in it).
+
+    With the fast path on, a test that never reached it would only test Flask twice: fail it."""
+    answered: list[str] = []
+    fast_path = app.wsgi_app
+    assert isinstance(fast_path, CheckFastPath) is authz_fast_path
+    if isinstance(fast_path, CheckFastPath):
+        answer = fast_path._answer
+
+        def spy(path: str, environ: dict[str, Any], raw: bytes) -> str:
+            body = answer(path, environ, raw)
+            answered.append(path)
+            return body
+
+        monkeypatch.setattr(fast_path, "_answer", spy)
+    failed_before = request.session.testsfailed
+    yield answered
+    if authz_fast_path and fast_path_used and request.session.testsfailed == failed_before:
+        assert answered, "the fast path is on but answered none of this test's checks"
+
+
+def warmed(api: Api) -> Api:
+    """Put the key in the check API's key cache, so its later checks are the fast path's when it is on."""
+    assert api.post("/v1/authz/check", WARM_UP).json["allowed"] is False
+    return api
+
+
+@pytest.fixture
+def platform(platform: Api) -> Api:
+    return warmed(platform)
+
+
+@pytest.fixture
+def admin(admin: Api) -> Api:
+    return warmed(admin)
 
 
 def check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
@@ -99,6 +169,41 @@ def test_org_keys_check_only_their_own_org(
     assert check(platform, other["id"], carol.user_id, "org:read")["allowed"] is True
 
 
+@pytest.mark.parametrize("route", ["check", "check-batch"])
+def test_org_key_is_refused_another_org_on_first_and_cached_calls(
+    container: Container,
+    client: Any,
+    platform: Api,
+    org: dict[str, Any],
+    route: str,
+    authz_fast_path: bool,
+    fast_answers: list[str],
+) -> None:
+    """A key not yet cached is answered by the Flask views even with the fast path on; once cached, by the
+    fast path when it is on. Both must refuse another org, per result and without saying whether it exists."""
+    alice = add_person(container, org["id"], "alice@acme.test", role="member")
+    other = platform.post("/v1/orgs", {"name": "Other"}).json
+    carol = add_person(container, other["id"], "carol@other.test", role="owner")
+    own = {"org": org["id"], "subject": alice.user_id, "action": "chat:use"}
+    foreign = {"org": other["id"], "subject": carol.user_id, "action": "org:read"}
+    nowhere = {**foreign, "org": "org_" + "f" * 32}
+    assert check(platform, **foreign)["allowed"] is True  # the question has an answer to leak
+    refused = {"allowed": False, "version": 0, "reason": "org_not_accessible"}
+    for target in (foreign, nowhere):
+        key_a = Api(client, make_org_key(container, org["id"], "admin"))  # not cached yet
+        for call in ("first", "cached"):
+            fast_answers.clear()
+            if route == "check":
+                assert check(key_a, **target) == refused, call
+            else:
+                resp = key_a.post("/v1/authz/check-batch", {"checks": [own, target, own]})
+                assert resp.json["results"][1] == refused, call
+                assert [r["allowed"] for r in resp.json["results"]] == [True, False, True], call
+            by_fast_path = authz_fast_path and call == "cached"
+            assert bool(fast_answers) is by_fast_path, (call, fast_answers)
+
+
+@pytest.mark.parametrize("fast_path_used", [False])  # no API key: every request goes on to Flask
 def test_callers_must_be_api_keys(container: Container, client: Any, org: dict[str, Any]) -> None:
     alice = add_person(container, org["id"], "alice@acme.test", role="owner")
     body = {"org": org["id"], "subject": alice.user_id, "action": "org:read"}
@@ -117,6 +222,7 @@ def test_revoked_key_is_refused_at_once(
     api = Api(client, key)
     body = {"org": org["id"], "subject": "usr_" + "1" * 32, "action": "org:read"}
     assert api.post("/v1/authz/check", body).status_code == 200  # now cached
+    assert api.post("/v1/authz/check", body).status_code == 200  # answered from the cache
     key_id = platform.get(f"/v1/orgs/{org['id']}/api-keys").json["data"][0]["id"]
     assert platform.delete(f"/v1/orgs/{org['id']}/api-keys/{key_id}").status_code == 204
     assert api.post("/v1/authz/check", body).status_code == 401
@@ -153,6 +259,7 @@ def test_batch_answers_in_order(container: Container, platform: Api, org: dict[s
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(("authz_fast_path", "fast_path_used"), [(True, False)])  # no check is made
 def test_check_routes_are_in_openapi(client: Any) -> None:
     paths = client.get("/openapi.json").json["paths"]
     for path in ("/v1/authz/check", "/v1/authz/check-batch"):
@@ -162,13 +269,21 @@ def test_check_routes_are_in_openapi(client: Any) -> None:
 
 
 def test_fast_path_and_flask_path_agree(
-    container: Container, client: Any, platform: Api, org: dict[str, Any]
+    container: Container,
+    client: Any,
+    platform: Api,
+    org: dict[str, Any],
+    authz_fast_path: bool,
+    fast_answers: list[str],
 ) -> None:
     """The first call authenticates through Flask (key not cached); later ones take the WSGI fast path."""
     alice = add_person(container, org["id"], "alice@acme.test", role="member", seat="pro")
     fresh_key = Api(client, make_org_key(container, org["id"], "admin"))
     body = {"org": org["id"], "subject": alice.member_id, "action": "chat:pro_features"}
+    fast_answers.clear()
     first = fresh_key.post("/v1/authz/check", body)
+    assert fast_answers == []
     second = fresh_key.post("/v1/authz/check", body)
+    assert fast_answers == (["/v1/authz/check"] if authz_fast_path else [])
     assert first.json == second.json and first.json["reason"] == "granted_by_seat"
     assert second.headers["X-Request-ID"] and second.headers["Content-Type"] == "application/json"
