@@ -29,6 +29,7 @@ from tests.mailbox import Mailbox
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER_URL = os.environ.get("TENANTRY_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 NATS_URL = os.environ.get("TENANTRY_TEST_NATS_URL", "nats://127.0.0.1:4222")
+REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def service_missing(what: str) -> None:
@@ -146,6 +147,19 @@ def nats_url() -> str:
     if not _reachable(NATS_URL, 4222):
         service_missing(f"NATS at {NATS_URL}")
     return NATS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not _reachable(REDIS_URL, 6379):
+        service_missing(f"Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own: tests share the machine's Redis."""
+    return f"tenantry-test-{uuid.uuid4().hex[:12]}"
 
 
 class Api:
