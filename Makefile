@@ -74,8 +74,9 @@ format: install-dev ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-migration: install-dev ## Regenerate the initial migration from the models (scripts/regen_migration.py)
-	$(BIN)/python scripts/regen_migration.py
+migration: install-dev ## A new revision from the models' changes: make migration NAME=invitation_proof
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=lower_snake_case_name" >&2; exit 2; }
+	$(BIN)/python scripts/new_migration.py $(NAME)
 
 db-check: install ## Upgrade a scratch SQLite database to head and check that models and migrations agree
 	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
