@@ -74,7 +74,7 @@ format: install-dev ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-migration: install-dev ## A new revision from the models' changes: make migration NAME=invitation_proof
+migration: install-dev ## A new revision from the models' changes: make migration NAME=domain_claims
 	@test -n "$(NAME)" || { echo "usage: make migration NAME=lower_snake_case_name" >&2; exit 2; }
 	$(BIN)/python scripts/new_migration.py $(NAME)
 

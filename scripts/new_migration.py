@@ -1,6 +1,6 @@
-"""Write a new Alembic revision from what the models add to head: ``make migration NAME=invitation_proof``.
+"""Write a new Alembic revision from what the models add to head: ``make migration NAME=domain_claims``.
 
-The id is the next number after head and the name, ``0002_invitation_proof``, and so is the file's name.
+Revision ids are numbers (``0003``), the next after head; the file is ``0003_domain_claims.py``.
 Alembic compares the models with a scratch SQLite database upgraded to head; read what it wrote, give new
 NOT NULL columns a server default or a backfill (databases in use hold rows), and write the data fixture of
 the revision that head was until now (README, "Migrations").
@@ -24,16 +24,14 @@ FIXTURES = REPO / "tests" / "fixtures" / "migrations"
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not re.fullmatch(r"[a-z][a-z0-9_]{2,40}", argv[1]):
-        print("usage: new_migration.py NAME (lower_snake_case, e.g. invitation_proof)", file=sys.stderr)
+        print("usage: new_migration.py NAME (lower_snake_case, e.g. domain_claims)", file=sys.stderr)
         return 2
     name = argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'head.db'}"
         cfg = migrate.alembic_config(url)
-        cfg.set_main_option("file_template", "%%(rev)s")
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        number = int(str(head).split("_", 1)[0]) + 1
-        rev_id = f"{number:04d}_{name}"
+        rev_id = f"{int(str(head).split('_', 1)[0]) + 1:04d}"
         migrate.upgrade(url)
         script = command.revision(cfg, message=name.replace("_", " "), autogenerate=True, rev_id=rev_id)
     assert script is not None and not isinstance(script, list)

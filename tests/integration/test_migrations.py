@@ -229,6 +229,8 @@ def test_the_first_release_data_reads_back_at_head(empty_database: str) -> None:
             assert one("SELECT COUNT(*) FROM casbin_rules WHERE v0 = 'role:auditor'") == (3,)
             assert one("SELECT seq FROM audit_chain_heads WHERE chain = :org", org=ACME) == (7,)
             assert one("SELECT COUNT(*) FROM outbox_events") == (2,)
+            # 0002: sessions opened before it proved no account, and no later revision may say they did.
+            assert one("SELECT COUNT(*) FROM sessions WHERE account_proof IS NULL") == (3,)
             # Through the head models' column types, JSON and timestamps come back as values.
             attributes = conn.execute(select(members.c.attributes).where(members.c.user_id == CAROL)).scalar()
             revoked = conn.execute(select(sessions.c.revoked_at).where(sessions.c.user_id == CAROL)).scalar()
