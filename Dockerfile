@@ -9,12 +9,15 @@
 #       [-e TENANTRY_BUS_URL=nats://…] [-e WEB_CONCURRENCY=4] tenantry
 # (TENANTRY_ENV=production: serving refuses to start without the secret, signing key and SMTP URL.)
 #
+# The image holds the installed wheel, not the source tree: the same wheel that CI installs in a fresh
+# virtualenv and runs outside the checkout (tests/packaging/test_wheel.py).
+#
 # Not built in this project's CI: its machines have the docker client but no engine to build with. It is
 # written to be correct by reading; build it where an engine runs before relying on it.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- builder: a virtualenv with Tenantry and its dependencies ------------------------------------------------
+# --- builder: the wheel, built from the source, installed with its dependencies into a virtualenv --------------
 FROM ${PYTHON_IMAGE} AS builder
 
 # python3-saml needs xmlsec; PyPI has wheels for common platforms, and these let pip build it where it has none.
@@ -27,7 +30,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-WORKDIR /srv/tenantry
+WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
 COPY pyproject.toml ./
@@ -36,14 +39,16 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --upgrade pip \
     && pip install -r /tmp/requirements.txt
 
-# The code. Installed in place (editable) so that the repository-level policies/ folder, which app/rbac
-# reads relative to the source tree, sits where the code expects it.
-COPY README.md ./
+# The code, as a wheel: setup.py ships the top-level policies/ inside it (app/policies), so the installed
+# package needs nothing from this source tree, which stays behind in this stage.
+COPY README.md setup.py ./
 COPY app ./app
 COPY policies ./policies
-RUN pip install --no-deps -e . && pip check
+RUN pip wheel --no-deps --wheel-dir /tmp/dist . \
+    && pip install --no-deps /tmp/dist/tenantry-*.whl \
+    && pip check
 
-# --- runtime: the virtualenv and the code, no compilers --------------------------------------------------------
+# --- runtime: the virtualenv alone (no source tree, no compilers) ---------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
 RUN apt-get update \
@@ -53,7 +58,6 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid tenantry --home-dir /srv/tenantry --shell /usr/sbin/nologin tenantry
 
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /srv/tenantry /srv/tenantry
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

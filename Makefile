@@ -15,9 +15,9 @@ PORT ?= 8000
 # their own PostgreSQL database take turns (tests/conftest.py) to stay under max_connections.
 PYTEST_ARGS ?= -n auto
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
-LINT_PATHS := $(wildcard app tests bench scripts)
+LINT_PATHS := $(wildcard app tests bench scripts setup.py)
 
-.PHONY: help run serve test test-pg lint format migration db-check bench install install-dev clean
+.PHONY: help run serve test test-pg check-wheel lint format migration db-check bench install install-dev clean
 
 help: ## Show this help
 	@echo "Tenantry make targets:"
@@ -62,6 +62,9 @@ test: install-dev ## Install the dev extras and run the whole test suite (SQLite
 test-pg: install-dev ## The whole test suite on PostgreSQL (a fresh database per run)
 	$(call run_pytest,TENANTRY_TEST_DATABASE_URL=$(TEST_PG_URL))
 
+check-wheel: install-dev ## Build the wheel and run it (db upgrade, demo, serve, a check) from a fresh venv elsewhere
+	$(BIN)/pytest -q -m wheel tests/packaging
+
 lint: install-dev ## ruff check, ruff format --check, mypy (strict on app/)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -71,8 +74,9 @@ format: install-dev ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-migration: install-dev ## Regenerate the initial migration from the models (scripts/regen_migration.py)
-	$(BIN)/python scripts/regen_migration.py
+migration: install-dev ## A new revision from the models' changes: make migration NAME=domain_claims
+	@test -n "$(NAME)" || { echo "usage: make migration NAME=lower_snake_case_name" >&2; exit 2; }
+	$(BIN)/python scripts/new_migration.py $(NAME)
 
 db-check: install ## Upgrade a scratch SQLite database to head and check that models and migrations agree
 	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
@@ -87,4 +91,4 @@ bench: install-dev ## Run the benchmarks in bench/ (each prints its figures); on
 	done
 
 clean: ## Remove the virtualenv and caches (keeps ./instance, where the dev database lives)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -2,17 +2,35 @@
 
 Pure: reads files once, no Flask, no database. Subjects in rules are ``role:NAME`` and ``seat:TYPE``; the
 templates live in domain ``*`` and are shared by every org (never copied per org: FIELD-NOTES, Casbin).
+
+The folder sits at the top of the repository; a wheel ships it as the package data ``app/policies``
+(``setup.py`` maps it there), found with ``importlib.resources``. A checkout or an editable install has no
+``app/policies`` and reads the repository's folder.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Final, Literal
 
-POLICY_DIR: Final = Path(__file__).resolve().parents[2] / "policies"
+
+def _policy_dir() -> Traversable:
+    shipped = files("app").joinpath("policies")
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(__file__).resolve().parents[2] / "policies"
+    if not checkout.is_dir():
+        raise FileNotFoundError(f"policies/ is neither installed with the package nor at {checkout}")
+    return checkout
+
+
+POLICY_DIR: Final = _policy_dir()
 MODEL_PATH: Final = POLICY_DIR / "model.conf"
 TEMPLATE_DOMAIN: Final = "*"
 ROLE_PREFIX: Final = "role:"
@@ -45,8 +63,8 @@ def seat_subject(seat_type: str) -> str:
 @cache
 def catalogue() -> dict[str, Permission]:
     """Every permission Tenantry and the services behind it know, from ``policies/permissions.csv``."""
-    with (POLICY_DIR / "permissions.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    text = POLICY_DIR.joinpath("permissions.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     out: dict[str, Permission] = {}
     for row in rows:
         kind = row["granted_by"]
@@ -59,7 +77,7 @@ def catalogue() -> dict[str, Permission]:
 def template_rules() -> list[tuple[str, str, str]]:
     """The ``p`` rules of ``policies/roles.csv`` as (subject, domain, permission)."""
     rules = []
-    for line in (POLICY_DIR / "roles.csv").read_text().splitlines():
+    for line in POLICY_DIR.joinpath("roles.csv").read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
