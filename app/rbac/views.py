@@ -12,17 +12,16 @@ org exists). Member sessions cannot call these routes (403): they are for servic
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
 
-from app.api.endpoint import REGISTRY, Operation
+from app.api.endpoint import REGISTRY, Operation, parse_json
 from app.api.v1 import v1
 from app.credentials.principal import Principal
 from app.credentials.secrets import hash_secret, looks_like
-from app.errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
+from app.errors import Forbidden, Unauthenticated, ValidationFailed
 from app.rbac.compiled import Decision
 from app.rbac.engine import AuthzEngine
 from app.rbac.fastpath import CheckFastPath, dump
@@ -59,10 +58,7 @@ def _caller(engine: AuthzEngine) -> Principal:
 
 
 def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+    return parse_json(request.get_data(cache=False))
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
