@@ -5,6 +5,8 @@ loaded (one indexed query per table) and compiled. Snapshots are dropped when a 
 from this process's own commits at once, from other workers and instances through PostgreSQL
 ``LISTEN tenantry_authz``, and from a poll of recently changed versions every ``poll_interval`` seconds (the
 fallback, and the only channel on SQLite), with a full sweep of cached orgs every ``sweep_interval``.
+Cached API keys are revalidated in every poll round, so a key revoked through another worker is refused within
+one round on SQLite too (PostgreSQL's NOTIFY drops it at once).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from app.credentials.principal import Principal
 from app.rbac import versioning
 from app.rbac.compiled import CompiledOrg, Decision
 from app.rbac.keycache import ApiKeyCache
-from app.rbac.loader import changed_since, load_org, versions_of
+from app.rbac.loader import changed_since, live_keys, load_org, versions_of
 
 log = logging.getLogger("tenantry.authz")
 POLL_WINDOW = 10.0  # seconds of changes each poll re-reads: covers commits that land late and clock skew
@@ -79,6 +82,12 @@ class AuthzEngine:
                 pass
             return snap
         return self.reload(org_id)
+
+    def remember_key(self, key_hash: str, principal: Principal) -> None:
+        """Cache an authenticated API key; the sync thread (started here if need be) revalidates it."""
+        if self._pid != os.getpid():
+            self._start()
+        self.keys.put(key_hash, principal)
 
     def check(self, org_id: str, subject: str, permission: str, min_version: int | None = None) -> Decision:
         return self.snapshot(org_id, min_version).decide(subject, permission)
@@ -156,6 +165,12 @@ class AuthzEngine:
     def poll_once(self, since: float, cur: Any = None) -> None:
         self.note_versions(dict(changed_since(self.bind, since, cur)), set())
 
+    def revalidate_keys(self, cur: Any = None) -> None:
+        """Drop cached API keys that were revoked (or whose org was deleted) since they were cached."""
+        cached = self.keys.hashes()
+        if cached:
+            self.keys.revoke(set(cached) - live_keys(self.bind, cached, cur))
+
     def sweep_once(self, cur: Any = None) -> None:
         orgs = list(self._cache)
         current = versions_of(self.bind, orgs, cur)
@@ -193,6 +208,7 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
             # On PostgreSQL the listening connection also polls: the thread never touches the pool.
             cur = listener.conn.cursor() if listener is not None else None
             engine.poll_once(started - POLL_WINDOW, cur)
+            engine.revalidate_keys(cur)
             if time.monotonic() - last_sweep >= engine.sweep_interval:
                 engine.sweep_once(cur)
                 last_sweep = time.monotonic()

@@ -1,9 +1,9 @@
 """The check API other services call on every request: ``POST /v1/authz/check`` and ``/v1/authz/check-batch``.
 
 The hot path skips the generic ``operation`` wrapper (it would build services and pydantic models per call):
-the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation),
-the answer from the compiled snapshot; no database session is opened when both are warm. The two routes are
-still in the OpenAPI registry with their schemas.
+the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation by
+every worker: app/rbac/keycache.py), the answer from the compiled snapshot; no database session is opened when
+both are warm. The two routes are still in the OpenAPI registry with their schemas.
 
 An org key may only ask about its own org: a check naming another org is answered ``allowed: false`` with
 reason ``org_not_accessible`` (per result, so a batch never fails half-way, and without telling whether that
@@ -52,7 +52,7 @@ def _caller(engine: AuthzEngine) -> Principal:
     if principal is None:
         principal = services().credentials.authenticate_api_key(token)
         g.db_session.commit()  # last_used_at
-        engine.keys.put(key_hash, principal)
+        engine.remember_key(key_hash, principal)
     g.principal = principal
     return principal
 
