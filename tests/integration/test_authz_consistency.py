@@ -6,6 +6,7 @@ A role change made through worker A is seen by a check on worker B at once when 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +252,88 @@ def test_postgres_notify_alone_delivers_a_revocation(shared_url: str, workers: t
     time.sleep(0.8)  # B's sync thread is now inside a 30 s LISTEN wait
     assert owner_a.delete(f"/v1/orgs/{org}/api-keys/{key_id}").status_code == 204
     _refused_within(api_b, org, bound=5.0)
+
+
+UNREACHABLE = 10**9
+
+
+def test_unreachable_min_version_costs_no_loads_but_a_real_one_is_read_at_once(
+    workers: tuple[Flask, Flask],
+) -> None:
+    app_a, app_b = workers
+    ca, cb = _container(app_a), _container(app_b)
+    engine = cb.authorizer.engine
+    assert engine is not None
+    org = _new_org(app_a)
+    owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
+    eve = add_person(ca, org, "eve@acme.test", role="member")
+    with cb.session_factory() as session:
+        platform_b = Api(
+            app_b.test_client(), cb.services(session).credentials.create_api_key(org_id=None).secret
+        )
+        session.commit()
+    version = _check(platform_b, org, eve.user_id, "members:update")["version"]  # B caches the org
+    engine.stop()  # B hears of nothing by itself from here: only min_version can bring it forward
+    time.sleep(0.6)
+    loads, reads = engine.loads, engine.version_reads
+
+    for _ in range(50):
+        answer = _check(platform_b, org, eve.user_id, "members:update", min_version=UNREACHABLE)
+        assert answer == {"allowed": False, "version": version, "reason": "not_granted"}
+    assert engine.loads == loads  # before: one full load per call
+    assert engine.version_reads - reads == 50  # one indexed row each
+
+    changed = owner_a.patch(f"/v1/orgs/{org}/members/{eve.member_id}", {"role": "admin"})
+    new_version = int(changed.headers["Tenantry-Authz-Version"].split("=")[1])
+    fresh = _check(platform_b, org, eve.user_id, "members:update", min_version=new_version)
+    assert fresh == {"allowed": True, "version": new_version, "reason": "granted_by_role"}
+    assert engine.loads == loads + 1
+
+
+@pytest.mark.parametrize("case", ["unreachable_min_version", "cold_org"])
+def test_concurrent_refreshes_of_one_org_are_coalesced(workers: tuple[Flask, Flask], case: str) -> None:
+    """N checks arrive while a refresh of their org is in flight: one more refresh serves them all."""
+    app_a, app_b = workers
+    ca, cb = _container(app_a), _container(app_b)
+    engine = cb.authorizer.engine
+    assert engine is not None
+    org = _new_org(app_a)
+    eve = add_person(ca, org, "eve@acme.test", role="admin")
+    engine.check(org, eve.user_id, "members:update")
+    if case == "cold_org":
+        engine.clear()
+    loads, reads = engine.loads, engine.version_reads
+    # The first caller's database read waits at the gate until every caller has arrived.
+    gate = threading.Event()
+    name = "db_version" if case == "unreachable_min_version" else "reload"
+    real = getattr(engine, name)
+
+    def gated(org_id: str) -> Any:
+        assert gate.wait(10), "the gate never opened"
+        return real(org_id)
+
+    setattr(engine, name, gated)
+    n = 16
+    min_version = UNREACHABLE if case == "unreachable_min_version" else None
+    decisions: list[Any] = []
+
+    def check() -> None:
+        decisions.append(engine.check(org, eve.user_id, "members:update", min_version))
+
+    threads = [threading.Thread(target=check) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while (refresh := engine._refreshes.get(org)) is None or refresh.users < n:
+        assert time.monotonic() < deadline, "the callers never all arrived"
+        time.sleep(0.005)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(decisions) == n and {d.allowed for d in decisions} == {True}
+    # The read in flight when they arrived, and one that began after: never one each.
+    if case == "cold_org":
+        assert engine.loads - loads <= 2
+    else:
+        assert engine.loads == loads and engine.version_reads - reads <= 2
+    assert org not in engine._refreshes  # nothing left behind
