@@ -165,3 +165,51 @@ def test_deeply_nested_json_is_problem_json_on_every_worker(server: Server) -> N
             assert status == 400, (path, status, body[:200])
             assert got["Content-Type"] == "application/problem+json"
             assert json.loads(body)["code"] == "malformed_request"
+
+
+def _raw(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (urllib would refuse some of these requests) and read the whole answer."""
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def _assert_problem(status: int, headers: dict[str, str], body: bytes, expected: int) -> dict[str, object]:
+    assert status == expected, body[:300]
+    assert headers["Content-Type"] == "application/problem+json"
+    problem: dict[str, object] = json.loads(body)
+    assert problem["status"] == expected and problem["request_id"] == headers["X-Request-ID"]
+    return problem
+
+
+def test_a_5000_character_path_id_reaches_the_app(server: Server) -> None:
+    key = _platform_key(server)
+    status, body, headers = _get(
+        server.base + "/v1/orgs/org_" + "x" * 5000, {"Authorization": f"Bearer {key}"}
+    )
+    _assert_problem(status, headers, body.encode(), 404)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "expected", "code"),
+    [
+        # Past gunicorn's 8190-byte request line: refused before the app, still in problem+json.
+        (b"GET /v1/orgs/org_" + b"x" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /v1/orgs HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431,
+         "request_header_fields_too_large"),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400, "bad_request"),
+    ],
+    ids=["request_line_too_long", "header_too_large", "not_http"],
+)  # fmt: skip
+def test_what_gunicorn_refuses_is_problem_json(
+    server: Server, request_bytes: bytes, expected: int, code: str
+) -> None:
+    status, headers, body = _raw(server, request_bytes)
+    assert _assert_problem(status, headers, body, expected)["code"] == code
