@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from app.audit.failures import Failure, FailureAggregator, note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
+from app.control_chars import escape_controls
 from app.credentials.principal import Principal
 from app.errors import (
     AppError,
@@ -43,9 +44,12 @@ def db_session() -> Any:
 
 
 def request_context() -> RequestContext:
+    """Who asked, as the audit log records it: the User-Agent is the caller's text, so its control characters
+    are escaped before it is stored anywhere."""
+    agent = request.user_agent.string
     return RequestContext(
         ip=request.remote_addr,
-        user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+        user_agent=escape_controls(agent[:512]) if agent else None,
         request_id=g.get("request_id"),
     )
 

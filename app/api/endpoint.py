@@ -16,6 +16,7 @@ from flask import Blueprint, Response, g, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from app import json_input
 from app.errors import MalformedRequest, NotFound, ValidationFailed
 
 Auth = Literal["platform", "org", "any", "none"]
@@ -89,14 +90,23 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         raise ValidationFailed(f"Invalid {where}: check {names}.", errors=errors) from None
 
 
+def parse_json(raw: bytes) -> Any:
+    """The caller's JSON; 400 ``malformed_request`` when it is not JSON or nests too deep."""
+    try:
+        return json_input.loads(raw)
+    except json_input.NestingTooDeep:
+        raise MalformedRequest(
+            f"The request body nests deeper than {json_input.MAX_DEPTH} levels of arrays and objects."
+        ) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: a backstop to the bound
+        raise MalformedRequest("The request body is not valid JSON.") from None
+
+
 def parse_json_body() -> Any:
     raw = request.get_data(cache=True)
     if not raw:
         return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+    return parse_json(raw)
 
 
 def operation(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.api.schema import RequestBody, ResponseBody
+from app.api.schema import BodyBool, RequestBody, ResponseBody
 
 
 class OrgCreate(RequestBody):
@@ -18,9 +18,9 @@ class OrgCreate(RequestBody):
 
 class OrgUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    audit_logs_enabled: bool | None = None
+    audit_logs_enabled: BodyBool | None = None
     audit_retention_days: int | None = Field(default=None, ge=30, le=3650)
-    sso_enforced: bool | None = None
+    sso_enforced: BodyBool | None = None
 
 
 class OrgOut(ResponseBody):

@@ -92,8 +92,8 @@ class CheckFastPath:
         if caller is None:
             raise _Fallback
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(raw)  # a valid body nests two levels at most: valid() bounds the rest
+        except (ValueError, UnicodeDecodeError, RecursionError):  # Flask answers these with problem+json
             raise _Fallback from None
         engine, own_org = self.engine, None if caller.is_platform else caller.org_id
         if path == CHECK:

@@ -1,9 +1,9 @@
 """The check API other services call on every request: ``POST /v1/authz/check`` and ``/v1/authz/check-batch``.
 
 The hot path skips the generic ``operation`` wrapper (it would build services and pydantic models per call):
-the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation),
-the answer from the compiled snapshot; no database session is opened when both are warm. The two routes are
-still in the OpenAPI registry with their schemas.
+the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation by
+every worker: app/rbac/keycache.py), the answer from the compiled snapshot; no database session is opened when
+both are warm. The two routes are still in the OpenAPI registry with their schemas.
 
 An org key may only ask about its own org: a check naming another org is answered ``allowed: false`` with
 reason ``org_not_accessible`` (per result, so a batch never fails half-way, and without telling whether that
@@ -12,17 +12,16 @@ org exists). Member sessions cannot call these routes (403): they are for servic
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
 
-from app.api.endpoint import REGISTRY, Operation
+from app.api.endpoint import REGISTRY, Operation, parse_json
 from app.api.v1 import v1
 from app.credentials.principal import Principal
 from app.credentials.secrets import hash_secret, looks_like
-from app.errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
+from app.errors import Forbidden, Unauthenticated, ValidationFailed
 from app.rbac.compiled import Decision
 from app.rbac.engine import AuthzEngine
 from app.rbac.fastpath import CheckFastPath, dump
@@ -53,16 +52,13 @@ def _caller(engine: AuthzEngine) -> Principal:
     if principal is None:
         principal = services().credentials.authenticate_api_key(token)
         g.db_session.commit()  # last_used_at
-        engine.keys.put(key_hash, principal)
+        engine.remember_key(key_hash, principal)
     g.principal = principal
     return principal
 
 
 def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+    return parse_json(request.get_data(cache=False))
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
