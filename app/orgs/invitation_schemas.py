@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import EmailStr, Field, StrictBool, field_validator
+from pydantic import EmailStr, Field, field_validator
 
-from app.api.schema import Query, RequestBody, ResponseBody
+from app.api.schema import BodyBool, Query, RequestBody, ResponseBody
 from app.orgs.models import Invitation
 from app.orgs.seats import SEAT_TYPES
 
@@ -30,7 +30,7 @@ class InvitationCreate(RequestBody):
     )
     seat_type: str | None = Field(default=None, description="A known seat type, e.g. 'pro'.")
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
-    return_token: StrictBool = Field(
+    return_token: BodyBool = Field(
         default=False,
         description="Platform keys only: also return the token (your backend delivers it). Audited. "
         "Org keys and sessions never see it: it travels by email.",
@@ -63,7 +63,7 @@ class InvitationAccept(RequestBody):
 
 class InvitationResend(RequestBody):
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
-    return_token: StrictBool = Field(default=False, description="Platform keys only, as on create. Audited.")
+    return_token: BodyBool = Field(default=False, description="Platform keys only, as on create. Audited.")
 
 
 class InvitationOut(ResponseBody):
