@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # production; in development one is generated into the instance folder (app/audit/signing.py).
     audit_signing_key: str = ""
     audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
+    # Largest request body accepted (bytes): past it 413 in the format of the door (problem+json, SCIM Error).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)
 
     def missing_in_production(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, Reque
 from app.audit.search import AuditLogSearch
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.credentials.resolver import CredentialResolver
 from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
 from app.mail import Mailer, mailer_from_url
@@ -82,6 +83,10 @@ class Services:
     @cached_property
     def credentials(self) -> CredentialService:
         return CredentialService(self.session, self.container.clock, self.audit, self.authorizer)
+
+    @cached_property
+    def credential_resolver(self) -> CredentialResolver:
+        return CredentialResolver(self.credentials, self.sessions)
 
     @cached_property
     def orgs(self) -> OrgService:

@@ -79,6 +79,10 @@ _EXPECTED: Final[dict[Door, str]] = {
 }
 
 
+def expected_credential(door: Door) -> str:
+    return _EXPECTED[door]
+
+
 def kind_of(token: str) -> Kind | None:
     for prefix, kind in _PREFIXES:
         if token.startswith(prefix):
