@@ -38,7 +38,7 @@ class Operation:
     status: int
     errors: tuple[int, ...] = ()
     path_params: list[str] = field(default_factory=list)
-    content_type: str = "application/json"
+    content_type: str = "application/json"  # several, comma-separated, for a file in a chosen format
     description: str = ""
 
 

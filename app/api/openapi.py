@@ -95,8 +95,11 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     if params:
         spec["parameters"] = params
     if op.body is not None:
+        # Required exactly when the model has a required field: an all-optional body may be left out, and the
+        # server then takes it as {} (the wrapper does), so the document says what the server does.
+        body_schema = schemas.get(op.body.__name__, {})
         spec["requestBody"] = {
-            "required": True,
+            "required": bool(body_schema.get("required")),
             "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
         }
     responses: dict[str, Any] = {}
@@ -105,7 +108,7 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     elif op.response is None:  # a streamed file (CSV, JSON Lines): a body, but no JSON model
         responses[str(op.status)] = {
             "description": "Success",
-            "content": {op.content_type: {"schema": {"type": "string"}}},
+            "content": {media: {"schema": {"type": "string"}} for media in op.content_type.split(",")},
         }
     else:
         schema = keys[(op.response, "serialization")]

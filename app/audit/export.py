@@ -27,7 +27,8 @@ from app.audit.search import AuditFilter, iter_batches
 from app.control_chars import escape_controls
 
 Format = Literal["csv", "jsonl"]
-MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+# Flask adds "; charset=utf-8" to text/* itself: naming it here doubled it.
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 JSON_COLUMNS = ("targets", "context", "changes", "data")
 CSV_COLUMNS = (
     "id", "sequence", "occurred_at", "action", "type", "outcome", "reason",
