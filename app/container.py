@@ -16,6 +16,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
+from app.domains.dns import TxtResolver, resolver_from_settings
 from app.mail import Mailer, mailer_from_url
 from app.orgs.accounts import AccountService
 from app.orgs.invitations import InvitationService
@@ -63,6 +64,11 @@ class Container:
 
         outbox.install(container)
         return container
+
+    @cached_property
+    def txt_resolver(self) -> TxtResolver:
+        """DNS TXT lookups for domain verification, from ``TENANTRY_DNS_*`` (built on first use)."""
+        return resolver_from_settings(self.settings)
 
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
