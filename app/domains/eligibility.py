@@ -24,7 +24,9 @@ class Refusal(StrEnum):
 
 @cache
 def _suffixes() -> PublicSuffixList:
-    return PublicSuffixList()  # the copy of the list shipped in the package: no network
+    # The copy of the list shipped in the package (no network). Unknown TLDs are not treated as suffixes,
+    # so a bare label that is not a TLD is refused as malformed rather than as a public suffix.
+    return PublicSuffixList(accept_unknown=False)
 
 
 @cache
@@ -40,6 +42,12 @@ def consumer_domain_of(name: str) -> str | None:
     """The consumer mail domain that ``name`` is, or is under (``mail.gmail.com`` -> ``gmail.com``)."""
     domains = _consumer_domains()
     return next((candidate for candidate in self_and_parents(name) if candidate in domains), None)
+
+
+def registrable_domain(name: str) -> str:
+    """The name registered under a public suffix (``eu.acme.co.uk`` -> ``acme.co.uk``); the name itself when
+    the list cannot say."""
+    return str(_suffixes().privatesuffix(name) or name)
 
 
 def refusal_for(name: str) -> Refusal | None:

@@ -27,8 +27,9 @@ class InvalidDomainName(ValueError):
     """The text is not a host name that can carry a TXT record; ``str()`` says why, for the caller."""
 
 
-def normalize_domain(raw: str) -> str:
-    """Lower case, IDNA A-labels, no trailing dot; raises :class:`InvalidDomainName`."""
+def normalize_domain(raw: str, *, min_labels: int = 2) -> str:
+    """Lower case, IDNA A-labels, no trailing dot; raises :class:`InvalidDomainName`. ``min_labels=1``
+    lets a bare TLD through, so a caller can refuse it as a public suffix with that reason."""
     text = raw.strip()
     if not text:
         raise InvalidDomainName("Give a domain name such as example.com.")
@@ -40,7 +41,7 @@ def normalize_domain(raw: str) -> str:
     except idna.IDNAError as exc:  # also UnicodeError subclasses for disallowed code points
         raise InvalidDomainName(f"{raw.strip()!r} is not a valid domain name: {exc}.") from None
     labels = ascii_name.split(".")
-    if len(labels) < 2:
+    if len(labels) < min_labels:
         raise InvalidDomainName("Give a full domain name with a dot, such as example.com.")
     if len(ascii_name) > MAX_DOMAIN_LENGTH:
         raise InvalidDomainName(f"A domain name here has at most {MAX_DOMAIN_LENGTH} characters.")
