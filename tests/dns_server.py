@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, TXT, A, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 log = logging.getLogger("tests.dns")
@@ -27,6 +27,7 @@ class Zone:
 
     txt: dict[str, list[list[bytes]]] = field(default_factory=dict)
     rcodes: dict[str, str] = field(default_factory=dict)
+    silenced: set[str] = field(default_factory=set)
     queries: list[tuple[str, str, str]] = field(default_factory=list)  # (name, type, protocol)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +52,11 @@ class Zone:
         with self.lock:
             self.rcodes[_key(name)] = rcode
 
+    def silence(self, name: str, silent: bool = True) -> None:
+        """Queries for ``name`` get no answer at all (the client times out) until ``silence(name, False)``."""
+        with self.lock:
+            (self.silenced.add if silent else self.silenced.discard)(_key(name))
+
     def answer(self, request: DNSRecord, protocol: str) -> DNSRecord:
         qname = str(request.q.qname)
         qtype = QTYPE[request.q.qtype]
@@ -59,6 +65,9 @@ class Zone:
             self.queries.append((qname.rstrip("."), qtype, protocol))
             forced = self.rcodes.get(_key(qname))
             records = self.txt.get(_key(qname))
+            silent = _key(qname) in self.silenced
+        if silent:
+            raise DNSError("silenced")  # dnslib's handler drops the query without answering
         if forced is not None:
             reply.header.rcode = getattr(RCODE, forced)
         elif records is None:
@@ -106,7 +115,8 @@ class _QuietLogger(DNSLogger):  # type: ignore[misc]
         super().__init__(log="-request,-reply,-truncated,-error", logf=lambda _msg: None)
 
     def log_error(self, handler: Any, e: Any) -> None:
-        log.warning("test DNS server error: %s", e)
+        if str(e) != "silenced":
+            log.warning("test DNS server error: %s", e)
 
 
 @dataclass

@@ -98,6 +98,12 @@ class PendingCheck:
         return ChallengeRecord.for_domain(self.name, self.token)
 
 
+def look_up(resolver: TxtResolver, check: PendingCheck) -> Verdict:
+    """Ask DNS for the challenge record and judge the answer (network only, no database)."""
+    record = check.record
+    return judge(resolver.lookup_txt(record.name), record.value, record.name)
+
+
 @dataclass(frozen=True)
 class VerificationResult:
     domain: Domain
@@ -225,8 +231,7 @@ class DomainService:
         return self.record_verification(check, verdict)
 
     def lookup(self, check: PendingCheck) -> Verdict:
-        record = check.record
-        return judge(self.resolver.lookup_txt(record.name), record.value, record.name)
+        return look_up(self.resolver, check)
 
     def record_verification(self, check: PendingCheck, verdict: Verdict) -> VerificationResult:
         self.audit.lock_chain(check.org_id)

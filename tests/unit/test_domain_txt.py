@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from app.domains.eligibility import Refusal, consumer_domain_of, refusal_for
+from app.domains.service import RecheckPolicy
 from app.domains.txt import (
     ChallengeRecord,
     InvalidDomainName,
@@ -164,3 +167,12 @@ def test_the_consumer_list_is_the_maintained_one_not_a_handful() -> None:
 
     assert len(whitelist) > 1000
     assert consumer_domain_of("eu.hotmail.com") == "hotmail.com"
+
+
+def test_next_check_lands_in_the_last_quarter_of_the_interval() -> None:
+    hour = timedelta(hours=1)
+    policy = RecheckPolicy(interval=24 * hour, retry=hour, grace=72 * hour)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert policy.next_check(start, 0.0) == start + 24 * hour
+    assert policy.next_check(start, 0.5) == start + 21 * hour
+    assert policy.next_check(start, 1.0) == start + 18 * hour
