@@ -258,15 +258,15 @@ class DomainService:
                 self._recovered(domain)
             self.session.flush()
             return VerificationResult(domain, verdict, now)
-        self._lock_registrable(domain.name)
-        self._refuse_if_taken(check.org_id, domain.name)
+        name = domain.name  # read now: a failed flush expires the row
+        self._lock_registrable(name)
+        self._refuse_if_taken(check.org_id, name)
         before = domain.status
         domain.status, domain.verified_at, domain.failing_since = VERIFIED, now, None
         try:
-            with self.session.begin_nested():  # the unique index decides a race the check above lost
-                self.session.flush()
+            self.session.flush()  # the unique index decides a race the check above could not see
         except IntegrityError:
-            raise self._taken(domain.name) from None
+            raise self._taken(name) from None  # the boundary rolls the transaction back
         self.audit.record(
             AuditAction.DOMAIN_VERIFIED,
             org_id=check.org_id,

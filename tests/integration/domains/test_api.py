@@ -221,3 +221,25 @@ def test_members_cannot_manage_domains(client: Any, container: Any, org: dict[st
     member = Api(client, make_org_key(container, org["id"], "member"))
     assert member.post(domains_path(org["id"]), {"domain": "acme-corp.com"}).status_code == 403
     assert actions(container, org["id"], "domain.") == []
+
+
+def test_the_database_refuses_a_second_verified_row_on_this_backend(
+    admin: Api, rival: Api, org: dict[str, Any], rival_org: dict[str, Any], container: Any
+) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from app.db import transaction
+    from app.domains.models import Domain
+
+    ids = [
+        claim(admin, org["id"], "acme-corp.com")["id"],
+        claim(rival, rival_org["id"], "acme-corp.com")["id"],
+    ]
+    with transaction(container.session_factory) as session:
+        session.execute(update(Domain).where(Domain.id == ids[0]).values(status="verified"))
+    with pytest.raises(IntegrityError), transaction(container.session_factory) as session:
+        session.execute(update(Domain).where(Domain.id == ids[1]).values(status="verified"))
+    with transaction(container.session_factory) as session:  # unverified and pending rows never collide
+        session.execute(update(Domain).where(Domain.id == ids[0]).values(status="unverified"))
+        session.execute(update(Domain).where(Domain.id == ids[1]).values(status="unverified"))
