@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "app.rbac.models",
     "app.audit.log_models",
     "app.audit.consumers.models",
+    "app.domains.models",
 )
 
 

@@ -18,6 +18,7 @@ VIEW_MODULES = (
     "app.audit.log_views",
     "app.rbac.views",
     "app.rbac.role_views",
+    "app.domains.views",
 )
 
 _loaded = False
