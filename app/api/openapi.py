@@ -77,6 +77,15 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    """Path parameters whose values form a closed set say so; ids are opaque strings."""
+    from app.orgs.seats import SEAT_TYPES
+
+    if name == "seat_type":
+        return {"type": "string", "enum": list(SEAT_TYPES)}
+    return {"type": "string", "minLength": 1}
+
+
 def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
@@ -84,8 +93,7 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     if op.auth != "none":
         spec["security"] = [{"bearer": []}]
     params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-        for p in op.path_params
+        {"name": p, "in": "path", "required": True, "schema": _path_schema(p)} for p in op.path_params
     ]
     if op.query is not None:
         qschema = schemas.get(op.query.__name__, {})

@@ -18,6 +18,8 @@ def _true_or_false(value: Any) -> Any:
 # Booleans in a body are JSON's ``true`` and ``false`` only: pydantic's lax bool would read "no", "off", 0 and
 # "f" as false, so {"audit_logs_enabled": "no"} would pass for a setting nobody meant to change that way.
 BodyBool = StrictBool
+# Cursors are URL-safe base64 that the server wrote; anything else is refused before it is decoded.
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
 # In a query string every value is text: exactly ``true`` or ``false``, never ``yes``, ``1`` or ``on``.
 QueryBool = Annotated[StrictBool, BeforeValidator(_true_or_false)]
 

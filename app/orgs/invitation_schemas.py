@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import EmailStr, Field, field_validator
 
-from app.api.schema import BodyBool, Query, RequestBody, ResponseBody
+from app.api.schema import CURSOR_PATTERN, BodyBool, Query, RequestBody, ResponseBody
 from app.orgs.models import Invitation
 from app.orgs.seats import SEAT_TYPES
 
@@ -48,14 +48,14 @@ class InvitationCreate(RequestBody):
 
 class InvitationListQuery(Query):
     status: InvitationStatus | None = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=200, pattern=CURSOR_PATTERN)
     limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")
 
     _no_control = field_validator("cursor")(_printable)
 
 
 class InvitationAccept(RequestBody):
-    token: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, pattern=r"^tnt_inv_[A-Za-z0-9_-]+$")
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
     _no_control = field_validator("token", "name")(_printable)

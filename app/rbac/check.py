@@ -55,6 +55,8 @@ def parse_check(item: Any, where: str = "") -> CheckRequest:
             raise CheckBodyInvalid(where + name, f"a string of 1 to {limit} characters is required")
         values.append(value)
     min_version = item.get("min_version")
+    if type(min_version) is float and min_version.is_integer():
+        min_version = int(min_version)  # 3.0 is an integer to JSON Schema (and so to the OpenAPI document)
     if min_version is not None and (type(min_version) is not int or min_version < 0):
         raise CheckBodyInvalid(where + "min_version", "must be a non-negative integer")
     return CheckRequest(values[0], values[1], values[2], min_version)

@@ -7,6 +7,7 @@ import functools
 import importlib
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from openapi_spec_validator.versions.shortcuts import get_spec_version
+from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
 from app import create_app
@@ -161,7 +163,8 @@ def _fuzz_schema() -> Any:
     app = create_app(
         Settings(env="test", database_url="sqlite://", secret_key="fuzz-schema-only", log_json=False)
     )
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    config = SchemathesisConfig.from_path(Path(__file__).resolve().parent.parent / "schemathesis.toml")
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
     app.extensions["tenantry"].engine.dispose()
     return schema
 
