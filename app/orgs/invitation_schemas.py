@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,9 +17,14 @@ Delivery = Literal["pending", "sent", "failed"]
 BuiltinRole = Literal["owner", "admin", "billing", "member"]
 
 
+# Control characters (C0, DEL, C1): PostgreSQL refuses NUL in text and no name or role holds one. The same
+# rule is the pattern in the OpenAPI document, so a client can check it before sending.
+NO_CONTROLS = "^[^\u0000-\u001f\u007f-\u009f]*$"
+_CONTROLS = re.compile("[\u0000-\u001f\u007f-\u009f]")
+
+
 def _printable(value: str | None) -> str | None:
-    # PostgreSQL refuses NUL in text and no valid value holds a control character: reject it as input.
-    if value is not None and not value.isprintable():
+    if value is not None and _CONTROLS.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -56,7 +62,7 @@ class InvitationListQuery(Query):
 
 class InvitationAccept(RequestBody):
     token: str = Field(min_length=1, max_length=200, pattern=r"^tnt_inv_[A-Za-z0-9_-]+$")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROLS)
 
     _no_control = field_validator("token", "name")(_printable)
 
