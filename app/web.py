@@ -16,7 +16,7 @@ from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.control_chars import escape_controls
 from app.credentials.principal import Principal
-from app.credentials.resolver import expected_credential
+from app.credentials.resolver import CredentialResolver, expected_credential
 from app.errors import (
     AppError,
     Conflict,
@@ -77,7 +77,7 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     principal: Principal | None = g.get("principal")
     if principal is None:
         door = door_of(request.path)
-        token = bearer_token()
+        token = CredentialResolver.presented(door, request.headers.get("Authorization"), request.cookies)
         if token is None:
             raise Unauthenticated(f"Send {expected_credential(door)} as 'Authorization: Bearer <token>'.")
         principal = services().credential_resolver.resolve(token, door)

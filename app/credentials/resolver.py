@@ -21,6 +21,7 @@ slots marked above when those issues land; until then they are refused with a cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
@@ -29,6 +30,10 @@ from app.credentials.principal import Principal
 from app.credentials.service import CredentialService
 from app.errors import AppError, Forbidden, Unauthenticated
 from app.orgs.sessions import SessionService
+
+# The member session's cookie (set by SSO logins): read only under /sso, where pages are served to browsers.
+# /v1 takes bearer credentials only, so a cross-site request can never act with a browser's cookie there.
+SESSION_COOKIE: Final = "tenantry_session"
 
 
 class Door(StrEnum):
@@ -105,6 +110,18 @@ class CredentialResolver:
     def __init__(self, credentials: CredentialService, sessions: SessionService) -> None:
         self.credentials = credentials
         self.sessions = sessions
+
+    @staticmethod
+    def presented(door: Door, authorization: str | None, cookies: Mapping[str, str]) -> str | None:
+        """The credential a request presents at ``door``: the bearer token, or under ``/sso`` the session
+        cookie."""
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                return value.strip()
+        if door is Door.SSO:
+            return cookies.get(SESSION_COOKIE) or None
+        return None
 
     def resolve(self, token: str, door: Door) -> Principal:
         kind = kind_of(token)

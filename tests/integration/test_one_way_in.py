@@ -76,6 +76,16 @@ def test_the_scim_door_takes_only_scim_tokens(
             assert resp.json["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 
 
+def test_the_session_cookie_is_read_under_sso_only(
+    settings: Settings, container: Container, credentials: dict[Kind, str]
+) -> None:
+    client = _app_with_probe_routes(settings, container).test_client()
+    client.set_cookie("tenantry_session", credentials[Kind.SESSION])
+    assert client.get("/sso/_probe/whoami").json == {"kind": "user"}
+    # /v1 takes bearer credentials only: a browser's cookie never acts there (no cross-site requests).
+    assert client.get("/v1/_probe/whoami").status_code == 401
+
+
 # --- tenancy -----------------------------------------------------------------------------------------------
 def test_a_route_with_org_id_and_no_tenancy_rule_stops_the_app(
     settings: Settings, container: Container
