@@ -59,7 +59,7 @@ class Container:
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
             rate_limiter=limiter_from_url(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix),
         )
-        from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
+        from app.audit.bus import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
 
         outbox.install(container)
         return container

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.catalogue import AuditAction
 from app.audit.chain import format_time
-from app.audit.log_models import AuditFailureWindow
+from app.audit.models import AuditFailureWindow
 from app.audit.recorder import Actor, AuditRecorder, OutboxConfig, RequestContext, Target
 from app.clock import Clock
 from app.db import is_postgres, transaction

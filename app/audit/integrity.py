@@ -16,8 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import chain as links
-from app.audit.log_models import AuditCheckpoint, AuditPurgeHorizon
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
 from app.audit.recorder import hashed_fields
 from app.audit.signing import Signer, statement, verify_signature
 from app.clock import Clock

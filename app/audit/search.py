@@ -20,8 +20,7 @@ from sqlalchemy import ColumnElement, Row, Select, false, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
-from app.audit.log_models import AuditEventTarget
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, AuditEventTarget
 from app.errors import AuditLogsDisabled, NotFound, ValidationFailed
 from app.orgs.models import Organization
 

@@ -13,8 +13,7 @@ from sqlalchemy import text
 from app.audit import chain
 from app.audit.catalogue import AuditAction
 from app.audit.integrity import AuditIntegrity, signer_for
-from app.audit.log_models import AuditCheckpoint, AuditPurgeHorizon
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
 from app.audit.recorder import hashed_fields
 from app.audit.retention import RetentionPurge
 from app.cli import main

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.bus import BusUnavailable, JetStreamPublisher, OutgoingMessage, StreamSpec
-from app.audit.models import AuditEvent, OutboxEvent
-from app.audit.relay import Backoff, Relay
+from app.audit.bus.jetstream import BusUnavailable, JetStreamPublisher, OutgoingMessage, StreamSpec
+from app.audit.bus.models import OutboxEvent
+from app.audit.bus.relay import Backoff, Relay
+from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
 from tests.conftest import Api

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from app.audit.models import OutboxEvent
+from app.audit.bus.models import OutboxEvent
 from app.config import Settings
 from app.container import Container
 from tests.conftest import Api

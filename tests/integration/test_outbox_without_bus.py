@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.audit.models import AuditEvent, OutboxEvent
+from app.audit.bus.models import OutboxEvent
+from app.audit.models import AuditEvent
 from app.container import Container
 from tests.conftest import Api
 
@@ -29,7 +30,7 @@ def test_without_a_bus_nothing_piles_up_in_the_outbox(
 def test_with_a_bus_the_outbox_lag_shows_on_readyz_and_metrics(
     container: Container, admin: Api, org: dict[str, Any]
 ) -> None:
-    from app.audit import outbox
+    from app.audit.bus import outbox
     from app.audit.recorder import OutboxConfig
 
     bus = Container.build(container.settings.model_copy(update={"bus_url": "nats://127.0.0.1:1"}))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.bus import JetStreamPublisher, StreamSpec
+from app.audit.bus.jetstream import JetStreamPublisher, StreamSpec
+from app.audit.bus.relay import Relay
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import Target
-from app.audit.relay import Relay
 from app.config import Settings
 from app.container import Container
 from app.db import transaction

@@ -17,9 +17,9 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.audit.bus import StreamSpec
-from app.audit.models import OutboxEvent
-from app.audit.wakeup import RelayWaker, install_after_commit_hook
+from app.audit.bus.jetstream import StreamSpec
+from app.audit.bus.models import OutboxEvent
+from app.audit.bus.wakeup import RelayWaker, install_after_commit_hook
 from app.clock import Clock, as_utc
 
 if TYPE_CHECKING:

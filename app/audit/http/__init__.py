@@ -1,0 +1,2 @@
+"""The audit log's HTTP adapter: its ``/v1`` operations and their schemas. With ``app/audit/cli/``, the only
+audit modules that know Flask or ``app.api``."""
