@@ -10,7 +10,8 @@ from flask import Flask, Response, current_app, g, json, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.audit.failures import Failure, FailureAggregator, note_refusal
+from app.audit.failures import Failure, FailureAggregator
+from app.audit.http.refusals import note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.credentials.principal import Principal
@@ -160,7 +161,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:
         _rollback()
-        note_refusal(error)  # 401/403 → an aggregated audit event, in its own transaction
+        # 401/403 → an aggregated audit event, in its own transaction
+        note_refusal(error, container(), bearer_token(), request_context())
         return problem(error)
 
     @app.errorhandler(IntegrityError)

@@ -8,5 +8,6 @@ Where things are:
   ``verify_export``), ``retention``, ``failures`` and ``refusals`` (refused attempts, aggregated);
 - ``bus/``: the outbox rows written with each event, the relay to NATS JetStream, CloudEvents, reference
   consumers;
-- ``http/`` and ``cli/``: the adapters, the only audit modules that know Flask or click.
+- ``http/`` and ``cli/``: the adapters, the only audit modules that know Flask or click. A refused request
+  reaches the log as a plain ``refusals.Refusal``; ``tests/unit/test_audit_import_graph.py`` keeps it so.
 """
