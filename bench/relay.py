@@ -229,7 +229,8 @@ def latency(url: str, spec: StreamSpec, rate: float, seconds: float, *, wake: bo
         loop.call_soon_threadsafe(done.set)
         listener.join(10)
         loop.close()
-        container.extras["relay_waker"].close()
+        assert container.relay_waker is not None
+        container.relay_waker.close()
         container.engine.dispose()
     return [(arrived[i] - t) * 1000 for i, t in committed.items() if i in arrived]
 

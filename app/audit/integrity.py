@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,20 +21,7 @@ from app.audit.recorder import hashed_fields
 from app.audit.signing import Signer, statement, verify_signature
 from app.clock import Clock
 
-if TYPE_CHECKING:
-    from app.container import Container
-
 EVENTS = AuditEvent.__table__
-
-
-def signer_for(container: Container) -> Signer:
-    """The instance's checkpoint signer, loaded once per process."""
-    from app.audit.signing import load_signer
-
-    signer = container.extras.get("audit_signer")
-    if signer is None:
-        signer = container.extras["audit_signer"] = load_signer(container.settings)
-    return cast(Signer, signer)
 
 
 def checkpoint_json(cp: AuditCheckpoint) -> dict[str, Any]:

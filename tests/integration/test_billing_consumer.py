@@ -44,7 +44,8 @@ def settings(settings: Settings, stream: StreamSpec) -> Settings:
 @pytest.fixture(autouse=True)
 def _stop_waker(container: Container) -> Iterator[None]:
     yield
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
 
 
 def outbox_events(container: Container) -> list[dict[str, Any]]:

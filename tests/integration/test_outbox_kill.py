@@ -273,7 +273,7 @@ def test_every_committed_event_reaches_the_stream_exactly_once(
     finally:
         for relay in relays:
             relay.kill()
-        waker = container.extras.get("relay_waker")
+        waker = container.relay_waker
         if waker is not None:
             waker.close()
         container.engine.dispose()

@@ -37,7 +37,8 @@ def pg_container(pg_database: str, nats_url: str, stream: StreamSpec, tmp_path: 
     )  # fmt: skip
     container = Container.build(settings)
     yield container
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
     container.engine.dispose()
 
 

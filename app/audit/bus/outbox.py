@@ -46,7 +46,7 @@ def outbox_lag(engine: Engine, clock: Clock) -> OutboxLag:
 
 
 class OutboxProbe:
-    """A ``container.extras["readiness"]`` probe: ``(status, healthy)``."""
+    """A ``container.readiness`` probe: ``(status, healthy)``."""
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine, self.clock = engine, clock
@@ -107,8 +107,7 @@ def install(container: Container) -> None:
     waker = RelayWaker(settings.bus_url, StreamSpec.from_settings(settings).wake_subject)
     container.outbox.wake.append(waker)
     install_after_commit_hook(container.session_factory, container.outbox.wake)
-    container.extras["relay_waker"] = waker
-    readiness = container.extras.setdefault("readiness", {})
-    readiness["outbox"] = OutboxProbe(container.engine, container.clock)
-    readiness["bus"] = BusProbe(settings.bus_url)
-    container.extras.setdefault("metrics", []).append(OutboxCollector(container.engine, container.clock))
+    container.relay_waker = waker
+    container.readiness["outbox"] = OutboxProbe(container.engine, container.clock)
+    container.readiness["bus"] = BusProbe(settings.bus_url)
+    container.metrics.append(OutboxCollector(container.engine, container.clock))
