@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
-from app.audit.commands import consume, relay
-from app.audit.log_commands import audit, built_container
+from app.audit.cli.bus import consume, relay
+from app.audit.cli.log import audit, built_container
 from app.config import Settings, settings_for_service
 
 

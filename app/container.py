@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.integrity import AuditIntegrity, signer_for
+from app.audit.bus import outbox
+from app.audit.bus.wakeup import RelayWaker
+from app.audit.integrity import AuditIntegrity
 from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, RequestContext
 from app.audit.search import AuditLogSearch
+from app.audit.signing import Signer, load_signer
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.resolver import CredentialResolver
@@ -20,6 +22,7 @@ from app.db import make_engine, make_session_factory
 from app.domains.dns import TxtResolver, resolver_from_settings
 from app.domains.service import DomainService, RecheckPolicy
 from app.mail import Mailer, mailer_from_url
+from app.observability import MetricsCollector, ReadinessProbe
 from app.orgs.accounts import AccountService
 from app.orgs.invitations import InvitationService
 from app.orgs.members import MemberService
@@ -45,7 +48,10 @@ class Container:
     authorizer: Authorizer
     outbox: OutboxConfig
     rate_limiter: RateLimiter
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Filled by outbox.install() when a bus is configured; empty and None without one.
+    readiness: dict[str, ReadinessProbe] = field(default_factory=dict)  # name → probe, on /readyz
+    metrics: list[MetricsCollector] = field(default_factory=list)  # read on each /metrics scrape
+    relay_waker: RelayWaker | None = None
 
     @classmethod
     def build(
@@ -62,15 +68,19 @@ class Container:
             outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
             rate_limiter=limiter_from_url(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix),
         )
-        from app.audit import outbox  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
-
-        outbox.install(container)
+        outbox.install(container)  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
         return container
 
     @cached_property
     def txt_resolver(self) -> TxtResolver:
         """DNS TXT lookups for domain verification, from ``TENANTRY_DNS_*`` (built on first use)."""
         return resolver_from_settings(self.settings)
+
+    @cached_property
+    def audit_signer(self) -> Signer:
+        """The instance's checkpoint signer, loaded on first use (in development that writes a key into the
+        instance folder, which commands that sign nothing should not do)."""
+        return load_signer(self.settings)
 
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
@@ -166,7 +176,7 @@ class Services:
 
     @cached_property
     def audit_integrity(self) -> AuditIntegrity:
-        return AuditIntegrity(self.session, self.container.clock, signer_for(self.container))
+        return AuditIntegrity(self.session, self.container.clock, self.container.audit_signer)
 
     @cached_property
     def roles(self) -> RoleService:

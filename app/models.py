@@ -8,9 +8,9 @@ MODEL_MODULES = (
     "app.orgs.models",
     "app.credentials.models",
     "app.audit.models",
+    "app.audit.bus.models",
     "app.rbac.models",
-    "app.audit.log_models",
-    "app.audit.consumers.models",
+    "app.audit.bus.consumers.models",
     "app.domains.models",
 )
 

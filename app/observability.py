@@ -8,8 +8,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -27,6 +28,20 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+
+class ReadinessProbe(Protocol):
+    """One check of ``/readyz`` beyond the database: ``(status shown, healthy)``."""
+
+    def __call__(self) -> tuple[str, bool]: ...
+
+
+class MetricsCollector(Protocol):
+    """A Prometheus custom collector read on each ``/metrics`` scrape (values computed then, none kept)."""
+
+    def describe(self) -> list[Any]: ...
+
+    def collect(self) -> Iterable[Any]: ...
 
 
 def new_request_id(incoming: str | None) -> str:

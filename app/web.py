@@ -11,7 +11,8 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.audit.failures import Failure, FailureAggregator, note_refusal
+from app.audit.failures import Failure, FailureAggregator
+from app.audit.http.refusals import note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
 from app.control_chars import escape_controls
@@ -77,7 +78,7 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     principal: Principal | None = g.get("principal")
     if principal is None:
         door = door_of(request.path)
-        token = CredentialResolver.presented(door, request.headers.get("Authorization"), request.cookies)
+        token = presented_credential()
         if token is None:
             raise Unauthenticated(f"Send {expected_credential(door)} as 'Authorization: Bearer <token>'.")
         principal = services().credential_resolver.resolve(token, door)
@@ -88,10 +89,16 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     return principal
 
 
+def presented_credential() -> str | None:
+    """The credential this request presents at its door (bearer, or the session cookie under /sso)."""
+    door = door_of(request.path)
+    return CredentialResolver.presented(door, request.headers.get("Authorization"), request.cookies)
+
+
 def optional_principal() -> Principal | None:
     """The caller when it sent credentials (they must then be valid), else None: for operations open to
     anyone that do more for a signed-in caller (accepting an invitation into an existing account)."""
-    if g.get("principal") is None and bearer_token() is None:
+    if g.get("principal") is None and presented_credential() is None:
         return None
     return authenticate()
 
@@ -157,7 +164,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(error: AppError) -> Response:
         _rollback()
-        note_refusal(error)  # 401/403 → an aggregated audit event, in its own transaction
+        # 401/403 → an aggregated audit event, in its own transaction
+        note_refusal(error, container(), presented_credential(), request_context())
         return problem(error)
 
     @app.errorhandler(IntegrityError)

@@ -41,11 +41,11 @@ def _flush_failures(c: Container) -> int:
 
 
 def _checkpoint(c: Container) -> int:
-    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.audit.integrity import AuditIntegrity
     from app.db import transaction
 
     with transaction(c.session_factory) as session:
-        return len(AuditIntegrity(session, c.clock, signer_for(c)).checkpoint_all())
+        return len(AuditIntegrity(session, c.clock, c.audit_signer).checkpoint_all())
 
 
 def _retention(c: Container) -> dict[str, int]:

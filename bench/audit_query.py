@@ -31,7 +31,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.audit.chain import format_time  # noqa: E402
-from app.audit.integrity import AuditIntegrity, signer_for  # noqa: E402
+from app.audit.integrity import AuditIntegrity  # noqa: E402
 from app.audit.models import AuditEvent  # noqa: E402
 from app.audit.search import AuditFilter, AuditLogSearch, keyset_query  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -280,7 +280,7 @@ def main() -> None:
         if args.verify:
             t0 = time.perf_counter()
             with transaction(c.session_factory) as s:
-                result = AuditIntegrity(s, c.clock, signer_for(c)).verify(big)
+                result = AuditIntegrity(s, c.clock, c.audit_signer).verify(big)
             secs = time.perf_counter() - t0
             print(
                 f"verify: {result.checked:,} events ok={result.ok} in {secs:.1f} s "

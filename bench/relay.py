@@ -30,12 +30,13 @@ import nats  # noqa: E402
 from sqlalchemy import Text, cast, create_engine, insert, select, text  # noqa: E402
 
 from app import migrate  # noqa: E402
-from app.audit.bus import JetStreamPublisher, StreamSpec  # noqa: E402
+from app.audit.bus.cloudevents import subject_for, to_cloudevent  # noqa: E402
+from app.audit.bus.jetstream import JetStreamPublisher, StreamSpec  # noqa: E402
+from app.audit.bus.models import OutboxEvent  # noqa: E402
+from app.audit.bus.relay import Relay  # noqa: E402
 from app.audit.catalogue import AuditAction  # noqa: E402
-from app.audit.cloudevents import subject_for, to_cloudevent  # noqa: E402
-from app.audit.models import AuditEvent, OutboxEvent  # noqa: E402
+from app.audit.models import AuditEvent  # noqa: E402
 from app.audit.recorder import Target  # noqa: E402
-from app.audit.relay import Relay  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.container import Container  # noqa: E402
 from app.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -228,7 +229,8 @@ def latency(url: str, spec: StreamSpec, rate: float, seconds: float, *, wake: bo
         loop.call_soon_threadsafe(done.set)
         listener.join(10)
         loop.close()
-        container.extras["relay_waker"].close()
+        assert container.relay_waker is not None
+        container.relay_waker.close()
         container.engine.dispose()
     return [(arrived[i] - t) * 1000 for i, t in committed.items() if i in arrived]
 

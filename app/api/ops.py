@@ -33,7 +33,7 @@ def readyz() -> tuple[Response, int]:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
         ok = False
-    for name, probe in container().extras.get("readiness", {}).items():
+    for name, probe in container().readiness.items():
         status, healthy = probe()
         checks[name] = status
         ok = ok and healthy
@@ -51,7 +51,7 @@ def metrics() -> Response:
     body = generate_latest(registry)
     from app.web import container
 
-    for collector in container().extras.get("metrics", []):  # per-app collectors, read on scrape
+    for collector in container().metrics:  # per-app collectors, read on scrape
         extra = CollectorRegistry(auto_describe=False)
         extra.register(collector)
         body += generate_latest(extra)

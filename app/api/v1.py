@@ -15,7 +15,7 @@ VIEW_MODULES = (
     "app.orgs.seat_views",
     "app.orgs.account_views",
     "app.credentials.views",
-    "app.audit.log_views",
+    "app.audit.http.views",
     "app.rbac.views",
     "app.rbac.role_views",
     "app.domains.views",

@@ -15,11 +15,10 @@ Each failure is written in its own short transaction: the request's transaction 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,15 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.catalogue import AuditAction
 from app.audit.chain import format_time
-from app.audit.log_models import AuditFailureWindow
+from app.audit.models import AuditFailureWindow
 from app.audit.recorder import Actor, AuditRecorder, OutboxConfig, RequestContext, Target
 from app.clock import Clock
 from app.db import is_postgres, transaction
 
-if TYPE_CHECKING:
-    from app.errors import AppError
-
-log = logging.getLogger("tenantry.audit.failures")
 WINDOW = timedelta(minutes=1)
 MAX_GROUPS_PER_MINUTE = 100
 KEEP_FLUSHED = timedelta(days=1)
@@ -174,24 +169,3 @@ class FailureAggregator:
             set_={"count": AuditFailureWindow.count + 1, "last_ip": ins.excluded.last_ip},
         ).returning(AuditFailureWindow.count)
         return int(session.execute(stmt).scalar_one())
-
-
-def note_refusal(error: AppError) -> None:
-    """The ``/v1`` error path's hook: record a refused authorization (403) or a failed authentication
-    (401) whose credential names an org. Never raises: a failure to record must not change the answer."""
-    from flask import request
-
-    if error.status not in (401, 403) or error.code not in ("unauthenticated", "forbidden"):
-        return
-    if not request.path.startswith("/v1/"):
-        return
-    try:
-        from app.audit.refusals import describe_refusal
-        from app.web import container, request_context
-
-        c = container()
-        failure = describe_refusal(error, c.session_factory)
-        if failure is not None:
-            FailureAggregator(c.session_factory, c.clock, c.outbox).note(failure, request_context())
-    except Exception:  # noqa: BLE001 - recording is best effort; the caller still gets its 401/403
-        log.exception("could not record an authentication/authorization failure")

@@ -10,32 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import chain as links
-from app.audit.log_models import AuditCheckpoint, AuditPurgeHorizon
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
 from app.audit.recorder import hashed_fields
 from app.audit.signing import Signer, statement, verify_signature
 from app.clock import Clock
 
-if TYPE_CHECKING:
-    from app.container import Container
-
 EVENTS = AuditEvent.__table__
-
-
-def signer_for(container: Container) -> Signer:
-    """The instance's checkpoint signer, loaded once per process."""
-    from app.audit.signing import load_signer
-
-    signer = container.extras.get("audit_signer")
-    if signer is None:
-        signer = container.extras["audit_signer"] = load_signer(container.settings)
-    return cast(Signer, signer)
 
 
 def checkpoint_json(cp: AuditCheckpoint) -> dict[str, Any]:

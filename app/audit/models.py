@@ -1,4 +1,5 @@
-"""Audit events (a per-org hash chain), chain heads, and the transactional outbox."""
+"""The log's tables: audit events (a per-org hash chain), chain heads, and what the admins' audit log
+keeps beside them (targets index, signed checkpoints, purge horizons, failure windows)."""
 
 from __future__ import annotations
 
@@ -64,16 +65,92 @@ class AuditChainHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class OutboxEvent(Base):
-    """A CloudEvent waiting for the relay; written in the same transaction as its audit event."""
+class AuditEventTarget(Base):
+    """One row per (event, target): lets ``target=`` filters use a B-tree on every backend.
 
-    __tablename__ = "outbox_events"
+    ``targets`` stays on the event (it is hashed); this table is a derived index, written in the same
+    transaction and purged with the event.
+    """
 
-    # BIGINT identity on PostgreSQL; INTEGER PRIMARY KEY (the rowid) on SQLite.
+    __tablename__ = "audit_event_targets"
+    __table_args__ = (
+        Index("ix_audit_event_targets_org_target", "org_id", "target_id", "occurred_at", "event_id"),
+        Index("ix_audit_event_targets_org_type", "org_id", "target_type", "occurred_at", "event_id"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(255))
+    occurred_at: Mapped[datetime]
+
+
+class AuditCheckpoint(Base):
+    """An Ed25519 signature over ``{chain, seq, hash, time}`` of a chain head."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_chain_seq", "chain", "seq"),)
+
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    subject: Mapped[str] = mapped_column(String(255))
-    payload: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime]
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(128))  # base64
+
+
+class AuditPurgeHorizon(Base):
+    """The last purged link of a chain: the first retained event's ``prev_hash`` must equal ``hash``."""
+
+    __tablename__ = "audit_purge_horizons"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    purged_at: Mapped[datetime]
+    purged_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditFailureWindow(Base):
+    """Failed logins / refused authorizations of one kind in one minute: the first is an event at once,
+    repeats only bump ``count`` until the window is flushed as one summary event."""
+
+    __tablename__ = "audit_failure_windows"
+    __table_args__ = (
+        Index("ix_audit_failure_windows_open", "flushed", "window_start"),
+        Index("ix_audit_failure_windows_org", "org_id", "window_start"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the aggregation key
+    org_id: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(64))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(500))
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_event_id: Mapped[str | None] = mapped_column(String(36))
+    last_ip: Mapped[str | None] = mapped_column(String(64))
+    flushed: Mapped[bool] = mapped_column(default=False)
+
+
+def target_rows(event: AuditEvent) -> list[AuditEventTarget]:
+    """The derived target index rows of an org event (platform events are not searchable per org)."""
+    if event.org_id is None:
+        return []
+    return [
+        AuditEventTarget(
+            event_id=event.id,
+            position=i,
+            org_id=event.org_id,
+            target_type=str(t.get("type", ""))[:40],
+            target_id=str(t.get("id", ""))[:255],
+            occurred_at=event.occurred_at,
+        )
+        for i, t in enumerate(event.targets)
+    ]

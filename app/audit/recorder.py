@@ -12,9 +12,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.audit import chain
+from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
-from app.audit.log_models import target_rows
-from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, OutboxEvent
+from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, target_rows
 from app.clock import Clock
 from app.db import is_postgres
 from app.ids import new_uuid7
@@ -119,9 +119,9 @@ class AuditRecorder:
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)
-        self.session.add_all(target_rows(event))  # the target filter's index (app/audit/log_models.py)
+        self.session.add_all(target_rows(event))  # the target filter's index (app/audit/models.py)
         if self.outbox.enabled:
-            from app.audit.cloudevents import subject_for, to_cloudevent
+            from app.audit.bus.cloudevents import subject_for, to_cloudevent
 
             self.session.add(
                 OutboxEvent(

@@ -1,83 +1,88 @@
-"""Who was refused, in which org, and why: a 401/403 of a ``/v1`` request described as a ``Failure``."""
+"""A refusal any front door answered (401 or 403), described as a ``Failure`` and counted.
+
+The front door's adapter reads the request into a plain ``Refusal`` (``app/audit/http/refusals.py`` for the
+Flask doors); nothing here knows HTTP. Which refusals count: a failed authentication (401
+``unauthenticated``) whose credential we know (revoked, expired, or refused where it was sent), and a refused
+authorization (403 ``forbidden``) of a caller bound to an org. Anything that names no org (an unknown token, a
+platform key) is not recorded: there is no org log to put it in.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
-from flask import g, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
-from app.audit.failures import Failure
-from app.audit.recorder import Actor
+from app.audit.failures import Failure, FailureAggregator
+from app.audit.recorder import Actor, RequestContext
 from app.credentials import secrets
+from app.credentials.models import ApiKey, ScimToken
+from app.orgs.models import LoginSession, Organization
 
-if TYPE_CHECKING:
-    from app.credentials.principal import Principal
-    from app.errors import AppError
-
-
-def _permission() -> str | None:
-    from app.api.endpoint import REGISTRY
-
-    name = (request.endpoint or "").rsplit(".", 1)[-1]
-    op = next((o for o in REGISTRY if o.operation_id == name), None)
-    if op is None:
-        return None
-    return op.permission or ("platform" if op.auth == "platform" else None)
+COUNTED = frozenset({(401, "unauthenticated"), (403, "forbidden")})
 
 
-def describe_refusal(error: AppError, session_factory: sessionmaker[Session]) -> Failure | None:
-    if error.status == 403:
-        principal: Principal | None = g.get("principal")
-        if principal is None or principal.org_id is None:
-            return None
-        permission = _permission() or "unknown"
-        return Failure(
-            org_id=principal.org_id,
-            action=AuditAction.AUTHZ_DENIED,
-            actor=principal.actor(),
-            reason=f"missing permission {permission}",
-            data={
-                "permission": permission,
-                "role": principal.role,
-                "method": request.method,
-                "path": request.path,
-            },
-        )
-    from app.web import bearer_token
+@dataclass(frozen=True)
+class PresentedCredential:
+    """The bearer secret a refused request carried, reduced to what may be looked up and recorded: its
+    SHA-256 (how every credential is stored) and its display prefix, never the secret itself."""
 
-    token = bearer_token()
-    if token is None:
-        return None
-    with session_factory() as session:
-        return _unauthenticated(session, token)
+    kind: str | None  # the ``secrets.KINDS`` key its prefix names; None when it names none
+    digest: str
+    prefix: str
+
+    @classmethod
+    def of(cls, secret: str) -> PresentedCredential:
+        kind = next((k for k, p in secrets.KINDS.items() if secret.startswith(p)), None)
+        return cls(kind, secrets.hash_secret(secret), secrets.display_prefix(secret))
 
 
-def _unauthenticated(session: Session, token: str) -> Failure | None:
-    """Only a credential we know (revoked, expired, or of a deleted org) names an org; the secret itself
-    is never recorded, only its display prefix."""
-    from app.credentials.models import ApiKey
-    from app.orgs.models import LoginSession, Organization
+@dataclass(frozen=True)
+class Refusal:
+    """A 401 or 403 as plain values. For a 403 the adapter fills the authenticated caller (``org_id``,
+    ``actor``, ``role``) and the ``permission`` it lacked; for a 401, the ``credential`` it refused."""
 
-    digest = secrets.hash_secret(token)
-    prefix = secrets.display_prefix(token)
+    status: int
+    code: str
+    method: str
+    path: str
+    context: RequestContext = field(default_factory=RequestContext)
     org_id: str | None = None
     actor: Actor | None = None
-    reason = "credential refused"
-    if token.startswith(secrets.KINDS["session"]):
-        ses = session.scalars(select(LoginSession).where(LoginSession.token_hash == digest)).one_or_none()
-        if ses is not None:
-            org_id, actor = ses.org_id, Actor("user", ses.user_id, None)
-            reason = "session revoked" if ses.revoked_at is not None else "session expired"
-    else:
-        key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).one_or_none()
-        if key is not None and key.org_id is not None:
-            org_id, actor = key.org_id, Actor("api_key", key.id, key.name or key.prefix)
-            reason = "api key revoked" if key.revoked_at is not None else "api key refused"
-    if org_id is None or actor is None:
+    role: str | None = None
+    permission: str | None = None
+    credential: PresentedCredential | None = None
+
+    @property
+    def counted(self) -> bool:
+        return (self.status, self.code) in COUNTED
+
+
+def denied(refusal: Refusal) -> Failure | None:
+    """A refused authorization of an org-bound caller. Pure."""
+    if refusal.status != 403 or not refusal.counted or refusal.org_id is None or refusal.actor is None:
         return None
+    permission = refusal.permission or "unknown"
+    return Failure(
+        org_id=refusal.org_id,
+        action=AuditAction.AUTHZ_DENIED,
+        actor=refusal.actor,
+        reason=f"missing permission {permission}",
+        data={"permission": permission, "role": refusal.role, "method": refusal.method, "path": refusal.path},
+    )
+
+
+def unauthenticated(refusal: Refusal, session: Session) -> Failure | None:
+    """A failed authentication with a credential we know, in a live org. Reads; writes nothing."""
+    credential = refusal.credential
+    if refusal.status != 401 or not refusal.counted or credential is None:
+        return None
+    owner = _owner(session, credential)
+    if owner is None:
+        return None
+    org_id, actor, reason = owner
     org = session.get(Organization, org_id)
     if org is None or org.deleted_at is not None:
         return None
@@ -86,5 +91,40 @@ def _unauthenticated(session: Session, token: str) -> Failure | None:
         action=AuditAction.AUTH_FAILED,
         actor=actor,
         reason=reason,
-        data={"credential_prefix": prefix, "method": request.method, "path": request.path},
+        data={"credential_prefix": credential.prefix, "method": refusal.method, "path": refusal.path},
     )
+
+
+def count_refusal(refusal: Refusal, failures: FailureAggregator) -> bool:
+    """Count a refusal in the failure aggregation; True when it became an event right away."""
+    if refusal.status == 403:
+        failure = denied(refusal)
+    else:
+        with failures.session_factory() as session:
+            failure = unauthenticated(refusal, session)
+    return failure is not None and failures.note(failure, refusal.context)
+
+
+def _owner(session: Session, credential: PresentedCredential) -> tuple[str, Actor, str] | None:
+    """The org, actor and reason of a known credential; the kind its prefix names says where to look."""
+    if credential.kind == "session":
+        ses = session.scalars(
+            select(LoginSession).where(LoginSession.token_hash == credential.digest)
+        ).one_or_none()
+        if ses is None:
+            return None
+        reason = "session revoked" if ses.revoked_at is not None else "session expired"
+        return ses.org_id, Actor("user", ses.user_id, None), reason
+    if credential.kind == "scim":
+        token = session.scalars(
+            select(ScimToken).where(ScimToken.token_hash == credential.digest)
+        ).one_or_none()
+        if token is None:
+            return None
+        reason = "scim token revoked" if token.revoked_at is not None else "scim token refused"
+        return token.org_id, Actor("scim_token", token.id, token.name or token.prefix), reason
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == credential.digest)).one_or_none()
+    if key is None or key.org_id is None:
+        return None
+    reason = "api key revoked" if key.revoked_at is not None else "api key refused"
+    return key.org_id, Actor("api_key", key.id, key.name or key.prefix), reason

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.log_models import AuditEventTarget, AuditPurgeHorizon
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditEvent, AuditEventTarget, AuditPurgeHorizon
 from app.clock import Clock
 from app.db import is_postgres, transaction
 from app.orgs.models import Organization

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import json_input
 from app.audit.catalogue import AuditAction
-from app.audit.log_models import AuditEventTarget
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, AuditEventTarget
 from app.errors import AuditLogsDisabled, NotFound, ValidationFailed
 from app.orgs.models import Organization
 

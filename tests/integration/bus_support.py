@@ -12,8 +12,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from app.audit.bus import JetStreamPublisher, StreamSpec
-from app.audit.relay import Relay
+from app.audit.bus.jetstream import JetStreamPublisher, StreamSpec
+from app.audit.bus.relay import Relay
 from app.container import Container
 
 

@@ -12,11 +12,11 @@ from sqlalchemy import text
 
 from app.audit import chain
 from app.audit.catalogue import AuditAction
-from app.audit.integrity import AuditIntegrity, signer_for
-from app.audit.log_models import AuditCheckpoint, AuditPurgeHorizon
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.integrity import AuditIntegrity
+from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
 from app.audit.recorder import hashed_fields
 from app.audit.retention import RetentionPurge
+from app.audit.signing import KEY_FILE, load_signer
 from app.cli import main
 from app.clock import FrozenClock
 from app.config import Settings
@@ -29,7 +29,7 @@ from tests.integration.audit_helpers import T0, record, seed
 
 def _verify(container: Container, org_id: str) -> dict[str, Any]:
     with transaction(container.session_factory) as session:
-        return AuditIntegrity(session, container.clock, signer_for(container)).verify(org_id).as_dict()
+        return AuditIntegrity(session, container.clock, container.audit_signer).verify(org_id).as_dict()
 
 
 def _sql(container: Container, statement: str, **params: Any) -> None:
@@ -116,7 +116,7 @@ def test_a_recomputed_chain_is_caught_by_the_signed_checkpoint(
 ) -> None:
     seed(container, org["id"], 6)
     with transaction(container.session_factory) as session:
-        cp = AuditIntegrity(session, container.clock, signer_for(container)).checkpoint(org["id"])
+        cp = AuditIntegrity(session, container.clock, container.audit_signer).checkpoint(org["id"])
         assert cp is not None
     # An attacker with database access edits seq 3 and recomputes every later hash and the head.
     with transaction(container.session_factory) as session:
@@ -145,7 +145,7 @@ def test_checkpoints_are_signed_and_published(
     with transaction(container.session_factory) as session:
         cps = session.query(AuditCheckpoint).filter_by(chain=org["id"]).all()
         assert len(cps) == 1 and again.exit_code == 0
-        integrity = AuditIntegrity(session, container.clock, signer_for(container))
+        integrity = AuditIntegrity(session, container.clock, container.audit_signer)
         assert integrity.checkpoint_is_valid(cps[0])
         key_id = cps[0].key_id
         cps[0].hash = "0" * 64
@@ -155,6 +155,18 @@ def test_checkpoints_are_signed_and_published(
     assert key.status_code == 200
     assert key.json["algorithm"] == "Ed25519" and key.json["key_id"] == key_id
     assert key.json["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_the_signer_is_loaded_on_first_use_and_once(settings: Settings) -> None:
+    key_file = settings.instance_path / KEY_FILE
+    c = Container.build(settings)
+    try:
+        assert not key_file.exists()  # building a container (any command) writes no key
+        signer = c.audit_signer
+        assert key_file.exists() and c.audit_signer is signer
+        assert load_signer(settings).key_id == signer.key_id  # the same key for the next process
+    finally:
+        c.engine.dispose()
 
 
 def test_retention_purges_a_prefix_and_the_rest_still_verifies(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -18,7 +19,7 @@ from app.config import Settings
 from app.container import Container
 from app.db import transaction
 from app.worker import Worker
-from tests.conftest import Api
+from tests.conftest import Api, _truncate, make_org_key
 from tests.integration.audit_helpers import T0
 
 
@@ -31,6 +32,7 @@ def clock() -> FrozenClock:
 def frozen(settings: Settings, clock: FrozenClock) -> Iterator[tuple[Container, FlaskClient]]:
     c = Container.build(settings, clock=clock)
     yield c, create_app(settings, c).test_client()
+    _truncate(c)  # its own container: leave no rows for the tests after it
     c.engine.dispose()
 
 
@@ -115,8 +117,6 @@ def test_distinct_failures_past_the_cap_fold_into_one_group(
     c, client = frozen
     monkeypatch.setattr(failures, "MAX_GROUPS_PER_MINUTE", 2)
     org_id, _, _ = _setup(c)
-    from tests.conftest import make_org_key
-
     keys = [make_org_key(c, org_id, "member") for _ in range(6)]
     for key in keys:
         for _ in range(3):
@@ -138,3 +138,49 @@ def test_a_failure_to_record_does_not_change_the_answer(
     monkeypatch.setattr(failures.FailureAggregator, "note", boom)
     resp = Api(client, member_key).get(f"/v1/orgs/{org_id}/audit-logs")
     assert resp.status_code == 403
+
+
+def _other_front_doors(app: Flask) -> None:
+    """Two doors outside ``/v1``, shaped like the SCIM and SSO ones to come: each reads its own credential
+    and refuses through the shared boundary."""
+    from app.web import authenticate, bearer_token, services
+
+    scim = Blueprint("scim_probe", __name__, url_prefix="/scim/v2")
+    sso = Blueprint("sso_probe", __name__, url_prefix="/sso")
+
+    @scim.get("/Users")
+    def users() -> str:
+        services().credentials.authenticate_scim_token(bearer_token() or "")
+        return "{}"
+
+    @sso.get("/orgs/<org_id>/settings")
+    def settings(org_id: str) -> str:
+        services().authorizer.require(authenticate(), org_id, "org:update")
+        return "{}"
+
+    app.register_blueprint(scim)
+    app.register_blueprint(sso)
+
+
+def test_refusals_are_recorded_at_every_front_door(
+    frozen: tuple[Container, FlaskClient], clock: FrozenClock
+) -> None:
+    c, client = frozen
+    _other_front_doors(client.application)
+    org_id, member_key, _ = _setup(c)
+    with transaction(c.session_factory) as session:
+        svc = c.services(session)
+        scim = svc.credentials.create_scim_token(org_id=org_id, name="okta")
+        svc.credentials.revoke_scim_token(scim.id, org_id=org_id)
+
+    assert Api(client, scim.secret).get("/scim/v2/Users").status_code == 401
+    assert Api(client, member_key).get(f"/sso/orgs/{org_id}/settings").status_code == 403
+
+    [failed] = _events(c, org_id, "auth.failed")
+    assert failed.reason == "scim token revoked"
+    assert (failed.actor_type, failed.actor_id, failed.actor_name) == ("scim_token", scim.id, "okta")
+    assert failed.data["credential_prefix"] == scim.prefix and failed.data["path"] == "/scim/v2/Users"
+    assert scim.secret not in json.dumps([failed.data, failed.context])
+    [denied] = _events(c, org_id, "authz.denied")
+    assert denied.actor_type == "api_key" and denied.data["role"] == "member"
+    assert denied.data["path"] == f"/sso/orgs/{org_id}/settings" and denied.data["method"] == "GET"

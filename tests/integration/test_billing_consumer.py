@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.bus import StreamSpec
-from app.audit.consumers.billing import BillingConsumer
-from app.audit.consumers.models import BillingInbox
-from app.audit.consumers.printer import PrintConsumer
-from app.audit.consumers.runner import run_consumer
-from app.audit.models import OutboxEvent
+from app.audit.bus.consumers.billing import BillingConsumer
+from app.audit.bus.consumers.models import BillingInbox
+from app.audit.bus.consumers.printer import PrintConsumer
+from app.audit.bus.consumers.runner import run_consumer
+from app.audit.bus.jetstream import StreamSpec
+from app.audit.bus.models import OutboxEvent
 from app.config import Settings
 from app.container import Container
 from tests.conftest import Api
@@ -44,7 +44,8 @@ def settings(settings: Settings, stream: StreamSpec) -> Settings:
 @pytest.fixture(autouse=True)
 def _stop_waker(container: Container) -> Iterator[None]:
     yield
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
 
 
 def outbox_events(container: Container) -> list[dict[str, Any]]:
@@ -85,7 +86,7 @@ def test_the_limit_follows_the_newest_event(
     consumer = BillingConsumer(container.session_factory)
     for event in reversed(events):  # newest first: older limits must not win
         consumer.handle(event)
-    from app.audit.consumers.models import BillingSeatUsage
+    from app.audit.bus.consumers.models import BillingSeatUsage
 
     with container.session_factory() as session:
         usage = session.get_one(BillingSeatUsage, (org["id"], "pro"))

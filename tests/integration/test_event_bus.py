@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.bus import BusUnavailable, JetStreamPublisher, OutgoingMessage, StreamSpec
-from app.audit.models import AuditEvent, OutboxEvent
-from app.audit.relay import Backoff, Relay
+from app.audit.bus.jetstream import BusUnavailable, JetStreamPublisher, OutgoingMessage, StreamSpec
+from app.audit.bus.models import OutboxEvent
+from app.audit.bus.relay import Backoff, Relay
+from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
 from tests.conftest import Api
@@ -42,7 +43,7 @@ def settings(settings: Settings, stream: StreamSpec, nats_url: str) -> Settings:
 @pytest.fixture(autouse=True)
 def _stop_waker(container: Container) -> Iterator[None]:
     yield
-    waker = container.extras.get("relay_waker")
+    waker = container.relay_waker
     if waker is not None:
         waker.close()
 
@@ -124,7 +125,7 @@ def test_the_relay_is_woken_right_after_a_commit(
         time.sleep(0.2)  # let the relay finish its first (empty) round and go to sleep
         assert admin.patch(f"/v1/orgs/{org['id']}", {"name": "Woken"}).status_code == 200
         _wait_for(lambda: _outbox_count(container) == 0, 10)
-        assert container.extras["relay_waker"].sent >= 1
+        assert container.relay_waker is not None and container.relay_waker.sent >= 1
         assert len(read_stream(nats_url, stream)) == published_before + 1
     finally:
         loop.call_soon_threadsafe(relay.stop.set)

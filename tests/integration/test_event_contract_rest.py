@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from app.audit.models import OutboxEvent
+from app.audit.bus.models import OutboxEvent
 from app.config import Settings
 from app.container import Container
 from tests.conftest import Api
@@ -33,7 +33,8 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture(autouse=True)
 def _stop_waker(container: Container) -> Iterator[None]:
     yield
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
 
 
 def outbox_events(container: Container) -> list[dict[str, Any]]:

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.bus import StreamSpec
+from app.audit.bus.jetstream import StreamSpec
+from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
-from app.audit.models import AuditEvent, OutboxEvent
+from app.audit.models import AuditEvent
 from app.audit.recorder import Target
 from app.config import Settings
 from app.container import Container
@@ -272,7 +273,7 @@ def test_every_committed_event_reaches_the_stream_exactly_once(
     finally:
         for relay in relays:
             relay.kill()
-        waker = container.extras.get("relay_waker")
+        waker = container.relay_waker
         if waker is not None:
             waker.close()
         container.engine.dispose()

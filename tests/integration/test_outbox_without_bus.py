@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.audit.models import AuditEvent, OutboxEvent
+from app.audit.bus.models import OutboxEvent
+from app.audit.models import AuditEvent
 from app.container import Container
 from tests.conftest import Api
 
@@ -20,7 +21,7 @@ def test_without_a_bus_nothing_piles_up_in_the_outbox(
     with container.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) >= 4
         assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
-    assert "relay_waker" not in container.extras
+    assert container.relay_waker is None
     ready = admin.get("/readyz")
     assert ready.status_code == 200 and "outbox" not in ready.json["checks"]
     assert "tenantry_outbox_rows" not in admin.get("/metrics").get_data(as_text=True)
@@ -29,7 +30,7 @@ def test_without_a_bus_nothing_piles_up_in_the_outbox(
 def test_with_a_bus_the_outbox_lag_shows_on_readyz_and_metrics(
     container: Container, admin: Api, org: dict[str, Any]
 ) -> None:
-    from app.audit import outbox
+    from app.audit.bus import outbox
     from app.audit.recorder import OutboxConfig
 
     bus = Container.build(container.settings.model_copy(update={"bus_url": "nats://127.0.0.1:1"}))
@@ -41,7 +42,7 @@ def test_with_a_bus_the_outbox_lag_shows_on_readyz_and_metrics(
             bus.services(session).orgs.update(org["id"], {"name": "Lagging"})
         lag = outbox.outbox_lag(bus.engine, bus.clock)
         assert lag.rows == 1 and lag.oldest_age_seconds >= 0
-        status, healthy = bus.extras["readiness"]["outbox"]()
+        status, healthy = bus.readiness["outbox"]()
         assert healthy and status.startswith("ok: 1 rows")
         from flask.testing import FlaskClient
 
@@ -54,5 +55,6 @@ def test_with_a_bus_the_outbox_lag_shows_on_readyz_and_metrics(
         assert ready.status_code == 200 and ready.json["checks"]["outbox"].startswith("ok: 1 rows")
         assert ready.json["checks"]["bus"].startswith("unreachable")  # shown, but the API stays ready
     finally:
-        bus.extras["relay_waker"].close()
+        assert bus.relay_waker is not None
+        bus.relay_waker.close()
         bus.engine.dispose()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.bus import JetStreamPublisher, StreamSpec
+from app.audit.bus.jetstream import JetStreamPublisher, StreamSpec
+from app.audit.bus.relay import Relay
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import Target
-from app.audit.relay import Relay
 from app.config import Settings
 from app.container import Container
 from app.db import transaction
@@ -37,7 +37,8 @@ def pg_container(pg_database: str, nats_url: str, stream: StreamSpec, tmp_path: 
     )  # fmt: skip
     container = Container.build(settings)
     yield container
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
     container.engine.dispose()
 
 

@@ -18,7 +18,8 @@ from app.db import transaction
 def bus_container(settings: Settings) -> Iterator[Container]:
     container = Container.build(settings.model_copy(update={"bus_url": "nats://127.0.0.1:1"}))
     yield container
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
     container.engine.dispose()
 
 
@@ -54,4 +55,4 @@ def test_wakes_once_per_commit_that_wrote_outbox_rows(bus_container: Container, 
 
 def test_no_hook_and_no_waker_without_a_bus(container: Container) -> None:
     assert not container.outbox.enabled and container.outbox.wake == []
-    assert "relay_waker" not in container.extras
+    assert container.relay_waker is None

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.audit.bus import StreamSpec
-from app.audit.cloudevents import format_sequence, subject_for, to_cloudevent
-from app.audit.consumers.billing import action_of
-from app.audit.consumers.printer import PrintConsumer
+from app.audit.bus.cloudevents import format_sequence, subject_for, to_cloudevent
+from app.audit.bus.consumers.billing import action_of
+from app.audit.bus.consumers.printer import PrintConsumer
+from app.audit.bus.jetstream import StreamSpec
+from app.audit.bus.relay import Backoff
 from app.audit.models import AuditEvent
-from app.audit.relay import Backoff
 
 
 def event(**overrides: object) -> AuditEvent:

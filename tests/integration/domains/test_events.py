@@ -36,7 +36,8 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture(autouse=True)
 def _stop_waker(container: Container) -> Iterator[None]:
     yield
-    container.extras["relay_waker"].close()
+    assert container.relay_waker is not None
+    container.relay_waker.close()
 
 
 def test_domain_events_match_their_schemas(

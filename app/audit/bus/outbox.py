@@ -17,9 +17,9 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from app.audit.bus import StreamSpec
-from app.audit.models import OutboxEvent
-from app.audit.wakeup import RelayWaker, install_after_commit_hook
+from app.audit.bus.jetstream import StreamSpec
+from app.audit.bus.models import OutboxEvent
+from app.audit.bus.wakeup import RelayWaker, install_after_commit_hook
 from app.clock import Clock, as_utc
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def outbox_lag(engine: Engine, clock: Clock) -> OutboxLag:
 
 
 class OutboxProbe:
-    """A ``container.extras["readiness"]`` probe: ``(status, healthy)``."""
+    """A ``container.readiness`` probe: ``(status, healthy)``."""
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine, self.clock = engine, clock
@@ -107,8 +107,7 @@ def install(container: Container) -> None:
     waker = RelayWaker(settings.bus_url, StreamSpec.from_settings(settings).wake_subject)
     container.outbox.wake.append(waker)
     install_after_commit_hook(container.session_factory, container.outbox.wake)
-    container.extras["relay_waker"] = waker
-    readiness = container.extras.setdefault("readiness", {})
-    readiness["outbox"] = OutboxProbe(container.engine, container.clock)
-    readiness["bus"] = BusProbe(settings.bus_url)
-    container.extras.setdefault("metrics", []).append(OutboxCollector(container.engine, container.clock))
+    container.relay_waker = waker
+    container.readiness["outbox"] = OutboxProbe(container.engine, container.clock)
+    container.readiness["bus"] = BusProbe(settings.bus_url)
+    container.metrics.append(OutboxCollector(container.engine, container.clock))

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from app.audit.bus import BusUnavailable, StreamSpec, connect
+from app.audit.bus.jetstream import BusUnavailable, StreamSpec, connect
 
 log = logging.getLogger("tenantry.consumer")
 

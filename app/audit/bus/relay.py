@@ -11,7 +11,7 @@ transaction here takes the database's single write lock (``BEGIN IMMEDIATE``), w
 waiting for the broker.
 
 Broker or database errors back off exponentially with full jitter; nothing waits without a deadline.
-The relay sleeps until the app wakes it (see :mod:`app.audit.wakeup`) or ``poll_interval`` passes.
+The relay sleeps until the app wakes it (see :mod:`app.audit.bus.wakeup`) or ``poll_interval`` passes.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.bus import BusUnavailable, JetStreamPublisher, OutgoingMessage
-from app.audit.models import OutboxEvent
+from app.audit.bus.jetstream import BusUnavailable, JetStreamPublisher, OutgoingMessage
+from app.audit.bus.models import OutboxEvent
 
 log = logging.getLogger("tenantry.relay")
 

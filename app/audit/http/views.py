@@ -10,8 +10,7 @@ from flask import Response
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.audit.export import MEDIA_TYPES, export_stream
-from app.audit.integrity import checkpoint_json, signer_for
-from app.audit.log_schemas import (
+from app.audit.http.schemas import (
     AuditEventOut,
     AuditExportQuery,
     AuditLogPage,
@@ -20,6 +19,7 @@ from app.audit.log_schemas import (
     VerificationOut,
     event_json,
 )
+from app.audit.integrity import checkpoint_json
 from app.web import container, services
 
 DISABLED = (403,)
@@ -112,4 +112,4 @@ def verify_audit_logs(org_id: str) -> VerificationOut:
 )
 def audit_public_key() -> PublicKeyOut:
     services()  # the boundary commits a session; this view reads none
-    return PublicKeyOut.model_validate(signer_for(container()).public_key_document())
+    return PublicKeyOut.model_validate(container().audit_signer.public_key_document())

@@ -37,12 +37,12 @@ def audit() -> None:
 @click.option("--org", "org_id", default=None, help="Only this organisation's chain (default: every chain).")
 @click.option("--json", "as_json", is_flag=True)
 def verify(org_id: str | None, as_json: bool) -> None:
-    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.audit.integrity import AuditIntegrity
     from app.db import transaction
 
     broken = False
     with built_container() as c, transaction(c.session_factory) as session:
-        integrity = AuditIntegrity(session, c.clock, signer_for(c))
+        integrity = AuditIntegrity(session, c.clock, c.audit_signer)
         for chain in [org_id] if org_id else integrity.chains():
             result = integrity.verify(chain)
             broken = broken or not result.ok
@@ -63,11 +63,11 @@ def verify(org_id: str | None, as_json: bool) -> None:
 @audit.command("checkpoint", help="Sign the head of every chain that moved since its last checkpoint.")
 @click.option("--org", "org_id", default=None)
 def checkpoint(org_id: str | None) -> None:
-    from app.audit.integrity import AuditIntegrity, signer_for
+    from app.audit.integrity import AuditIntegrity
     from app.db import transaction
 
     with built_container() as c, transaction(c.session_factory) as session:
-        integrity = AuditIntegrity(session, c.clock, signer_for(c))
+        integrity = AuditIntegrity(session, c.clock, c.audit_signer)
         cps = [cp for cp in [integrity.checkpoint(org_id)] if cp] if org_id else integrity.checkpoint_all()
         for cp in cps:
             click.echo(f"{cp.chain}: seq {cp.seq} hash {cp.hash[:16]}… signed by {cp.key_id}")

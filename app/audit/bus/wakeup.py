@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.bus import BusUnavailable, connect
+from app.audit.bus.jetstream import BusUnavailable, connect
 
 log = logging.getLogger("tenantry.relay.wakeup")
 

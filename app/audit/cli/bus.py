@@ -42,8 +42,8 @@ def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> No
 @click.option("--poll-interval", default=1.0, show_default=True, type=float, help="Seconds between polls.")
 @click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for the broker.")
 def relay(once: bool, batch_size: int, poll_interval: float, timeout: float) -> None:
-    from app.audit.bus import BusUnavailable, JetStreamPublisher, StreamSpec
-    from app.audit.relay import Relay
+    from app.audit.bus.jetstream import BusUnavailable, JetStreamPublisher, StreamSpec
+    from app.audit.bus.relay import Relay
     from app.db import make_engine, make_session_factory
 
     settings_for_service()  # the relay is one of the service's processes: same production rule
@@ -84,9 +84,9 @@ def consume() -> None:
 @consume.command("billing", help="Keep seats in use per org and seat type (durable consumer, idempotent).")
 @click.option("--durable", default="tenantry-billing", show_default=True, help="Durable consumer name.")
 def consume_billing(durable: str) -> None:
-    from app.audit.bus import StreamSpec
-    from app.audit.consumers.billing import BillingConsumer
-    from app.audit.consumers.runner import run_consumer
+    from app.audit.bus.consumers.billing import BillingConsumer
+    from app.audit.bus.consumers.runner import run_consumer
+    from app.audit.bus.jetstream import StreamSpec
     from app.db import make_engine, make_session_factory
 
     settings = _settings_with_bus()
@@ -107,9 +107,9 @@ def consume_billing(durable: str) -> None:
 @click.option("--durable", default=None, help="Durable name (default: ephemeral, from new events).")
 @click.option("--all", "from_start", is_flag=True, help="Start from the first event in the stream.")
 def consume_print(durable: str | None, from_start: bool) -> None:
-    from app.audit.bus import StreamSpec
-    from app.audit.consumers.printer import PrintConsumer
-    from app.audit.consumers.runner import run_consumer
+    from app.audit.bus.consumers.printer import PrintConsumer
+    from app.audit.bus.consumers.runner import run_consumer
+    from app.audit.bus.jetstream import StreamSpec
 
     settings = _settings_with_bus()
 

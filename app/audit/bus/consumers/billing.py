@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.consumers.models import BillingInbox, BillingMemberSeat, BillingSeatUsage
+from app.audit.bus.consumers.models import BillingInbox, BillingMemberSeat, BillingSeatUsage
 from app.clock import Clock, SystemClock
 from app.db import transaction
 
