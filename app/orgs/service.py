@@ -13,7 +13,8 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
 from app.credentials.models import ApiKey, ScimToken
-from app.errors import Conflict, NotFound
+from app.errors import Conflict
+from app.orgs.lookup import live_org
 from app.orgs.members import MemberService
 from app.orgs.models import Invitation, LoginSession, Membership, Organization
 
@@ -57,10 +58,7 @@ class OrgService:
         return org
 
     def get(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id)
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org
+        return live_org(self.session, org_id)
 
     def update(self, org_id: str, changes: dict[str, Any]) -> Organization:
         org = self.get(org_id)
