@@ -85,7 +85,9 @@ class Services:
 
     @cached_property
     def orgs(self) -> OrgService:
-        return OrgService(self.session, self.container.clock, self.audit, members=self.members)
+        return OrgService(
+            self.session, self.container.clock, self.audit, seats=self.seats, members=self.members
+        )
 
     @cached_property
     def seats(self) -> SeatService:

@@ -17,6 +17,7 @@ from app.errors import Conflict
 from app.orgs.lookup import live_org
 from app.orgs.members import MemberService
 from app.orgs.models import Invitation, LoginSession, Membership, Organization
+from app.orgs.seats import SeatService
 
 SETTINGS_FIELDS = ("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced")
 
@@ -32,14 +33,22 @@ def org_snapshot(org: Organization) -> dict[str, Any]:
 
 class OrgService:
     def __init__(
-        self, session: Session, clock: Clock, audit: AuditRecorder, members: MemberService | None = None
+        self,
+        session: Session,
+        clock: Clock,
+        audit: AuditRecorder,
+        seats: SeatService,
+        members: MemberService | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
+        self.seats = seats
         self.members = members
 
     def create(self, name: str, slug: str | None = None) -> Organization:
+        """The org with a seat pool per seat type (limit 0 until billing sets one): every way in (REST, the
+        CLI, the demo) creates a whole org here, so none can leave one without its pools."""
         now = self.clock.now()
         wanted = slug or slugify(name)
         if self.session.scalars(select(Organization.id).where(Organization.slug == wanted)).first():
@@ -55,6 +64,7 @@ class OrgService:
             targets=[Target("org", org.id, name)],
             changes=diff({}, org_snapshot(org)),
         )
+        self.seats.ensure_pools(org.id)  # after the event: the chain head before the pool rows, as seats.py
         return org
 
     def get(self, org_id: str) -> Organization:
