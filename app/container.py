@@ -99,7 +99,9 @@ class Services:
 
     @cached_property
     def sessions(self) -> SessionService:
-        return SessionService(self.session, self.container.clock, self.container.settings.session_ttl)
+        return SessionService(
+            self.session, self.container.clock, self.container.settings.session_ttl, self.audit
+        )
 
     @cached_property
     def accounts(self) -> AccountService:

@@ -59,7 +59,7 @@ class MemberService:
         self.clock = clock
         self.audit = audit
         self.seats = seats or SeatService(session, clock, audit)
-        self.sessions = sessions or SessionService(session, clock, 0)
+        self.sessions = sessions or SessionService(session, clock, 0, audit)
         self.authorizer = authorizer or Authorizer()
 
     # --- reading -----------------------------------------------------------------------------------------
