@@ -28,7 +28,6 @@ from urllib.parse import quote
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
 from app.audit.failures import Failure
 from app.audit.recorder import Actor, AuditRecorder, Target
@@ -58,6 +57,7 @@ from app.orgs.members import MemberService
 from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.seats import SeatService, check_seat_type
 from app.orgs.sessions import IssuedSession, SessionService
+from app.pagination import decode_cursor, encode_cursor
 from app.rbac.permissions import BUILTIN_ROLES, Authorizer, check_grant
 from app.rbac.service import RoleService
 

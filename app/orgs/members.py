@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
@@ -23,6 +22,7 @@ from app.orgs.lookup import live_org
 from app.orgs.models import Membership, User
 from app.orgs.seats import SEAT_TYPES, SeatService
 from app.orgs.sessions import SessionService
+from app.pagination import decode_cursor, encode_cursor
 from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_grant, check_role_change
 from app.rbac.service import RoleService
 
