@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     Incomplete production settings raise ``IncompleteConfiguration`` before anything is built."""
     from app import web
+    from app.api.endpoint import require_tenancy
     from app.api.ops import ops
     from app.api.routes import register_v1
     from app.mail import LogMailer, announce_log_mailer
@@ -22,7 +23,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     configure_logging(settings.log_level, settings.log_json)
     settings.refuse_incomplete_production()
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()), instance_relative_config=True)
-    app.config.update(SECRET_KEY=settings.resolved_secret_key(), TENANTRY_SETTINGS=settings)
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        TENANTRY_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["tenantry"] = container = container or Container.build(settings)
     if settings.env == "development" and isinstance(container.mailer, LogMailer):
@@ -30,4 +35,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     web.init_app(app)
     app.register_blueprint(ops)
     register_v1(app)
+    require_tenancy(app)  # every <org_id> route passes the one tenancy rule, or the app does not start
     return app

@@ -224,7 +224,10 @@ main.add_command(relay)
 main.add_command(consume)
 
 
-@main.command(help="Run scheduled jobs (audit retention, checkpoints, failure summaries) until stopped.")
+@main.command(
+    help="Run scheduled jobs (audit retention, checkpoints, failure summaries, domain re-checks) until "
+    "stopped."
+)
 @click.option("--once", is_flag=True, help="Run every job once, print their summaries, and exit.")
 def worker(once: bool) -> None:
     import signal

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,7 +58,24 @@ class Settings(BaseSettings):
     # production; in development one is generated into the instance folder (app/audit/signing.py).
     audit_signing_key: str = ""
     audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
+    # Largest request body accepted (bytes): past it 413 in the format of the door (problem+json, SCIM Error).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)
+    # Domain verification (app/domains/): verified domains are re-checked about every interval (spread
+    # with jitter); while the record is missing they are checked every retry interval, and unverified once
+    # it has been missing for the grace period. Timeouts and SERVFAIL never count as missing.
+    domain_recheck_interval: int = Field(default=24 * 3600, ge=60)
+    domain_recheck_retry: int = Field(default=3600, ge=60)
+    domain_grace_period: int = Field(default=72 * 3600, ge=0)
+    domain_verify_rate: str = "12/hour"  # verification attempts per domain, in the limits notation
+
+    @field_validator("domain_verify_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError for anything that is not "N/period"
+        return value
 
     def missing_in_production(self) -> dict[str, str]:
         """Each variable production requires and this configuration lacks, with what it is for."""

@@ -14,8 +14,11 @@ from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, Reque
 from app.audit.search import AuditLogSearch
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.credentials.resolver import CredentialResolver
 from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
+from app.domains.dns import TxtResolver, resolver_from_settings
+from app.domains.service import DomainService, RecheckPolicy
 from app.mail import Mailer, mailer_from_url
 from app.orgs.accounts import AccountService
 from app.orgs.invitations import InvitationService
@@ -24,7 +27,7 @@ from app.orgs.seat_requests import SeatRequestService
 from app.orgs.seats import SeatService
 from app.orgs.service import OrgService
 from app.orgs.sessions import SessionService
-from app.ratelimit import RateLimiter, limiter_from_url
+from app.ratelimit import RateLimiter, Rule, limiter_from_url
 from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
@@ -64,6 +67,11 @@ class Container:
         outbox.install(container)
         return container
 
+    @cached_property
+    def txt_resolver(self) -> TxtResolver:
+        """DNS TXT lookups for domain verification, from ``TENANTRY_DNS_*`` (built on first use)."""
+        return resolver_from_settings(self.settings)
+
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
     ) -> Services:
@@ -84,9 +92,31 @@ class Services:
         return CredentialService(self.session, self.container.clock, self.audit, self.authorizer)
 
     @cached_property
+    def credential_resolver(self) -> CredentialResolver:
+        return CredentialResolver(self.credentials, self.sessions)
+
+    @cached_property
     def orgs(self) -> OrgService:
         return OrgService(
-            self.session, self.container.clock, self.audit, seats=self.seats, members=self.members
+            self.session,
+            self.container.clock,
+            self.audit,
+            seats=self.seats,
+            members=self.members,
+            domains=self.domains,
+        )
+
+    @cached_property
+    def domains(self) -> DomainService:
+        settings = self.container.settings
+        return DomainService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            resolver=self.container.txt_resolver,
+            limiter=self.container.rate_limiter,
+            policy=RecheckPolicy.from_settings(settings),
+            verify_rule=Rule("domain_verify", settings.domain_verify_rate),
         )
 
     @cached_property

@@ -2,12 +2,18 @@
 
 gunicorn's own lines go out as JSON like the app's, and a worker's Prometheus files are marked dead when it
 exits, so ``/metrics`` keeps adding up every worker's counters (multi-process mode, PROMETHEUS_MULTIPROC_DIR).
+The worker answers the requests gunicorn refuses by itself in problem+json, like the app's own errors.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+worker_class = "app.gunicorn_worker.ProblemJsonWorker"
+# gunicorn's largest request line (method, path, query and version): ids and cursors fit with room to spare;
+# anything longer is 414 problem+json (the README says so).
+limit_request_line = 8190
 
 # Merged over gunicorn's defaults. The root logger gets no handler here: the app adds its own JSON handler
 # (app.observability.configure_logging), and a second one would print every line twice.

@@ -12,6 +12,7 @@ from app.audit import models as audit_models
 from app.audit.consumers import models as consumer_models
 from app.credentials import models as credential_models
 from app.db import Base
+from app.domains import models as domain_models
 from app.orgs import models as org_models
 from app.rbac import models as rbac_models
 
@@ -22,6 +23,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     rbac_models,
     log_models,
     consumer_models,
+    domain_models,
 )
 
 metadata: MetaData = Base.metadata

@@ -11,6 +11,7 @@ import binascii
 import json
 from typing import Any
 
+from app import json_input
 from app.errors import ValidationFailed
 
 VERSION = 1
@@ -26,8 +27,8 @@ def decode_cursor(cursor: str, *, id_prefix: str) -> str:
     """The id after which the next page starts; 422 when ``cursor`` is not one this API issued."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data: Any = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
+        data: Any = json_input.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
         raise _invalid() from None
     if not isinstance(data, dict) or data.get("v") != VERSION:
         raise _invalid()

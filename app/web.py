@@ -1,4 +1,5 @@
-"""The request boundary: a session per request, authentication, problem+json errors, request ids."""
+"""The request boundary: a session per request, authentication (one resolver for every credential kind),
+errors mapped once per front door (``app/frontdoor.py``), request ids."""
 
 from __future__ import annotations
 
@@ -6,29 +7,30 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.audit.failures import Failure, FailureAggregator, note_refusal
 from app.audit.recorder import SYSTEM, RequestContext
 from app.container import Container, Services
+from app.control_chars import escape_controls
 from app.credentials.principal import Principal
+from app.credentials.resolver import expected_credential
 from app.errors import (
     AppError,
     Conflict,
     Forbidden,
     HttpError,
     InternalError,
-    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
 )
+from app.frontdoor import door_of, render_error
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, new_request_id, request_id_var
 
 log = logging.getLogger("tenantry.http")
-PROBLEM_JSON = "application/problem+json"
 
 
 def container() -> Container:
@@ -43,9 +45,12 @@ def db_session() -> Any:
 
 
 def request_context() -> RequestContext:
+    """Who asked, as the audit log records it: the User-Agent is the caller's text, so its control characters
+    are escaped before it is stored anywhere."""
+    agent = request.user_agent.string
     return RequestContext(
         ip=request.remote_addr,
-        user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+        user_agent=escape_controls(agent[:512]) if agent else None,
         request_id=g.get("request_id"),
     )
 
@@ -71,13 +76,11 @@ def authenticate(*, platform_only: bool = False) -> Principal:
     """The caller from ``Authorization: Bearer``; 401 when absent, malformed, unknown or revoked."""
     principal: Principal | None = g.get("principal")
     if principal is None:
+        door = door_of(request.path)
         token = bearer_token()
         if token is None:
-            raise Unauthenticated("Send an API key or session token as 'Authorization: Bearer <token>'.")
-        if token.startswith("tnt_ses_"):
-            principal = services().sessions.authenticate(token)
-        else:
-            principal = services().credentials.authenticate_api_key(token)
+            raise Unauthenticated(f"Send {expected_credential(door)} as 'Authorization: Bearer <token>'.")
+        principal = services().credential_resolver.resolve(token, door)
         g.principal = principal
         g.pop("services", None)  # rebuild with the authenticated actor
     if platform_only and not principal.is_platform:
@@ -105,14 +108,8 @@ def note_failure(failure: Failure) -> None:
 
 
 def problem(error: AppError) -> Response:
-    body = error.to_problem(instance=request.path)
-    body["request_id"] = g.get("request_id")
-    resp = Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON)
-    if body["status"] == 401:
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="tenantry"'
-    if isinstance(error, RateLimited):
-        resp.headers["Retry-After"] = str(error.extra.get("retry_after", 1))
-    return resp
+    """The error in the format of the front door the request came through (``app/frontdoor.py``)."""
+    return render_error(error, g.get("request_id"))
 
 
 def _rollback() -> None:

@@ -1,4 +1,5 @@
-"""``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries).
+"""``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries,
+domain re-verification).
 
 Later issues add their jobs (domain re-checks, extracts) with ``register``. Each job runs in its own unit of
 work; a failing job is logged and retried at its next interval, never stopping the others.
@@ -53,11 +54,19 @@ def _retention(c: Container) -> dict[str, int]:
     return {r.org_id: r.purged for r in RetentionPurge(c.session_factory, c.clock).run()}
 
 
+def _domain_rechecks(c: Container) -> dict[str, int]:
+    from app.domains import recheck
+
+    return recheck.run(c)
+
+
 def default_jobs(c: Container) -> list[Job]:
-    # Failure summaries run before checkpoints so a checkpoint covers them.
+    # Failure summaries run before checkpoints so a checkpoint covers them. Domain re-checks run every
+    # minute but each domain only when its own next_check_at is due, so the work is spread over the day.
     return [
         Job("audit.failures.flush", 30, _flush_failures),
         Job("audit.retention", 3600, _retention),
+        Job("domains.recheck", 60, _domain_rechecks),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
         *EXTRA_JOBS,
     ]

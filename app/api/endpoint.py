@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from app import json_input
 from app.errors import MalformedRequest, NotFound, ValidationFailed
+from app.tenancy import may_act_in
 
 Auth = Literal["platform", "org", "any", "none"]
 
@@ -36,11 +38,31 @@ class Operation:
     status: int
     errors: tuple[int, ...] = ()
     path_params: list[str] = field(default_factory=list)
-    content_type: str = "application/json"
+    content_type: str = "application/json"  # several, comma-separated, for a file in a chosen format
     description: str = ""
 
 
 REGISTRY: list[Operation] = []
+ORG_PARAM = "org_id"  # the path parameter that names the tenant
+TENANCY_MARK = "__tenancy_checked__"
+
+
+class RouteWithoutTenancy(RuntimeError):
+    """A route takes ``<org_id>`` but nothing applies the tenancy rule to it: refused at start-up."""
+
+
+def require_tenancy(app: Flask) -> None:
+    """Every route with ``<org_id>`` must be an ``operation()`` (which applies ``app/tenancy.py`` before the
+    view runs, whatever permission it declares): a route added any other way fails the app's start-up."""
+    for rule in app.url_map.iter_rules():
+        if ORG_PARAM not in rule.arguments:
+            continue
+        view = app.view_functions.get(rule.endpoint)
+        if not getattr(view, TENANCY_MARK, False):
+            raise RouteWithoutTenancy(
+                f"{rule.rule} ({rule.endpoint}) takes <{ORG_PARAM}> but was not declared with operation(), "
+                "so no tenancy rule guards it. Declare it with app.api.endpoint.operation()."
+            )
 
 
 def _openapi_path(prefix: str, rule: str) -> tuple[str, list[str]]:
@@ -89,14 +111,23 @@ def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         raise ValidationFailed(f"Invalid {where}: check {names}.", errors=errors) from None
 
 
+def parse_json(raw: bytes) -> Any:
+    """The caller's JSON; 400 ``malformed_request`` when it is not JSON or nests too deep."""
+    try:
+        return json_input.loads(raw)
+    except json_input.NestingTooDeep:
+        raise MalformedRequest(
+            f"The request body nests deeper than {json_input.MAX_DEPTH} levels of arrays and objects."
+        ) from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: a backstop to the bound
+        raise MalformedRequest("The request body is not valid JSON.") from None
+
+
 def parse_json_body() -> Any:
     raw = request.get_data(cache=True)
     if not raw:
         return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+    return parse_json(raw)
 
 
 def operation(
@@ -118,6 +149,9 @@ def operation(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         path, params = _openapi_path(bp.url_prefix or "", rule)
+        org_scoped = ORG_PARAM in params
+        if org_scoped and auth == "none":
+            raise RouteWithoutTenancy(f"{method} {path} takes <{ORG_PARAM}> but no credential: it needs one.")
         REGISTRY.append(
             Operation(
                 method.lower(),
@@ -145,6 +179,9 @@ def operation(
             principal = authenticate(platform_only=auth == "platform") if auth != "none" else None
             if any("\x00" in value for value in kwargs.values() if isinstance(value, str)):
                 raise NotFound("No resource has that id.")  # a NUL in a path id: nothing can match it
+            if org_scoped and (principal is None or not may_act_in(principal, kwargs[ORG_PARAM])):
+                # The tenancy rule, unconditionally: never confirm that another org exists.
+                raise NotFound(f"Organisation {kwargs[ORG_PARAM]} not found")
             if principal is not None and permission is not None:
                 services().authorizer.require(principal, kwargs.get("org_id"), permission)
             if body is not None:
@@ -167,6 +204,7 @@ def operation(
             payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
             return Response(json.dumps(payload), status=code, mimetype="application/json")
 
+        setattr(wrapper, TENANCY_MARK, org_scoped)
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
         return wrapper
 

@@ -77,6 +77,15 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    """Path parameters whose values form a closed set say so; ids are opaque strings."""
+    from app.orgs.seats import SEAT_TYPES
+
+    if name == "seat_type":
+        return {"type": "string", "enum": list(SEAT_TYPES)}
+    return {"type": "string", "minLength": 1}
+
+
 def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
@@ -84,8 +93,7 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     if op.auth != "none":
         spec["security"] = [{"bearer": []}]
     params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-        for p in op.path_params
+        {"name": p, "in": "path", "required": True, "schema": _path_schema(p)} for p in op.path_params
     ]
     if op.query is not None:
         qschema = schemas.get(op.query.__name__, {})
@@ -95,8 +103,11 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     if params:
         spec["parameters"] = params
     if op.body is not None:
+        # Required exactly when the model has a required field: an all-optional body may be left out, and the
+        # server then takes it as {} (the wrapper does), so the document says what the server does.
+        body_schema = schemas.get(op.body.__name__, {})
         spec["requestBody"] = {
-            "required": True,
+            "required": bool(body_schema.get("required")),
             "content": {"application/json": {"schema": keys[(op.body, "validation")]}},
         }
     responses: dict[str, Any] = {}
@@ -105,7 +116,7 @@ def _operation(op: Operation, keys: dict[Any, Any], schemas: dict[str, Any]) -> 
     elif op.response is None:  # a streamed file (CSV, JSON Lines): a body, but no JSON model
         responses[str(op.status)] = {
             "description": "Success",
-            "content": {op.content_type: {"schema": {"type": "string"}}},
+            "content": {media: {"schema": {"type": "string"}} for media in op.content_type.split(",")},
         }
     else:
         schema = keys[(op.response, "serialization")]

@@ -11,6 +11,7 @@ from flask import Flask
 from app.api.v1 import v1
 from app.audit import log_views
 from app.credentials import views as credential_views
+from app.domains import views as domain_views
 from app.orgs import account_views, invitation_views, member_views, seat_views
 from app.orgs import views as org_views
 from app.rbac import role_views
@@ -26,6 +27,7 @@ VIEW_MODULES: tuple[ModuleType, ...] = (
     log_views,
     check_views,
     role_views,
+    domain_views,
 )
 
 

@@ -39,6 +39,14 @@ class AuditAction(StrEnum):
     # Failed logins and refused authorizations, aggregated per minute (app/audit/failures.py).
     AUTH_FAILED = "auth.failed"
     AUTHZ_DENIED = "authz.denied"
+    # Domains: claim, DNS TXT verification, re-verification, release (app/domains/).
+    DOMAIN_CLAIMED = "domain.claimed"
+    DOMAIN_VERIFIED = "domain.verified"
+    DOMAIN_VERIFICATION_FAILED = "domain.verification_failed"
+    DOMAIN_RECHECK_FAILING = "domain.recheck_failing"
+    DOMAIN_RECHECK_RECOVERED = "domain.recheck_recovered"
+    DOMAIN_UNVERIFIED = "domain.unverified"
+    DOMAIN_DELETED = "domain.deleted"
 
     @property
     def aggregate(self) -> str:

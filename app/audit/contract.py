@@ -42,17 +42,20 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.ORG_CREATED: EventContract(
         "An organisation is created (platform key or `tenantry orgs create`).",
         targets=("org",),
-        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
+        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join"),
     ),
     AuditAction.ORG_UPDATED: EventContract(
-        "An organisation's name or settings change (PATCH /v1/orgs/{org}); only changed fields appear.",
+        "An organisation's name or settings change (PATCH /v1/orgs/{org}); only changed fields appear. "
+        "Also recorded by Tenantry when the org loses its last verified domain: SSO enforcement and "
+        "auto-join are turned off, with `reason` domain_unverified or domain_deleted.",
+        {"reason": "string~"},
         targets=("org",),
-        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced"),
+        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join"),
     ),
     AuditAction.ORG_DELETED: EventContract(
         "An organisation is deleted: members end (seats freed), pending invitations, keys, tokens and "
         "sessions are revoked.",
-        {"members_ended": "integer", "invitations_revoked": "integer"},
+        {"members_ended": "integer", "invitations_revoked": "integer", "domains_released": "integer~"},
         targets=("org",),
     ),
     AuditAction.API_KEY_CREATED: EventContract(
@@ -215,5 +218,49 @@ CONTRACT: dict[AuditAction, EventContract] = {
         "minute like auth.failed.",
         {**_FAILURE, "permission": "string~", "role": "string?~"},
         failure=True,
+    ),
+    AuditAction.DOMAIN_CLAIMED: EventContract(
+        "An org claims a domain (POST /v1/orgs/{org}/domains); it stays pending until its TXT record "
+        "is seen.",
+        {"domain": "string", "record_name": "string"},
+        targets=("domain",),
+    ),
+    AuditAction.DOMAIN_VERIFIED: EventContract(
+        "The domain's TXT record was found: the org now holds the domain and its subdomains.",
+        {"domain": "string", "record_name": "string", "previous_status": "string"},
+        targets=("domain",),
+        changes=("status",),
+    ),
+    AuditAction.DOMAIN_VERIFICATION_FAILED: EventContract(
+        "A verification attempt did not find the record; `reason` is nxdomain, no_txt_record, "
+        "token_mismatch, timeout or servfail (also the outcome's reason).",
+        {"domain": "string", "reason": "string", "status": "string"},
+        targets=("domain",),
+        failure=True,
+    ),
+    AuditAction.DOMAIN_RECHECK_FAILING: EventContract(
+        "A re-verification of a verified domain did not find its record (timeouts and SERVFAIL never "
+        "count): the grace period starts and the owners are mailed.",
+        {"domain": "string", "reason": "string", "failing_since": "datetime", "unverify_after": "datetime"},
+        targets=("domain",),
+    ),
+    AuditAction.DOMAIN_RECHECK_RECOVERED: EventContract(
+        "The record of a domain in its grace period was found again: the domain stays verified.",
+        {"domain": "string", "failing_since": "datetime"},
+        targets=("domain",),
+    ),
+    AuditAction.DOMAIN_UNVERIFIED: EventContract(
+        "The record stayed missing for the whole grace period: the domain is unverified. `withdrawn` "
+        "names the org settings turned off because the org holds no verified domain any more "
+        "(sso_enforced, auto_join).",
+        {"domain": "string", "reason": "string", "failing_since": "datetime", "withdrawn": "string[]"},
+        targets=("domain",),
+        changes=("status",),
+    ),
+    AuditAction.DOMAIN_DELETED: EventContract(
+        "An org releases a domain (DELETE /v1/orgs/{org}/domains/{id}); `withdrawn` as for "
+        "domain.unverified.",
+        {"domain": "string", "status": "string", "withdrawn": "string[]"},
+        targets=("domain",),
     ),
 }

@@ -24,16 +24,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.chain import format_time
 from app.audit.models import AuditEvent
 from app.audit.search import AuditFilter, iter_batches
+from app.control_chars import escape_controls
 
 Format = Literal["csv", "jsonl"]
-MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+# Flask adds "; charset=utf-8" to text/* itself: naming it here doubled it.
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 JSON_COLUMNS = ("targets", "context", "changes", "data")
 CSV_COLUMNS = (
     "id", "sequence", "occurred_at", "action", "type", "outcome", "reason",
     "actor_type", "actor_id", "actor_name", "targets", "ip", "user_agent", "request_id",
     "changes", "data", "prev_hash", "hash",
 )  # fmt: skip
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@")  # tabs and carriage returns before a formula are escaped by _cell
 EVENTS = AuditEvent.__table__
 
 
@@ -63,7 +65,9 @@ def jsonl_line(row: Row[Any]) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
+    # Control characters (terminal escapes, bidirectional overrides) are shown, never obeyed, by whoever
+    # opens the file; events recorded before the request boundary escaped them are covered too.
+    text = "" if value is None else escape_controls(str(value))
     # A spreadsheet would run a cell starting with these as a formula (CSV injection): quote it as text.
     return "'" + text if text.startswith(FORMULA_START) else text
 

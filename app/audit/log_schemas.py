@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 from sqlalchemy import Row
 
-from app.api.schema import Query, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Query, ResponseBody
 from app.audit.chain import format_time
 from app.audit.search import AuditFilter
 
@@ -40,7 +40,9 @@ class AuditFilterQuery(Query):
 
 
 class AuditLogQuery(AuditFilterQuery):
-    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        default=None, max_length=512, pattern=CURSOR_PATTERN, description="next_cursor of the previous page"
+    )
     limit: int = Field(default=100, ge=1, le=1000)
 
 

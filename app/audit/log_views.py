@@ -53,7 +53,7 @@ def list_audit_logs(org_id: str, query: AuditLogQuery) -> AuditLogPage:
     permission="audit_logs:read",
     query=AuditExportQuery,
     errors=DISABLED,
-    content_type="application/x-ndjson",
+    content_type="text/csv,application/x-ndjson",
     description="Same filters as the search, oldest first, streamed as an attachment. The chain head is "
     "signed when the export starts and the export stops there: JSON Lines end with "
     '`{"checkpoint": {...}}`, and both formats carry it base64 JSON in `X-Tenantry-Audit-Checkpoint`. '

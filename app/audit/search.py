@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Row, Select, false, select, tuple_
 from sqlalchemy.orm import Session
 
+from app import json_input
 from app.audit.catalogue import AuditAction
 from app.audit.log_models import AuditEventTarget
 from app.audit.models import AuditEvent
@@ -58,14 +59,15 @@ def encode_cursor(pos: Position) -> str:
 
 def decode_cursor(cursor: str) -> Position:
     try:
-        data: Any = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode("ascii")))
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data: Any = json_input.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("i"), str):
             raise ValueError("shape")
         when = datetime.fromisoformat(str(data["t"]))
         if when.tzinfo is None or len(data["i"]) > 36:
             raise ValueError("time zone or id")
         return Position(when.astimezone(UTC), data["i"])
-    except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError):
+    except (binascii.Error, ValueError, UnicodeError, TypeError, KeyError, RecursionError):
         raise ValidationFailed(
             "The cursor is not valid. Pass the previous page's next_cursor unchanged, or omit it.",
             errors=[{"field": "cursor", "message": "invalid cursor"}],

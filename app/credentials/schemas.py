@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from app.api.schema import Query, RequestBody, ResponseBody
+from app.api.schema import Query, QueryBool, RequestBody, ResponseBody
 
 
 class ApiKeyCreate(RequestBody):
@@ -24,7 +24,7 @@ class ScimTokenCreate(RequestBody):
 
 
 class CredentialListQuery(Query):
-    include_revoked: bool = False
+    include_revoked: QueryBool = False
 
 
 class ApiKeyOut(ResponseBody):

@@ -1,14 +1,15 @@
 """Global accounts: one per case-folded email, shared by every organisation the person belongs to.
 
 Deleting an account ends every membership and erases the personal data; the row stays (with a placeholder
-email) so audit events that name the user id keep pointing at something.
+email) so audit events that name the user id keep pointing at something. Invitations sent to the account's
+email, in any org, get the same placeholder; pending ones are revoked (their addressee is gone).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -16,7 +17,7 @@ from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import LastOwner, NotFound
 from app.orgs.members import MemberService, plausible_id
-from app.orgs.models import Membership, Organization, User
+from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.sessions import SessionService
 from app.rbac.permissions import OWNER
 
@@ -99,10 +100,16 @@ class AccountService:
         """
         user = self.get(user_id)
         held = self.memberships(user_id)
+        invitations = self._invitations_to(user)
         # Lock order: the platform chain (as creating an account does), then each org's chain by id.
         self.audit.lock_chain(None)
-        for org_id in sorted({e.org.id for e in held}):
+        for org_id in sorted(
+            {e.org.id for e in held} | {i.org_id for i in invitations if i.status == "pending"}
+        ):
             self.audit.lock_chain(org_id)
+        # Read again under the locks: an invitation sent meanwhile is erased too (its org's chain, should it
+        # be a new one, is locked when its revocation is recorded).
+        invitations = self._invitations_to(user)
         blocking = self._last_owner_of(held)
         if blocking:
             names = ", ".join(f"{o.name} ({o.id})" for o in blocking)
@@ -119,6 +126,7 @@ class AccountService:
         user.name = None
         user.deleted_at = now
         user.updated_at = now
+        self._erase_invitations(invitations, user.email)
         self.session.flush()
         self.audit.record(
             AuditAction.USER_DELETED,
@@ -129,9 +137,37 @@ class AccountService:
                 "org_ids": [entry.org.id for entry in held],
                 "memberships_ended": len(held),
                 "sessions_ended": sessions_ended,
-                "erased": ["email", "name"],
+                "erased": ["email", "name", "invitation_emails"],
             },
         )
+
+    def _invitations_to(self, user: User) -> list[Invitation]:
+        """Every invitation to the account's email or accepted by it, in any org, oldest first."""
+        return list(
+            self.session.scalars(
+                select(Invitation)
+                .where(or_(Invitation.email == user.email, Invitation.accepted_user_id == user.id))
+                .order_by(Invitation.org_id, Invitation.id)
+            )
+        )
+
+    def _erase_invitations(self, invitations: list[Invitation], placeholder: str) -> None:
+        """Each invitation gets the account's placeholder email; a pending one is revoked, recorded in its org
+        (its chain is locked already)."""
+        now = self.clock.now()
+        for invitation in invitations:
+            invitation.email = placeholder
+            if invitation.status != "pending":
+                continue
+            before = "expired" if invitation.expires_at <= now else "pending"
+            invitation.status, invitation.revoked_at = "revoked", now
+            self.session.flush()
+            self.audit.record(
+                AuditAction.INVITATION_REVOKED,
+                org_id=invitation.org_id,
+                targets=[Target("invitation", invitation.id, placeholder)],
+                changes={"status": {"before": before, "after": "revoked"}},
+            )
 
     def _last_owner_of(self, held: list[AccountMembership]) -> list[Organization]:
         return [

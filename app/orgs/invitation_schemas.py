@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import EmailStr, Field, StrictBool, field_validator
+from pydantic import EmailStr, Field, field_validator
 
-from app.api.schema import Query, RequestBody, ResponseBody
+from app.api.schema import CURSOR_PATTERN, BodyBool, Query, RequestBody, ResponseBody
 from app.orgs.models import Invitation
 from app.orgs.seats import SEAT_TYPES
 
@@ -16,9 +17,14 @@ Delivery = Literal["pending", "sent", "failed"]
 BuiltinRole = Literal["owner", "admin", "billing", "member"]
 
 
+# Control characters (C0, DEL, C1): PostgreSQL refuses NUL in text and no name or role holds one. The same
+# rule is the pattern in the OpenAPI document, so a client can check it before sending.
+NO_CONTROLS = "^[^\u0000-\u001f\u007f-\u009f]*$"
+_CONTROLS = re.compile("[\u0000-\u001f\u007f-\u009f]")
+
+
 def _printable(value: str | None) -> str | None:
-    # PostgreSQL refuses NUL in text and no valid value holds a control character: reject it as input.
-    if value is not None and not value.isprintable():
+    if value is not None and _CONTROLS.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -30,7 +36,7 @@ class InvitationCreate(RequestBody):
     )
     seat_type: str | None = Field(default=None, description="A known seat type, e.g. 'pro'.")
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
-    return_token: StrictBool = Field(
+    return_token: BodyBool = Field(
         default=False,
         description="Platform keys only: also return the token (your backend delivers it). Audited. "
         "Org keys and sessions never see it: it travels by email.",
@@ -48,22 +54,22 @@ class InvitationCreate(RequestBody):
 
 class InvitationListQuery(Query):
     status: InvitationStatus | None = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=200, pattern=CURSOR_PATTERN)
     limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")
 
     _no_control = field_validator("cursor")(_printable)
 
 
 class InvitationAccept(RequestBody):
-    token: str = Field(min_length=1, max_length=200)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, pattern=r"^tnt_inv_[A-Za-z0-9_-]+$")
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROLS)
 
     _no_control = field_validator("token", "name")(_printable)
 
 
 class InvitationResend(RequestBody):
     expires_in_days: int | None = Field(default=None, ge=1, le=30, description="Default 7.")
-    return_token: StrictBool = Field(default=False, description="Platform keys only, as on create. Audited.")
+    return_token: BodyBool = Field(default=False, description="Platform keys only, as on create. Audited.")
 
 
 class InvitationOut(ResponseBody):

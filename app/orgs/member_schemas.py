@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from app.api.schema import Page, Query, RequestBody, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Page, Query, RequestBody, ResponseBody
 from app.orgs.models import Membership, User
 
 MemberStatus = Literal["active", "suspended"]
@@ -23,7 +23,10 @@ def _printable(value: str | None) -> str | None:
 class MemberListQuery(Query):
     limit: int = Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")
     cursor: str | None = Field(
-        default=None, max_length=200, description="The next_cursor of the previous page."
+        default=None,
+        max_length=200,
+        pattern=CURSOR_PATTERN,
+        description="The next_cursor of the previous page.",
     )
     role: str | None = Field(default=None, min_length=1, max_length=64)
     seat_type: str | None = Field(

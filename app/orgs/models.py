@@ -21,6 +21,8 @@ class Organization(Base):
     audit_logs_enabled: Mapped[bool] = mapped_column(default=True)
     audit_retention_days: Mapped[int] = mapped_column(default=365)
     sso_enforced: Mapped[bool] = mapped_column(default=False)
+    # off | invite_only | auto_join; anything but off needs a verified domain (app/domains/service.py).
+    auto_join: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
-from app.api.schema import RequestBody, ResponseBody
+from app.api.schema import BodyBool, RequestBody, ResponseBody
+
+AutoJoin = Literal["off", "invite_only", "auto_join"]
 
 
 class OrgCreate(RequestBody):
@@ -18,9 +21,16 @@ class OrgCreate(RequestBody):
 
 class OrgUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    audit_logs_enabled: bool | None = None
+    audit_logs_enabled: BodyBool | None = None
     audit_retention_days: int | None = Field(default=None, ge=30, le=3650)
-    sso_enforced: bool | None = None
+    sso_enforced: BodyBool | None = Field(
+        default=None, description="Members must sign in with SSO. Turning it on needs a verified domain."
+    )
+    auto_join: AutoJoin | None = Field(
+        default=None,
+        description="What people of the org's verified domains may do: off, invite_only (they may ask to "
+        "join) or auto_join (they join as members). Anything but off needs a verified domain.",
+    )
 
 
 class OrgOut(ResponseBody):
@@ -30,5 +40,6 @@ class OrgOut(ResponseBody):
     audit_logs_enabled: bool
     audit_retention_days: int
     sso_enforced: bool
+    auto_join: AutoJoin
     created_at: datetime
     updated_at: datetime

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from app.api.schema import Query, RequestBody, ResponseBody
+from app.api.schema import CURSOR_PATTERN, BodyInt, Query, RequestBody, ResponseBody
 from app.orgs.models import Membership, User
 from app.orgs.seat_requests import SeatRequestView
 from app.orgs.seats import MAX_LIMIT, SEAT_TYPES, PoolStatus
@@ -28,7 +28,7 @@ MemberId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class SeatLimitIn(RequestBody):
-    limit: int = Field(ge=0, le=MAX_LIMIT, strict=True, description="Seats paid for; billing's number.")
+    limit: BodyInt = Field(ge=0, le=MAX_LIMIT, description="Seats paid for; billing's number.")
 
 
 class SeatAssignIn(RequestBody):
@@ -51,7 +51,7 @@ class SeatRequestDenyIn(RequestBody):
 
 class SeatRequestQuery(Query):
     status: Literal["pending", "approved", "denied"] | None = None
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, max_length=512, pattern=CURSOR_PATTERN)
     limit: int = Field(default=50, ge=1, le=200)
 
 

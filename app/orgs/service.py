@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets as pysecrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -13,13 +13,18 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
 from app.credentials.models import ApiKey, ScimToken
+from app.domains.errors import VerifiedDomainRequired
+from app.domains.models import Domain
 from app.errors import Conflict
 from app.orgs.lookup import live_org
 from app.orgs.members import MemberService
 from app.orgs.models import Invitation, LoginSession, Membership, Organization
 from app.orgs.seats import SeatService
 
-SETTINGS_FIELDS = ("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced")
+if TYPE_CHECKING:
+    from app.domains.service import DomainService
+
+SETTINGS_FIELDS = ("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join")
 
 
 def slugify(name: str) -> str:
@@ -39,12 +44,14 @@ class OrgService:
         audit: AuditRecorder,
         seats: SeatService,
         members: MemberService | None = None,
+        domains: DomainService | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
         self.seats = seats
         self.members = members
+        self.domains = domains
 
     def create(self, name: str, slug: str | None = None) -> Organization:
         """The org with a seat pool per seat type (limit 0 until billing sets one): every way in (REST, the
@@ -73,9 +80,11 @@ class OrgService:
     def update(self, org_id: str, changes: dict[str, Any]) -> Organization:
         org = self.get(org_id)
         before = org_snapshot(org)
-        for key, value in changes.items():
+        for key in changes:
             if key not in SETTINGS_FIELDS:
                 raise ValueError(key)
+        self._require_verified_domain(org, changes)
+        for key, value in changes.items():
             setattr(org, key, value)
         delta = diff(before, org_snapshot(org))
         if delta:
@@ -87,6 +96,25 @@ class OrgService:
                 changes=delta,
             )
         return org
+
+    def _require_verified_domain(self, org: Organization, changes: dict[str, Any]) -> None:
+        """SSO enforcement and auto-join act on the people of the org's verified domains: turning either
+        on needs one (409 verified_domain_required). The chain lock is taken first so a re-check that
+        unverifies the org's last domain cannot interleave (it takes the same lock)."""
+        enabling = [
+            key
+            for key, off in (("sso_enforced", False), ("auto_join", "off"))
+            if key in changes and changes[key] != off and changes[key] != getattr(org, key)
+        ]
+        if not enabling:
+            return
+        self.audit.lock_chain(org.id)
+        if self.domains is None or not self.domains.holds_verified_domain(org.id):
+            raise VerifiedDomainRequired(
+                f"Turning on {' and '.join(enabling)} needs a verified domain: claim one with "
+                "POST /v1/orgs/{org}/domains and verify it first.",
+                settings=enabling,
+            )
 
     def delete(self, org_id: str) -> None:
         """Members end (seats freed, sessions ended), pending invitations, keys and tokens are revoked;
@@ -120,12 +148,20 @@ class OrgService:
             .where(LoginSession.org_id == org_id, LoginSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        # Its domains are released (no audit event each: org.deleted says it), so another org can claim them.
+        domains = self.session.scalars(select(Domain).where(Domain.org_id == org_id)).all()
+        for domain in domains:
+            self.session.delete(domain)
         org.deleted_at = now
         org.slug = f"{org.slug[:40]}-deleted-{org.id[-8:]}"
         self.audit.record(
             AuditAction.ORG_DELETED,
             org_id=org_id,
             targets=[Target("org", org.id, org.name)],
-            data={"members_ended": len(members), "invitations_revoked": len(invitations)},
+            data={
+                "members_ended": len(members),
+                "invitations_revoked": len(invitations),
+                "domains_released": len(domains),
+            },
         )
         self.session.flush()

@@ -46,6 +46,9 @@ def get_org(org_id: str) -> OrgOut:
     permission="org:update",
     body=OrgUpdate,
     response=OrgOut,
+    errors=(409,),
+    description="Turning on `sso_enforced` or `auto_join` needs a verified domain (409 "
+    "`verified_domain_required`); both are turned off when the org loses its last verified domain.",
 )
 def update_org(org_id: str, body: OrgUpdate) -> OrgOut:
     org = services().orgs.update(org_id, body.model_dump(exclude_unset=True, exclude_none=True))

@@ -1,10 +1,17 @@
 """The per-worker authorization engine: compiled org snapshots in an LRU, kept fresh by version.
 
-A check is a dict lookup when the org's snapshot is cached and at least ``min_version``; otherwise the org is
-loaded (one indexed query per table) and compiled. Snapshots are dropped when a newer version is heard of:
+A check is a dict lookup when the org's snapshot is cached and at least ``min_version``; otherwise the org
+is loaded (one indexed query per table) and compiled. Snapshots are dropped when a newer version is heard of:
 from this process's own commits at once, from other workers and instances through PostgreSQL
 ``LISTEN tenantry_authz``, and from a poll of recently changed versions every ``poll_interval`` seconds (the
 fallback, and the only channel on SQLite), with a full sweep of cached orgs every ``sweep_interval``.
+Cached API keys are revalidated in every poll round, so a key revoked through another worker is refused within
+one round on SQLite too (PostgreSQL's NOTIFY drops it at once).
+
+Refreshes are coalesced per org: one at a time, and a caller takes the result of one that began after it
+arrived rather than start its own. A ``min_version`` above the cached snapshot first reads the org's version
+alone (one indexed row) and loads only when the database holds something newer, so a flood of checks with an
+unreachable ``min_version`` costs no loads, while a real new version is still read at once.
 """
 
 from __future__ import annotations
@@ -15,16 +22,18 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from app.credentials.principal import Principal
 from app.rbac import versioning
 from app.rbac.compiled import CompiledOrg, Decision
 from app.rbac.keycache import ApiKeyCache
-from app.rbac.loader import changed_since, load_org, versions_of
+from app.rbac.loader import changed_since, live_keys, load_org, versions_of
 
 log = logging.getLogger("tenantry.authz")
 POLL_WINDOW = 10.0  # seconds of changes each poll re-reads: covers commits that land late and clock skew
@@ -58,7 +67,9 @@ class AuthzEngine:
         self.sweep_interval = sweep_interval
         self.listen = listen and bind.dialect.name == "postgresql"
         self.keys = ApiKeyCache(ttl=key_ttl)
-        self.loads = 0
+        self.loads = 0  # full loads of an org (policy read and compiled)
+        self.version_reads = 0  # reads of one org's version, before a load that may not be needed
+        self._refreshes: dict[str, _Refresh] = {}
         self._cache: OrderedDict[str, CompiledOrg] = OrderedDict()
         self._lock = threading.Lock()
         self._pid: int | None = None if sync else os.getpid()  # sync=False: never start the thread
@@ -78,10 +89,56 @@ class AuthzEngine:
             except KeyError:  # dropped by another thread meanwhile: the snapshot we hold is still valid
                 pass
             return snap
-        return self.reload(org_id)
+        return self._refresh(org_id, min_version)
+
+    def remember_key(self, key_hash: str, principal: Principal) -> None:
+        """Cache an authenticated API key; the sync thread (started here if need be) revalidates it."""
+        if self._pid != os.getpid():
+            self._start()
+        self.keys.put(key_hash, principal)
 
     def check(self, org_id: str, subject: str, permission: str, min_version: int | None = None) -> Decision:
         return self.snapshot(org_id, min_version).decide(subject, permission)
+
+    def _refresh(self, org_id: str, min_version: int | None) -> CompiledOrg:
+        """The org's snapshot as of a database read that began after this call did, shared with concurrent
+        callers: the answer honours ``min_version`` as a read of one's own would, at the cost of one."""
+        with self._lock:
+            refresh = self._refreshes.setdefault(org_id, _Refresh())
+            refresh.users += 1
+            ticket = refresh.started
+        try:
+            with refresh.lock:
+                if refresh.started > ticket and refresh.result is not None:
+                    return refresh.result  # began after this caller arrived: as fresh as its own read
+                with self._lock:
+                    refresh.started += 1
+                refresh.result = None
+                refresh.result = self._read_through(org_id, min_version)
+                return refresh.result
+        finally:
+            with self._lock:
+                refresh.users -= 1
+                if refresh.users == 0:
+                    self._refreshes.pop(org_id, None)
+
+    def _read_through(self, org_id: str, min_version: int | None) -> CompiledOrg:
+        cached = self._cache.get(org_id)
+        if cached is not None:
+            if min_version is None or cached.version >= min_version:
+                return cached  # refreshed meanwhile
+            if self.db_version(org_id) <= cached.version:
+                return cached  # the database holds nothing newer: min_version is ahead of every commit
+        return self.reload(org_id)
+
+    def db_version(self, org_id: str) -> int:
+        """The org's committed version (0 when none): one indexed row."""
+        try:
+            found = versions_of(self.reader, [org_id])
+        except (DBAPIError, self.reader.dialect.loaded_dbapi.Error):  # a dropped pooled connection: again
+            found = versions_of(self.reader, [org_id])
+        self.version_reads += 1
+        return found.get(org_id, 0)
 
     def reload(self, org_id: str) -> CompiledOrg:
         try:
@@ -156,10 +213,26 @@ class AuthzEngine:
     def poll_once(self, since: float, cur: Any = None) -> None:
         self.note_versions(dict(changed_since(self.bind, since, cur)), set())
 
+    def revalidate_keys(self, cur: Any = None) -> None:
+        """Drop cached API keys that were revoked (or whose org was deleted) since they were cached."""
+        cached = self.keys.hashes()
+        if cached:
+            self.keys.revoke(set(cached) - live_keys(self.bind, cached, cur))
+
     def sweep_once(self, cur: Any = None) -> None:
         orgs = list(self._cache)
         current = versions_of(self.bind, orgs, cur)
         self.note_versions({o: current.get(o, 0) for o in orgs if o in current}, set())
+
+
+@dataclass
+class _Refresh:
+    """One org's refreshes in flight: ``started`` counts them, ``result`` is the last one's snapshot."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: int = 0
+    result: CompiledOrg | None = None
+    users: int = 0
 
 
 def _sync_loop(ref: weakref.ref[AuthzEngine], stop: threading.Event) -> None:
@@ -193,6 +266,7 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
             # On PostgreSQL the listening connection also polls: the thread never touches the pool.
             cur = listener.conn.cursor() if listener is not None else None
             engine.poll_once(started - POLL_WINDOW, cur)
+            engine.revalidate_keys(cur)
             if time.monotonic() - last_sweep >= engine.sweep_interval:
                 engine.sweep_once(cur)
                 last_sweep = time.monotonic()

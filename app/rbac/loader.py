@@ -1,4 +1,5 @@
-"""Reading one org's policy from the database as Casbin rules, and the version pollers' queries.
+"""Reading one org's policy from the database as Casbin rules, and the sync thread's queries (versions, live
+API keys).
 
 These run on the check path, outside any request session, so they use a raw DB-API connection: no ORM, and on
 SQLite no ``BEGIN IMMEDIATE`` (a read must never wait for the request's own write transaction). The version is
@@ -139,3 +140,27 @@ def _versions(cur: Any, ph: str, org_ids: list[str]) -> dict[str, int]:
         cur.execute(f"SELECT org_id, version FROM authz_versions WHERE org_id IN ({marks})", chunk)  # noqa: S608
         out.update((str(o), int(v)) for o, v in cur.fetchall())
     return out
+
+
+def live_keys(engine: Engine, key_hashes: list[str], cur: Any = None) -> set[str]:
+    """Those of ``key_hashes`` whose API key is neither revoked nor in a deleted org (the key cache's
+    revalidation; the rest are dropped)."""
+    if cur is not None:
+        return _live_keys(cur, "%s", key_hashes)
+    with raw_cursor(engine) as (pooled, ph):
+        return _live_keys(pooled, ph, key_hashes)
+
+
+def _live_keys(cur: Any, ph: str, key_hashes: list[str]) -> set[str]:
+    live: set[str] = set()
+    for start in range(0, len(key_hashes), 500):
+        chunk = key_hashes[start : start + 500]
+        marks = ", ".join([ph] * len(chunk))
+        cur.execute(
+            "SELECT k.key_hash FROM api_keys k LEFT JOIN organizations o ON o.id = k.org_id "  # noqa: S608
+            f"WHERE k.key_hash IN ({marks}) AND k.revoked_at IS NULL "
+            "AND (k.org_id IS NULL OR (o.id IS NOT NULL AND o.deleted_at IS NULL))",
+            chunk,
+        )
+        live.update(str(h) for (h,) in cur.fetchall())
+    return live

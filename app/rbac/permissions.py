@@ -15,6 +15,7 @@ from app.credentials.principal import Principal
 from app.errors import Forbidden, LastOwner, NotFound
 from app.rbac.compiled import UNKNOWN_ORG, Decision
 from app.rbac.policy import templates
+from app.tenancy import may_act_in
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -57,8 +58,7 @@ class Authorizer:
             return
         if permission in PLATFORM_ONLY:
             raise Forbidden(f"'{permission}' needs a platform API key.")
-        if org_id is None or principal.org_id != org_id:
-            # Never confirm that another org exists.
+        if org_id is None or not may_act_in(principal, org_id):  # the tenancy rule; never confirm others
             raise NotFound(f"Organisation {org_id} not found")
         if principal.kind == "user":
             decision = self.member_decision(principal, org_id, permission)
@@ -84,7 +84,7 @@ class Authorizer:
         """Every permission ``principal`` holds in ``org_id`` (None: a platform key, which holds all)."""
         if principal.is_platform:
             return None
-        if principal.org_id != org_id:
+        if not may_act_in(principal, org_id):
             return frozenset()
         if principal.kind != "user":
             return self.role_permissions(org_id, principal.role)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schema import RequestBody, ResponseBody
+from app.rbac.policy import custom_role_grantable
 
 MAX_BATCH = 1000
 
@@ -39,15 +40,20 @@ class CheckBatchOut(BaseModel):
     results: list[CheckOut]
 
 
+# The document lists the permissions a custom role may hold (policies/permissions.csv); the service still
+# checks them, with a message naming each one it refuses.
+GrantablePermission = Annotated[str, Field(json_schema_extra={"enum": sorted(custom_role_grantable())})]
+
+
 class RoleCreate(RequestBody):
     name: str = Field(min_length=2, max_length=63, pattern=r"^[a-z][a-z0-9_-]*$")
     description: str = Field(default="", max_length=500)
-    permissions: list[str] = Field(max_length=200)
+    permissions: list[GrantablePermission] = Field(max_length=200)
 
 
 class RoleUpdate(RequestBody):
     description: str | None = Field(default=None, max_length=500)
-    permissions: list[str] | None = Field(default=None, max_length=200)
+    permissions: list[GrantablePermission] | None = Field(default=None, max_length=200)
 
 
 class RoleOut(ResponseBody):

@@ -1,37 +1,35 @@
 """The check API other services call on every request: ``POST /v1/authz/check`` and ``/v1/authz/check-batch``.
 
 The hot path skips the generic ``operation`` wrapper (it would build services and pydantic models per call):
-the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation),
-the answer from the compiled snapshot; no database session is opened when both are warm. The two routes are
-still in the OpenAPI registry with their schemas.
+the caller's API key comes from an in-memory cache keyed by its hash (a few seconds, dropped on revocation by
+every worker: app/rbac/keycache.py), the answer from the compiled snapshot; no database session is opened when
+both are warm. The two routes are still in the OpenAPI registry with their schemas.
 
-An org key may only ask about its own org: a check naming another org is answered ``allowed: false`` with
-reason ``org_not_accessible`` (per result, so a batch never fails half-way, and without telling whether that
-org exists). Member sessions cannot call these routes (403): they are for services.
+Bodies are parsed and decided by ``app/rbac/check.py``, the same pure functions the fast path calls, with the
+one tenancy rule: an org key may only ask about its own org (another org: ``allowed: false``, reason
+``org_not_accessible``). The caller comes from the one credential resolver (door ``Door.CHECK``): member
+sessions cannot call these routes (403), they are for services.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
 
-from app.api.endpoint import REGISTRY, Operation
+from app.api.endpoint import REGISTRY, Operation, parse_json
 from app.api.v1 import v1
 from app.credentials.principal import Principal
-from app.credentials.secrets import hash_secret, looks_like
-from app.errors import Forbidden, MalformedRequest, Unauthenticated, ValidationFailed
-from app.rbac.compiled import Decision
+from app.credentials.resolver import Door, expected_credential
+from app.credentials.secrets import hash_secret
+from app.errors import Unauthenticated, ValidationFailed
+from app.rbac.check import CheckBodyInvalid, answer_batch, answer_check
 from app.rbac.engine import AuthzEngine
-from app.rbac.fastpath import CheckFastPath, dump
-from app.rbac.schemas import MAX_BATCH, CheckBatchIn, CheckBatchOut, CheckIn, CheckOut
+from app.rbac.fastpath import CheckFastPath
+from app.rbac.schemas import CheckBatchIn, CheckBatchOut, CheckIn, CheckOut
 from app.rbac.versioning import committed_versions
 from app.web import bearer_token, container, services
-
-FIELDS = frozenset({"org", "subject", "action", "min_version"})
-NOT_ACCESSIBLE = "org_not_accessible"
 
 
 def _engine() -> AuthzEngine:
@@ -41,88 +39,49 @@ def _engine() -> AuthzEngine:
 
 
 def _caller(engine: AuthzEngine) -> Principal:
+    """The calling service: a platform or org API key, from the key cache or the one credential resolver."""
     token = bearer_token()
     if token is None:
-        raise Unauthenticated("Send a platform or org API key as 'Authorization: Bearer <key>'.")
-    if not (looks_like(token, "platform") or looks_like(token, "org")):
-        if looks_like(token, "session"):
-            raise Forbidden("The check API is for services: call it with a platform or org API key.")
-        raise Unauthenticated("The API key is malformed. Send 'Authorization: Bearer tnt_…'.")
+        raise Unauthenticated(f"Send {expected_credential(Door.CHECK)} as 'Authorization: Bearer <key>'.")
     key_hash = hash_secret(token)
     principal = engine.keys.get(key_hash)
     if principal is None:
-        principal = services().credentials.authenticate_api_key(token)
+        principal = services().credential_resolver.resolve(token, Door.CHECK)
         g.db_session.commit()  # last_used_at
-        engine.keys.put(key_hash, principal)
+        engine.remember_key(key_hash, principal)
     g.principal = principal
     return principal
 
 
 def _body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedRequest("The request body is not valid JSON.") from None
+    return parse_json(request.get_data(cache=False))
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
+def _invalid(error: CheckBodyInvalid) -> ValidationFailed:
     return ValidationFailed(
-        f"Invalid request body: check {field}.", errors=[{"field": field, "message": message}]
+        f"Invalid request body: check {error.field}.",
+        errors=[{"field": error.field, "message": error.message}],
     )
-
-
-def _parse(item: Any, where: str) -> tuple[str, str, str, int | None]:
-    if not isinstance(item, dict):
-        raise _invalid(where.rstrip(".") or "(body)", "must be an object")
-    for name in item.keys() - FIELDS:
-        raise _invalid(where + name, "Extra inputs are not permitted")
-    values = []
-    for name, limit in (("org", 64), ("subject", 64), ("action", 128)):
-        value = item.get(name)
-        if not isinstance(value, str) or not 0 < len(value) <= limit:
-            raise _invalid(where + name, f"a string of 1 to {limit} characters is required")
-        values.append(value)
-    min_version = item.get("min_version")
-    if min_version is not None and (type(min_version) is not int or min_version < 0):
-        raise _invalid(where + "min_version", "must be a non-negative integer")
-    return values[0], values[1], values[2], min_version
-
-
-def _decide(
-    engine: AuthzEngine, caller: Principal, org: str, subject: str, action: str, mv: int | None
-) -> Decision:
-    if not caller.is_platform and caller.org_id != org:
-        return Decision(False, NOT_ACCESSIBLE, 0)
-    return engine.check(org, subject, action, mv)
-
-
-_dump = dump
 
 
 def authz_check() -> Response:
     engine = _engine()
     caller = _caller(engine)
-    org, subject, action, min_version = _parse(_body(), "")
-    decision = _decide(engine, caller, org, subject, action, min_version)
-    return Response(_dump(decision), mimetype="application/json")
+    try:
+        text = answer_check(_body(), caller, engine.check)
+    except CheckBodyInvalid as invalid:
+        raise _invalid(invalid) from None
+    return Response(text, mimetype="application/json")
 
 
 def authz_check_batch() -> Response:
     engine = _engine()
     caller = _caller(engine)
-    body = _body()
-    if not isinstance(body, dict):
-        raise _invalid("(body)", "must be an object")
-    for name in body.keys() - {"checks"}:
-        raise _invalid(name, "Extra inputs are not permitted")
-    checks = body.get("checks")
-    if not isinstance(checks, list):
-        raise _invalid("checks", "a list of checks is required")
-    if len(checks) > MAX_BATCH:
-        raise _invalid("checks", f"at most {MAX_BATCH} checks per call")
-    parsed = [_parse(item, f"checks.{i}.") for i, item in enumerate(checks)]
-    out = ",".join(_dump(_decide(engine, caller, *p)) for p in parsed)
-    return Response('{"results":[' + out + "]}", mimetype="application/json")
+    try:
+        text = answer_batch(_body(), caller, engine.check)
+    except CheckBodyInvalid as invalid:
+        raise _invalid(invalid) from None
+    return Response(text, mimetype="application/json")
 
 
 def _register(rule: str, view: Any, summary: str, body: type, response: type, description: str) -> None:
@@ -176,7 +135,9 @@ def _install_fast_path(state: BlueprintSetupState) -> None:
     container = app.extensions["tenantry"]
     engine = container.authorizer.engine
     if engine is not None and container.settings.authz_fast_path:
-        app.wsgi_app = CheckFastPath(app.wsgi_app, engine)  # type: ignore[method-assign]
+        app.wsgi_app = CheckFastPath(  # type: ignore[method-assign]
+            app.wsgi_app, engine, max_body=container.settings.max_request_bytes
+        )
 
 
 @v1.after_request

@@ -26,9 +26,10 @@ def record(
     ip: str | None = "203.0.113.7",
     outcome: str = "success",
     changes: dict[str, Any] | None = None,
+    user_agent: str = "tests",
 ) -> str:
     with transaction(container.session_factory) as session:
-        rec = AuditRecorder(session, FrozenClock(at), actor, RequestContext(ip=ip, user_agent="tests"))
+        rec = AuditRecorder(session, FrozenClock(at), actor, RequestContext(ip=ip, user_agent=user_agent))
         event = rec.record(
             action,
             org_id=org_id,

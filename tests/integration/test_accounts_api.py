@@ -9,8 +9,8 @@ from app.audit.models import AuditEvent
 from app.container import Container
 from app.db import transaction
 from app.ids import new_id
-from app.orgs.models import LoginSession, Membership, User
-from tests.conftest import Api
+from app.orgs.models import Invitation, LoginSession, Membership, User
+from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, audit_events, membership_count, session_token
 
 
@@ -180,3 +180,50 @@ def test_platform_deletes_an_account(container: Container, admin: Api, platform:
     assert deleted.actor_type == "api_key" and deleted.data["initiated_by"] == "platform"
     assert admin.get(f"/v1/orgs/{org['id']}/members/{p.member_id}").status_code == 404
     assert admin.get(f"/v1/orgs/{org['id']}/members", query_string={"q": "p@acme"}).json["data"] == []
+
+
+def test_deleting_an_account_erases_its_email_from_every_invitation(
+    container: Container, client: FlaskClient, platform: Api
+) -> None:
+    acme, globex, initech = (new_org(platform, n) for n in ("Acme", "Globex", "Initech"))
+    orgs = (acme, globex, initech)
+    admins = {o["id"]: Api(client, make_org_key(container, o["id"], "admin")) for o in orgs}
+
+    def invite(org: dict[str, Any], email: str) -> str:
+        resp = admins[org["id"]].post(f"/v1/orgs/{org['id']}/invitations", {"email": email, "role": "member"})
+        assert resp.status_code == 201, resp.json
+        invitation_id: str = resp.json["id"]
+        return invitation_id
+
+    accepted = invite(acme, "gone@example.com")  # how the account joined Acme (marked accepted below)
+    gone = add_person(container, acme["id"], "Gone@Example.com")
+    with transaction(container.session_factory) as session:
+        row = session.get_one(Invitation, accepted)
+        row.status, row.accepted_user_id = "accepted", gone.user_id
+    pending = invite(globex, "GONE@example.com")
+    other = invite(globex, "stays@example.com")
+    revoked = invite(initech, "gone@example.com")
+    assert admins[initech["id"]].delete(f"/v1/orgs/{initech['id']}/invitations/{revoked}").status_code == 204
+
+    assert platform.delete(f"/v1/accounts/{gone.user_id}").status_code == 204
+
+    placeholder = f"erased-{gone.user_id}@invalid"
+    listed: dict[str, dict[str, Any]] = {}
+    for org in orgs:
+        resp = admins[org["id"]].get(f"/v1/orgs/{org['id']}/invitations")
+        assert resp.status_code == 200
+        assert "gone@example.com" not in resp.get_data(as_text=True).lower()
+        listed |= {i["id"]: i for i in resp.json["data"]}
+    assert {k: (listed[k]["email"], listed[k]["status"]) for k in (accepted, pending, revoked, other)} == {
+        accepted: (placeholder, "accepted"),
+        pending: (placeholder, "revoked"),  # its addressee is gone
+        revoked: (placeholder, "revoked"),
+        other: ("stays@example.com", "pending"),
+    }
+    [event] = audit_events(container, "invitation.revoked", org_id=globex["id"])
+    assert event.targets == [{"type": "invitation", "id": pending, "name": placeholder}]
+    assert event.changes == {"status": {"before": "pending", "after": "revoked"}}
+    [deleted] = audit_events(container, "user.deleted")
+    assert "invitation_emails" in deleted.data["erased"]
+    # The address is free again: a new invitation to it is a new one.
+    assert invite(globex, "gone@example.com") not in listed

@@ -230,7 +230,7 @@ def test_invalid_invitations_are_422_naming_the_field(
 
 
 def test_accept_refuses_unknown_fields(admin: Api) -> None:
-    resp = admin.as_key(None).post("/v1/invitations/accept", {"token": "x", "role": "owner"})
+    resp = admin.as_key(None).post("/v1/invitations/accept", {"token": "tnt_inv_x", "role": "owner"})
     assert resp.status_code == 422 and resp.json["errors"][0]["field"] == "role"
 
 

@@ -1,6 +1,6 @@
-"""Services stay below the HTTP layer: outside their HTTP adapters, the org, credential and authorization
-packages import neither Flask, ``app.web`` nor ``app.api`` (pagination lives in
-``app/pagination.py`` for that reason)."""
+"""Services stay below the HTTP layer: outside their HTTP adapters, the org, credential, authorization and
+domain packages import neither Flask, ``app.web`` nor ``app.api`` (pagination lives in ``app/pagination.py``
+for that reason)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
-PACKAGES = ("orgs", "credentials", "rbac")
+PACKAGES = ("orgs", "credentials", "rbac", "domains")
 HTTP = ("flask", "werkzeug", "app.web", "app.api")
 ADAPTERS = ("views", "schemas", "fastpath")  # the HTTP side: views, request bodies, the WSGI check route
 

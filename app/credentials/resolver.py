@@ -1,0 +1,121 @@
+"""One credential resolver: every kind of bearer credential, where each is accepted, and the org it binds.
+
+Tenantry has three front doors (``app/frontdoor.py``) and the check API, and each accepts only some kinds:
+
+==================  ======  ==========  =======  =========
+kind                ``/v1``  check API   SCIM     ``/sso``
+==================  ======  ==========  =======  =========
+platform API key    yes     yes         no       no
+org API key         yes     yes         no       no
+member session      yes     no (403)    no       yes
+SCIM token          no      no          yes      no
+access token (JWT)  slot    slot        no       no
+==================  ======  ==========  =======  =========
+
+The kind is read from the credential's own prefix (``tnt_pk_``, ``tnt_ok_``, ``tnt_ses_``, ``tnt_scim_``; a
+JWT starts ``eyJ``), so a SCIM token sent to ``/v1`` is refused as a SCIM token, not misread as a malformed
+key. The org a credential acts in comes from its stored row here and nowhere else: views and services
+receive the resulting ``Principal``. The member session's cookie (SSO) and signed access tokens fill the
+slots marked above when those issues land; until then they are refused with a clear message.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from app.credentials import secrets
+from app.credentials.principal import Principal
+from app.credentials.service import CredentialService
+from app.errors import AppError, Forbidden, Unauthenticated
+from app.orgs.sessions import SessionService
+
+
+class Door(StrEnum):
+    """Where a credential is presented."""
+
+    V1 = "/v1"
+    CHECK = "the check API"
+    SCIM = "/scim/v2"
+    SSO = "/sso"
+
+
+class Kind(StrEnum):
+    PLATFORM_KEY = "platform API key"
+    ORG_KEY = "org API key"
+    SESSION = "member session"
+    SCIM_TOKEN = "SCIM token"  # noqa: S105 - a name, not a secret
+    ACCESS_TOKEN = "access token"  # noqa: S105
+
+
+_PREFIXES: Final = (
+    (secrets.KINDS["platform"], Kind.PLATFORM_KEY),
+    (secrets.KINDS["org"], Kind.ORG_KEY),
+    (secrets.KINDS["session"], Kind.SESSION),
+    (secrets.KINDS["scim"], Kind.SCIM_TOKEN),
+    ("eyJ", Kind.ACCESS_TOKEN),  # a compact JWS: base64url of '{"'
+)
+
+ACCEPTED: Final[dict[Door, frozenset[Kind]]] = {
+    Door.V1: frozenset({Kind.PLATFORM_KEY, Kind.ORG_KEY, Kind.SESSION, Kind.ACCESS_TOKEN}),
+    Door.CHECK: frozenset({Kind.PLATFORM_KEY, Kind.ORG_KEY, Kind.ACCESS_TOKEN}),
+    Door.SCIM: frozenset({Kind.SCIM_TOKEN}),
+    Door.SSO: frozenset({Kind.SESSION}),
+}
+
+_WHERE: Final[dict[Kind, str]] = {
+    Kind.PLATFORM_KEY: "under /v1 and by the check API",
+    Kind.ORG_KEY: "under /v1 and by the check API",
+    Kind.SESSION: "under /v1 and /sso",
+    Kind.SCIM_TOKEN: "only under /scim/v2",
+    Kind.ACCESS_TOKEN: "under /v1 and by the check API",
+}
+
+_EXPECTED: Final[dict[Door, str]] = {
+    Door.V1: "an API key (tnt_pk_…, tnt_ok_…) or a member session (tnt_ses_…)",
+    Door.CHECK: "a platform or org API key (tnt_pk_…, tnt_ok_…)",
+    Door.SCIM: "the organisation's SCIM token (tnt_scim_…)",
+    Door.SSO: "a member session",
+}
+
+
+def expected_credential(door: Door) -> str:
+    return _EXPECTED[door]
+
+
+def kind_of(token: str) -> Kind | None:
+    for prefix, kind in _PREFIXES:
+        if token.startswith(prefix):
+            return kind
+    return None
+
+
+def refusal_for(kind: Kind, door: Door) -> AppError:
+    """The error for a known kind presented at a door that does not take it."""
+    detail = f"A {kind} is accepted {_WHERE[kind]}, not by {door}. Send {_EXPECTED[door]}."
+    if door is Door.CHECK and kind is Kind.SESSION:
+        # A person's session is valid, just not for this service-to-service API.
+        return Forbidden("The check API is for services: call it with a platform or org API key.")
+    return Unauthenticated(detail, credential_kind=str(kind))
+
+
+class CredentialResolver:
+    """Turns a bearer credential presented at a door into a ``Principal``; 401 when it is not valid there."""
+
+    def __init__(self, credentials: CredentialService, sessions: SessionService) -> None:
+        self.credentials = credentials
+        self.sessions = sessions
+
+    def resolve(self, token: str, door: Door) -> Principal:
+        kind = kind_of(token)
+        if kind is None:
+            raise Unauthenticated(f"The credential is malformed. Send {_EXPECTED[door]} as 'Bearer <token>'.")
+        if kind not in ACCEPTED[door]:
+            raise refusal_for(kind, door)
+        if kind in (Kind.PLATFORM_KEY, Kind.ORG_KEY):
+            return self.credentials.authenticate_api_key(token)
+        if kind is Kind.SESSION:
+            return self.sessions.authenticate(token)
+        if kind is Kind.SCIM_TOKEN:
+            return self.credentials.authenticate_scim_token(token)
+        raise Unauthenticated("Signed access tokens are not issued by this version of Tenantry yet.")

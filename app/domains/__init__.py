@@ -1,0 +1,1 @@
+"""Domain verification over DNS TXT, re-verification, and what a verified domain unlocks."""

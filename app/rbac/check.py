@@ -1,0 +1,95 @@
+"""The check API's body and decision, as one pure function used by the Flask views and the WSGI fast path.
+
+``answer_check`` and ``answer_batch`` take the decoded JSON body, the caller and a ``decide`` function (the
+engine's), and return the response text or raise ``CheckBodyInvalid`` naming the field. The fast path
+(``app/rbac/fastpath.py``) hands any ``CheckBodyInvalid`` to Flask, whose views call the same functions and
+turn the error into a 422 problem: both answer every body identically because neither has its own parser.
+
+Tenancy is the one rule of ``app/tenancy.py``: a check naming another org than the caller's is answered
+``allowed: false`` with reason ``org_not_accessible`` (per result, so a batch never fails half-way, and
+without telling whether that org exists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.rbac.compiled import Decision
+from app.rbac.schemas import MAX_BATCH
+from app.tenancy import Tenant, may_act_in
+
+FIELDS = frozenset({"org", "subject", "action", "min_version"})
+LIMITS = (("org", 64), ("subject", 64), ("action", 128))
+NOT_ACCESSIBLE = Decision(False, "org_not_accessible", 0)
+
+Decide = Callable[[str, str, str, int | None], Decision]
+
+
+class CheckBodyInvalid(Exception):
+    """The body is not a check: ``field`` (dotted, ``(body)`` for the whole) and what is wrong with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    org: str
+    subject: str
+    action: str
+    min_version: int | None
+
+
+def parse_check(item: Any, where: str = "") -> CheckRequest:
+    if type(item) is not dict:
+        raise CheckBodyInvalid(where.rstrip(".") or "(body)", "must be an object")
+    for name in sorted(item.keys() - FIELDS):
+        raise CheckBodyInvalid(where + str(name), "Extra inputs are not permitted")
+    values = []
+    for name, limit in LIMITS:
+        value = item.get(name)
+        if type(value) is not str or not 0 < len(value) <= limit:
+            raise CheckBodyInvalid(where + name, f"a string of 1 to {limit} characters is required")
+        values.append(value)
+    min_version = item.get("min_version")
+    if type(min_version) is float and min_version.is_integer():
+        min_version = int(min_version)  # 3.0 is an integer to JSON Schema (and so to the OpenAPI document)
+    if min_version is not None and (type(min_version) is not int or min_version < 0):
+        raise CheckBodyInvalid(where + "min_version", "must be a non-negative integer")
+    return CheckRequest(values[0], values[1], values[2], min_version)
+
+
+def parse_batch(body: Any) -> list[CheckRequest]:
+    if type(body) is not dict:
+        raise CheckBodyInvalid("(body)", "must be an object")
+    for name in sorted(body.keys() - {"checks"}):
+        raise CheckBodyInvalid(str(name), "Extra inputs are not permitted")
+    checks = body.get("checks")
+    if type(checks) is not list:
+        raise CheckBodyInvalid("checks", "a list of checks is required")
+    if len(checks) > MAX_BATCH:
+        raise CheckBodyInvalid("checks", f"at most {MAX_BATCH} checks per call")
+    return [parse_check(item, f"checks.{i}.") for i, item in enumerate(checks)]
+
+
+def decide(caller: Tenant, request: CheckRequest, engine_decide: Decide) -> Decision:
+    if not may_act_in(caller, request.org):
+        return NOT_ACCESSIBLE
+    return engine_decide(request.org, request.subject, request.action, request.min_version)
+
+
+def dump(d: Decision) -> str:
+    # Reasons are fixed codes: no escaping needed, and far cheaper than json.dumps per result.
+    return f'{{"allowed":{"true" if d.allowed else "false"},"version":{d.version},"reason":"{d.reason}"}}'
+
+
+def answer_check(body: Any, caller: Tenant, engine_decide: Decide) -> str:
+    return dump(decide(caller, parse_check(body), engine_decide))
+
+
+def answer_batch(body: Any, caller: Tenant, engine_decide: Decide) -> str:
+    results = (dump(decide(caller, r, engine_decide)) for r in parse_batch(body))
+    return '{"results":[' + ",".join(results) + "]}"

@@ -1,0 +1,1 @@
+"""Single sign-on for members' browsers under ``/sso``."""
