@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app import web
     from app.api.endpoint import require_tenancy
     from app.api.ops import ops
-    from app.api.v1 import register_v1
+    from app.api.routes import register_v1
     from app.mail import LogMailer, announce_log_mailer
     from app.observability import configure_logging
 

@@ -119,9 +119,7 @@ def orgs_create(name: str, slug: str | None, as_json: bool) -> None:
 
     c = _container()
     with transaction(c.session_factory) as session:
-        svc = c.services(session)
-        org = svc.orgs.create(name, slug)
-        svc.seats.ensure_pools(org.id)
+        org = c.services(session).orgs.create(name, slug)
         payload = {"id": org.id, "name": org.name, "slug": org.slug}
     _emit(as_json, payload, f"created organisation {org.id} ({org.name}, slug {org.slug})")
 
@@ -203,7 +201,6 @@ def demo(as_json: bool) -> None:
             return
         svc = c.services(session)
         org = svc.orgs.create("Demo", "demo")
-        svc.seats.ensure_pools(org.id)
         svc.seats.set_limit(org.id, "pro", 5)
         key = svc.credentials.create_api_key(org_id=org.id, role="owner", name="demo owner key")
         platform = svc.credentials.create_api_key(org_id=None, name="demo platform key")

@@ -108,7 +108,12 @@ class Services:
     @cached_property
     def orgs(self) -> OrgService:
         return OrgService(
-            self.session, self.container.clock, self.audit, members=self.members, domains=self.domains
+            self.session,
+            self.container.clock,
+            self.audit,
+            seats=self.seats,
+            members=self.members,
+            domains=self.domains,
         )
 
     @cached_property
@@ -134,7 +139,9 @@ class Services:
 
     @cached_property
     def sessions(self) -> SessionService:
-        return SessionService(self.session, self.container.clock, self.container.settings.session_ttl)
+        return SessionService(
+            self.session, self.container.clock, self.container.settings.session_ttl, self.audit
+        )
 
     @cached_property
     def accounts(self) -> AccountService:

@@ -19,3 +19,8 @@ def new_id(prefix: str) -> str:
     """A new id such as ``org_0192f1c3a4b57c6d8e9f0a1b2c3d4e5f`` (UUIDv7 hex, sorts by creation time)."""
     assert prefix in PREFIXES, prefix
     return f"{prefix}_{new_uuid7().hex}"
+
+
+def plausible_id(value: str) -> bool:
+    """Ids are short printable ASCII; anything else (a NUL, say) is simply not found."""
+    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()

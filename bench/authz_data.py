@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Integer, String, Table, create_engine, text
 
-from app.db import Base
-from app.models import load_all
+from app.models import metadata
 from app.rbac.policy import catalogue, template_rules
 
 ROLE_WEIGHTS = [("member", 70), ("admin", 12), ("billing", 5), ("owner", 5), ("analyst", 8)]
@@ -133,8 +132,7 @@ def load_postgres(url: str, data: Synthetic) -> None:
     """Bulk-load orgs, users, memberships, custom roles and versions with COPY."""
     import psycopg
 
-    load_all()
-    tables = Base.metadata.tables
+    tables = metadata.tables
     users = sorted({m[1] for m in data.members})
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         _copy(cur, tables["organizations"], ({"id": o, "name": o, "slug": o} for o in data.orgs))

@@ -26,13 +26,13 @@ from sqlalchemy import insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import migrate  # noqa: E402
-from app.api.cursor import encode_cursor  # noqa: E402
 from app.audit.recorder import SYSTEM, AuditRecorder, RequestContext  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
 from app.db import make_engine, make_session_factory  # noqa: E402
 from app.ids import new_id  # noqa: E402
 from app.orgs.members import MemberFilter, MemberService  # noqa: E402
 from app.orgs.models import Membership, Organization, User  # noqa: E402
+from app.pagination import encode_cursor  # noqa: E402
 
 PAGE = 200
 

@@ -22,8 +22,7 @@ from sqlalchemy import create_engine, text
 from app import create_app, migrate
 from app.config import Settings
 from app.container import Container
-from app.db import Base
-from app.models import load_all
+from app.models import metadata
 from tests.mailbox import Mailbox
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -75,7 +74,6 @@ def drop_pg_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The suite's database, migrated with Alembic (so the migrations are exercised on every run)."""
-    load_all()
     server = os.environ.get("TENANTRY_TEST_DATABASE_URL")
     if server:
         url = create_pg_database(server)
@@ -112,7 +110,7 @@ def container(settings: Settings) -> Iterator[Container]:
 
 def _truncate(c: Container) -> None:
     with c.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, g, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from app import json_input
+import app.json_input as json_input
 from app.errors import MalformedRequest, NotFound, ValidationFailed
 from app.tenancy import may_act_in
 

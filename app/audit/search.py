@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Row, Select, false, select, tuple_
 from sqlalchemy.orm import Session
 
-from app import json_input
+import app.json_input as json_input
 from app.audit.catalogue import AuditAction
 from app.audit.models import AuditEvent, AuditEventTarget
 from app.errors import AuditLogsDisabled, NotFound, ValidationFailed

@@ -15,6 +15,7 @@ from app.credentials import secrets
 from app.credentials.models import ApiKey, ScimToken
 from app.credentials.principal import Principal
 from app.errors import NotFound, Unauthenticated, ValidationFailed
+from app.orgs.lookup import live_org
 from app.orgs.models import Organization
 from app.rbac.permissions import ADMIN, BUILTIN_ROLES, Authorizer, check_grant
 
@@ -51,7 +52,7 @@ class CredentialService:
         ``granted_by`` is the API caller, who may create only a key whose role it could grant
         (``check_grant``); None is the operator at the command line, who is trusted."""
         if org_id is not None:
-            self._live_org(org_id)
+            live_org(self.session, org_id)
             role = role or "admin"
             if role not in BUILTIN_ROLES:
                 raise ValidationFailed(
@@ -84,7 +85,7 @@ class CredentialService:
         self, *, org_id: str, name: str = "", granted_by: Principal | None = None
     ) -> IssuedSecret:
         """A SCIM token acts as the org's admin (it provisions members): creating one is granting admin."""
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         if granted_by is not None:
             check_grant(granted_by, self.authorizer, org_id, SCIM_TOKEN_ROLE)
         value = secrets.new_secret("scim")
@@ -126,6 +127,8 @@ class CredentialService:
 
     def list_api_keys(self, org_id: str | None, *, include_revoked: bool = False) -> list[ApiKey]:
         """An org's keys, or (``org_id`` None) the platform keys; never the secrets."""
+        if org_id is not None:
+            live_org(self.session, org_id)
         stmt = select(ApiKey).order_by(ApiKey.id)
         stmt = stmt.where(ApiKey.org_id == org_id) if org_id else stmt.where(ApiKey.kind == "platform")
         if not include_revoked:
@@ -139,6 +142,7 @@ class CredentialService:
         return token
 
     def list_scim_tokens(self, org_id: str, *, include_revoked: bool = False) -> list[ScimToken]:
+        live_org(self.session, org_id)
         stmt = select(ScimToken).where(ScimToken.org_id == org_id).order_by(ScimToken.id)
         if not include_revoked:
             stmt = stmt.where(ScimToken.revoked_at.is_(None))
@@ -189,9 +193,3 @@ class CredentialService:
         return Principal(
             "scim", token.id, token.name or token.prefix, org_id=token.org_id, role=SCIM_TOKEN_ROLE
         )
-
-    def _live_org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id)
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org

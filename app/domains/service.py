@@ -24,7 +24,6 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
@@ -51,8 +50,10 @@ from app.domains.txt import (
     self_and_parents,
 )
 from app.errors import NotFound
-from app.orgs.members import plausible_id
+from app.ids import plausible_id
+from app.orgs.lookup import live_org
 from app.orgs.models import Organization
+from app.pagination import decode_cursor, encode_cursor
 from app.ratelimit import RateLimiter, Rule
 
 # Org settings that only make sense while the org holds a verified domain, and their "off" values.
@@ -168,7 +169,7 @@ class DomainService:
         mail domain; 409 when this org claimed it already, or when another org holds a parent of it
         verified (a subdomain is theirs). The very name another org holds may be claimed: it stays pending,
         and verifying it is refused while they hold it (their claim may lapse; the DNS decides then)."""
-        self._org(org_id)
+        live_org(self.session, org_id)
         name = self._claimable(raw_name)
         self.audit.lock_chain(org_id)
         existing = self.session.scalars(
@@ -201,7 +202,7 @@ class DomainService:
         return domain
 
     def list_domains(self, org_id: str, *, cursor: str | None = None, limit: int = 50) -> DomainPageResult:
-        self._org(org_id)
+        live_org(self.session, org_id)
         stmt = select(Domain).where(Domain.org_id == org_id)
         if cursor:
             stmt = stmt.where(Domain.id > decode_cursor(cursor, id_prefix="dom_"))
@@ -522,9 +523,3 @@ class DomainService:
         if domain is None:
             raise NotFound(f"Domain {domain_id} not found")
         return domain
-
-    def _org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id) if plausible_id(org_id) else None
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org

@@ -5,12 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.db import Base, make_engine
-from app.models import load_all
+from app.db import make_engine
+from app.models import metadata
 
-load_all()
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_with(connection: Connection) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from app.api.endpoint import operation
 from app.api.v1 import v1
-from app.audit.catalogue import AuditAction
-from app.audit.recorder import Target
 from app.credentials.principal import Principal
 from app.errors import AccountProofRequired, Forbidden
 from app.orgs.member_schemas import AccountMembershipOut, AccountOut
@@ -114,12 +112,4 @@ def delete_account(user_id: str) -> None:
     errors=(403,),
 )
 def logout() -> None:
-    principal = member_session()
-    svc = services()
-    svc.sessions.end(principal.id)
-    svc.audit.record(
-        AuditAction.SESSION_ENDED,
-        org_id=principal.org_id,
-        targets=[Target("session", principal.id), Target("user", principal.user_id or "")],
-        data={"reason": "logout"},
-    )
+    services().sessions.end(member_session().id, reason="logout")

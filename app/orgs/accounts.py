@@ -51,7 +51,7 @@ class AccountService:
         self.session = session
         self.clock = clock
         self.audit = audit
-        self.sessions = sessions or SessionService(session, clock, 0)
+        self.sessions = sessions or SessionService(session, clock, 0, audit)
         self.members = members or MemberService(session, clock, audit, sessions=self.sessions)
 
     def find_by_email(self, email: str) -> User | None:

@@ -28,7 +28,6 @@ from urllib.parse import quote
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
 from app.audit.failures import Failure
 from app.audit.recorder import Actor, AuditRecorder, Target
@@ -50,12 +49,15 @@ from app.errors import (
     SignInRequired,
     ValidationFailed,
 )
+from app.ids import plausible_id
 from app.mail import MailDeliveryError, Mailer
 from app.orgs.accounts import AccountService, normalize_email
-from app.orgs.members import MemberService, plausible_id
+from app.orgs.lookup import live_org
+from app.orgs.members import MemberService
 from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.seats import SeatService, check_seat_type
 from app.orgs.sessions import IssuedSession, SessionService
+from app.pagination import decode_cursor, encode_cursor
 from app.rbac.permissions import BUILTIN_ROLES, Authorizer, check_grant
 from app.rbac.service import RoleService
 
@@ -144,7 +146,7 @@ class InvitationService:
     def list(
         self, org_id: str, *, status: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> InvitationPageResult:
-        self._org(org_id)
+        live_org(self.session, org_id)
         now = self.clock.now()
         stmt = select(Invitation).where(Invitation.org_id == org_id)
         if status == PENDING:
@@ -180,7 +182,7 @@ class InvitationService:
         """A pending invitation; 409 if the person is a member or already has a live invitation here.
 
         ``return_token``: only a platform key may have the token returned (it then delivers it itself)."""
-        self._org(org_id)
+        live_org(self.session, org_id)
         self._check_token_disclosure(principal, return_token)
         self._check_role(principal, org_id, role, seat_type)
         if seat_type is not None:
@@ -405,12 +407,6 @@ class InvitationService:
         if invitation is None or invitation.status == REVOKED:
             raise NotFound(NOT_VALID)
         return invitation
-
-    def _org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id) if plausible_id(org_id) else None
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org
 
     @staticmethod
     def _check_token_disclosure(principal: Principal, return_token: bool) -> None:

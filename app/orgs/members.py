@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.errors import AlreadyMember, NotFound, ValidationFailed
-from app.orgs.models import Membership, Organization, User
+from app.ids import plausible_id as plausible_id  # re-exported: app/orgs/accounts.py imports it from here
+from app.orgs.lookup import live_org
+from app.orgs.models import Membership, User
 from app.orgs.seats import SEAT_TYPES, SeatService
 from app.orgs.sessions import SessionService
+from app.pagination import decode_cursor, encode_cursor
 from app.rbac.permissions import BUILTIN_ROLES, OWNER, Authorizer, check_grant, check_role_change
 from app.rbac.service import RoleService
 
@@ -42,11 +44,6 @@ class MemberPage:
     next_cursor: str | None
 
 
-def plausible_id(value: str) -> bool:
-    """Ids are short printable ASCII; anything else (a NUL, say) is simply not found."""
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
-
-
 class MemberService:
     def __init__(
         self,
@@ -62,7 +59,7 @@ class MemberService:
         self.clock = clock
         self.audit = audit
         self.seats = seats or SeatService(session, clock, audit)
-        self.sessions = sessions or SessionService(session, clock, 0)
+        self.sessions = sessions or SessionService(session, clock, 0, audit)
         self.authorizer = authorizer or Authorizer()
 
     # --- reading -----------------------------------------------------------------------------------------
@@ -85,7 +82,7 @@ class MemberService:
         self, org_id: str, filters: MemberFilter, *, limit: int, cursor: str | None
     ) -> MemberPage:
         """One page in id order (ids sort by creation); the cursor is the last id of the previous page."""
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         stmt = self._filtered(org_id, filters)
         if cursor:
             stmt = stmt.where(Membership.id > decode_cursor(cursor, id_prefix="mem_"))
@@ -270,9 +267,3 @@ class MemberService:
             )
             or 0
         )
-
-    def _live_org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id) if plausible_id(org_id) else None
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org

@@ -12,8 +12,9 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import NotFound, SeatAlreadyHeld, SeatRequestDecided, SeatRequestPending
+from app.orgs.lookup import live_org
 from app.orgs.models import Membership, SeatRequest, User
-from app.orgs.seats import SeatService, check_seat_type, live_org
+from app.orgs.seats import SeatService, check_seat_type
 
 PENDING, APPROVED, DENIED = "pending", "approved", "denied"
 STATUSES = (PENDING, APPROVED, DENIED)

@@ -6,7 +6,6 @@ and published as an enum in the OpenAPI document), not a 404: the org and the po
 
 from __future__ import annotations
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.errors import Forbidden
@@ -25,6 +24,7 @@ from app.orgs.seat_schemas import (
     SeatTransferIn,
     SeatTransferOut,
 )
+from app.pagination import decode_cursor, encode_cursor
 from app.web import authenticate, services
 
 TAG = "seats"

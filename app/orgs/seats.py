@@ -20,7 +20,8 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import NotFound, SeatAlreadyHeld, SeatLimitReached, SeatNotHeld, ValidationFailed
-from app.orgs.models import Membership, Organization, SeatPool
+from app.orgs.lookup import live_org
+from app.orgs.models import Membership, SeatPool
 
 SEAT_TYPES: tuple[str, ...] = ("pro",)
 MAX_LIMIT = 1_000_000
@@ -49,14 +50,6 @@ def check_seat_type(seat_type: str, field: str = "seat_type") -> str:
             errors=[{"field": field, "message": f"unknown seat type; one of: {', '.join(SEAT_TYPES)}"}],
         )
     return seat_type
-
-
-def live_org(session: Session, org_id: str) -> Organization:
-    """The org, unless unknown or deleted (404): a platform key can name any org id."""
-    org = session.get(Organization, org_id)
-    if org is None or org.deleted_at is not None:
-        raise NotFound(f"Organisation {org_id} not found")
-    return org
 
 
 class SeatService:

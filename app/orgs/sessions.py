@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.audit.catalogue import AuditAction
+from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials import secrets
 from app.credentials.principal import Principal
 from app.errors import Unauthenticated
 from app.orgs.models import LoginSession, Membership, Organization, User
+
+EndReason = Literal["logout"]  # SSO's single logout adds its own
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,11 @@ class IssuedSession:
 
 
 class SessionService:
-    def __init__(self, session: Session, clock: Clock, ttl_seconds: int) -> None:
+    def __init__(self, session: Session, clock: Clock, ttl_seconds: int, audit: AuditRecorder) -> None:
         self.session = session
         self.clock = clock
         self.ttl = timedelta(seconds=ttl_seconds)
+        self.audit = audit
 
     def issue(
         self, user_id: str, org_id: str, method: str, *, account_proof: str | None = None
@@ -85,12 +91,28 @@ class SessionService:
             account_proof=row.account_proof,
         )
 
-    def end(self, session_id: str) -> None:
-        self.session.execute(
+    def end(self, session_id: str, *, reason: EndReason) -> bool:
+        """End one session and record ``session.ended``. False, and no event, when it had ended already
+        (two logouts at once: one ends it). The org's chain head is locked before the session row, the
+        order every writer in an org takes (app/orgs/seats.py)."""
+        row = self.session.get(LoginSession, session_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        self.audit.lock_chain(row.org_id)
+        result = self.session.execute(
             update(LoginSession)
             .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
             .values(revoked_at=self.clock.now())
         )
+        if not getattr(result, "rowcount", 0):
+            return False
+        self.audit.record(
+            AuditAction.SESSION_ENDED,
+            org_id=row.org_id,
+            targets=[Target("session", row.id), Target("user", row.user_id)],
+            data={"reason": reason},
+        )
+        return True
 
     def end_for_member(self, user_id: str, org_id: str | None = None) -> int:
         """End a user's sessions in one org (membership removed) or everywhere (account deleted)."""

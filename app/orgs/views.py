@@ -21,10 +21,7 @@ from app.web import services
     errors=(409,),
 )
 def create_org(body: OrgCreate) -> OrgOut:
-    svc = services()
-    org = svc.orgs.create(body.name, body.slug)
-    svc.seats.ensure_pools(org.id)
-    return OrgOut.model_validate(org)
+    return OrgOut.model_validate(services().orgs.create(body.name, body.slug))
 
 
 @operation(

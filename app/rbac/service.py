@@ -14,7 +14,8 @@ from app.clock import Clock
 from app.credentials.models import ApiKey
 from app.credentials.principal import Principal
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.orgs.models import Invitation, Membership, Organization
+from app.orgs.lookup import live_org
+from app.orgs.models import Invitation, Membership
 from app.rbac.models import CasbinRule, CustomRole
 from app.rbac.permissions import ROLE_PERMISSIONS, Authorizer, permissions_missing
 from app.rbac.policy import catalogue, custom_role_grantable, role_subject, templates
@@ -66,7 +67,7 @@ class RoleService:
         return role in ROLE_PERMISSIONS or self._custom(org_id, role) is not None
 
     def list_roles(self, org_id: str) -> list[RoleView]:
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         out = [self._builtin(name) for name in ROLE_PERMISSIONS]
         customs = self.session.scalars(
             select(CustomRole).where(CustomRole.org_id == org_id).order_by(CustomRole.name)
@@ -77,7 +78,7 @@ class RoleService:
         return out
 
     def get_role(self, org_id: str, name: str) -> RoleView:
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         if name in ROLE_PERMISSIONS:
             return self._builtin(name)
         role = self._custom(org_id, name)
@@ -86,7 +87,7 @@ class RoleService:
         return RoleView(role.name, role.description, False, sorted(self._rules(org_id).get(name, ())))
 
     def effective(self, org_id: str, member_id: str) -> EffectivePermissions:
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         member = self.session.get(Membership, member_id) if len(member_id) <= 64 else None
         if member is None or member.org_id != org_id:
             raise NotFound(f"Member {member_id} not found")
@@ -105,7 +106,7 @@ class RoleService:
     def create(
         self, org_id: str, principal: Principal, name: str, description: str, permissions: list[str]
     ) -> RoleView:
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         if name in ROLE_PERMISSIONS:
             raise Conflict(f"{name!r} is a built-in role.", reason="builtin_role")
         if not ROLE_NAME.match(name):
@@ -243,7 +244,7 @@ class RoleService:
         ).one_or_none()
 
     def _editable(self, org_id: str, name: str) -> CustomRole:
-        self._live_org(org_id)
+        live_org(self.session, org_id)
         if name in ROLE_PERMISSIONS:
             raise Conflict(f"{name!r} is a built-in role and cannot be changed.", reason="builtin_role")
         role = self._custom(org_id, name)
@@ -253,9 +254,3 @@ class RoleService:
 
     def _builtin(self, name: str) -> RoleView:
         return RoleView(name, BUILTIN_DESCRIPTIONS.get(name, ""), True, sorted(ROLE_PERMISSIONS[name]))
-
-    def _live_org(self, org_id: str) -> Organization:
-        org = self.session.get(Organization, org_id)
-        if org is None or org.deleted_at is not None:
-            raise NotFound(f"Organisation {org_id} not found")
-        return org

@@ -21,6 +21,7 @@ from app.db import transaction
 from app.worker import Worker
 from tests.conftest import Api, _truncate, make_org_key
 from tests.integration.audit_helpers import T0
+from tests.member_factories import add_person, session_token
 
 
 @pytest.fixture
@@ -143,14 +144,14 @@ def test_a_failure_to_record_does_not_change_the_answer(
 def _other_front_doors(app: Flask) -> None:
     """Two doors outside ``/v1``, shaped like the SCIM and SSO ones to come: each reads its own credential
     and refuses through the shared boundary."""
-    from app.web import authenticate, bearer_token, services
+    from app.web import authenticate, services
 
     scim = Blueprint("scim_probe", __name__, url_prefix="/scim/v2")
     sso = Blueprint("sso_probe", __name__, url_prefix="/sso")
 
     @scim.get("/Users")
     def users() -> str:
-        services().credentials.authenticate_scim_token(bearer_token() or "")
+        authenticate()  # the one resolver: under /scim/v2 it takes SCIM tokens only
         return "{}"
 
     @sso.get("/orgs/<org_id>/settings")
@@ -174,7 +175,10 @@ def test_refusals_are_recorded_at_every_front_door(
         svc.credentials.revoke_scim_token(scim.id, org_id=org_id)
 
     assert Api(client, scim.secret).get("/scim/v2/Users").status_code == 401
-    assert Api(client, member_key).get(f"/sso/orgs/{org_id}/settings").status_code == 403
+    # /sso takes member sessions (API keys are refused there by the resolver, before any permission).
+    person = add_person(c, org_id, "viewer@acme.example", role="member")
+    viewer = session_token(c, person.user_id, org_id)
+    assert Api(client, viewer).get(f"/sso/orgs/{org_id}/settings").status_code == 403
 
     [failed] = _events(c, org_id, "auth.failed")
     assert failed.reason == "scim token revoked"
@@ -182,5 +186,6 @@ def test_refusals_are_recorded_at_every_front_door(
     assert failed.data["credential_prefix"] == scim.prefix and failed.data["path"] == "/scim/v2/Users"
     assert scim.secret not in json.dumps([failed.data, failed.context])
     [denied] = _events(c, org_id, "authz.denied")
-    assert denied.actor_type == "api_key" and denied.data["role"] == "member"
+    assert (denied.actor_type, denied.actor_id) == ("user", person.user_id)
+    assert denied.data["role"] == "member"
     assert denied.data["path"] == f"/sso/orgs/{org_id}/settings" and denied.data["method"] == "GET"

@@ -34,7 +34,6 @@ def two_paths(settings: Settings) -> Iterator[dict[str, Any]]:
     with fast_c.session_factory.begin() as session:
         svc = fast_c.services(session)
         mine, other = svc.orgs.create("Mine"), svc.orgs.create("Other")
-        svc.seats.ensure_pools(mine.id)
     person = add_person(fast_c, mine.id, "p@mine.example", role="admin")
     yield {
         "fast": fast_client,

@@ -83,6 +83,24 @@ def test_orgs_create_prints_id_and_name(cli_org: dict[str, Any]) -> None:
     assert cli_org["name"] == "Initech"
 
 
+def _pools(database_url: str, org_id: str) -> list[tuple[str, int]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        query = text('SELECT seat_type, "limit" FROM seat_pools WHERE org_id = :o ORDER BY seat_type')
+        rows = conn.execute(query, {"o": org_id})
+        pools = [(str(t), int(n)) for t, n in rows]
+    engine.dispose()
+    return pools
+
+
+def test_orgs_create_gives_the_org_its_seat_pools(cli: Cli, cli_org: dict[str, Any]) -> None:
+    from app.orgs.seats import SEAT_TYPES
+
+    assert _pools(cli.database_url, cli_org["id"]) == [(t, 0) for t in sorted(SEAT_TYPES)]
+
+
 def test_orgs_create_without_json_is_readable(cli: Cli) -> None:
     result = cli.run("orgs", "create", "Umbrella")
     assert result.returncode == 0, result.stderr
@@ -170,6 +188,7 @@ def test_demo_prints_keys_once(tmp_path: Path) -> None:
     assert cli.run("db", "upgrade").returncode == 0
     first = cli.json("demo")
     assert first["created"] is True
+    assert _pools(cli.database_url, first["org_id"]) == [("pro", 5)]
     assert first["org_key"].startswith("tnt_ok_") and first["platform_key"].startswith("tnt_pk_")
     again = cli.run("demo")
     assert again.returncode == 0 and "exists already" in again.stdout

@@ -40,7 +40,6 @@ def setup_org(
     with transaction(container.session_factory) as session:
         svc = container.services(session)
         org = svc.orgs.create("Race Inc")
-        svc.seats.ensure_pools(org.id)
         svc.seats.set_limit(org.id, "pro", limit)
         tokens = [
             svc.invitations.create(PLATFORM, org.id, email, "member", seat_type=seat_type).token

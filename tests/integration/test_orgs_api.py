@@ -101,3 +101,15 @@ def test_delete_org_ends_members_frees_seats_and_revokes_invitations(
         ).all()
     tail = actions[-3:]
     assert tail == ["seat.unassigned", "member.removed", "org.deleted"]
+
+
+def test_a_new_org_has_a_pool_per_seat_type(container: Container, platform: Api) -> None:
+    from sqlalchemy import select
+
+    from app.orgs.models import SeatPool
+    from app.orgs.seats import SEAT_TYPES
+
+    org_id = platform.post("/v1/orgs", {"name": "Pooled"}).json["id"]
+    with container.session_factory() as session:
+        pools = session.execute(select(SeatPool.seat_type, SeatPool.limit).where(SeatPool.org_id == org_id))
+        assert sorted(pools) == [(t, 0) for t in sorted(SEAT_TYPES)]

@@ -52,7 +52,6 @@ def seed(container: Container, members: int, seats: int) -> tuple[str, list[str]
     with transaction(container.session_factory) as session:
         svc = container.services(session)
         org = svc.orgs.create("Race")
-        svc.seats.ensure_pools(org.id)
         svc.seats.set_limit(org.id, "pro", seats)
         org_id = org.id
     return org_id, [m.id for m in add_members(container, org_id, members)]

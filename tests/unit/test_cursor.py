@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from app.api.cursor import decode_cursor, encode_cursor
 from app.errors import ValidationFailed
+from app.pagination import decode_cursor, encode_cursor
 
 
 def raw(data: object) -> str:

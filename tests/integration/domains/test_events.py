@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import OutboxEvent
+from app.audit.bus.models import OutboxEvent
 from app.clock import FrozenClock
 from app.config import Settings
 from app.container import Container

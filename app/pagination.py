@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from app import json_input
+import app.json_input as json_input
 from app.errors import ValidationFailed
 
 VERSION = 1
