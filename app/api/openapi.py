@@ -56,6 +56,10 @@ def build_openapi() -> dict[str, Any]:
             models.append((op.response, "serialization"))
     keys, defs = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    seen: set[str] = set()
+    for model, mode in models:
+        if mode == "validation":
+            _refuse_nul(keys[(model, mode)], schemas, seen)
     schemas["Problem"] = _problem_schema()
 
     paths: dict[str, dict[str, Any]] = {}
@@ -75,6 +79,33 @@ def build_openapi() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key"}},
         },
     }
+
+
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _refuse_nul(schema: Any, schemas: dict[str, Any], seen: set[str]) -> None:
+    """Input strings never hold NUL (PostgreSQL cannot store it; the server answers 422): say so in the
+    document, as a pattern on every free-form string of a request body or query."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in seen:
+            seen.add(name)
+            _refuse_nul(schemas.get(name), schemas, seen)
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "const"} & schema.keys():
+        schema["pattern"] = NO_NUL
+    for key in ("properties", "$defs"):
+        for child in (schema.get(key) or {}).values():
+            _refuse_nul(child, schemas, seen)
+    for key in ("items", "additionalProperties"):
+        _refuse_nul(schema.get(key), schemas, seen)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for child in schema.get(key) or []:
+            _refuse_nul(child, schemas, seen)
 
 
 def _path_schema(name: str) -> dict[str, Any]:
