@@ -140,6 +140,16 @@ def pg_database(pg_server_url: str) -> Iterator[str]:
     drop_pg_database(url)
 
 
+@pytest.fixture
+def pg_container(pg_database: str, tmp_path: Path) -> Iterator[Container]:
+    """A container of its own on a fresh PostgreSQL database (race tests, whatever the suite's backend)."""
+    from tests.support import container_on
+
+    c = container_on(pg_database, tmp_path)
+    yield c
+    c.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def nats_url() -> str:
     if not _reachable(NATS_URL, 4222):

@@ -36,12 +36,6 @@ def add_members(container: Container, org_id: str, count: int, prefix: str = "m"
     return made
 
 
-def session_token(container: Container, user_id: str, org_id: str) -> str:
-    """A member's session bearer (``tnt_ses_…``): acts as that member, with the member's role."""
-    with transaction(container.session_factory) as session:
-        return container.services(session).sessions.issue(user_id, org_id, "test").token
-
-
 def set_limit(container: Container, org_id: str, limit: int, seat_type: str = "pro") -> None:
     with transaction(container.session_factory) as session:
         container.services(session).seats.set_limit(org_id, seat_type, limit)

@@ -17,6 +17,7 @@ from app.container import Container
 from app.rbac.fastpath import CheckFastPath
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
+from tests.support import authz_check as check
 
 ADMIN_SURFACE = {
     "org:read", "org:update", "members:read", "members:update", "members:remove", "invitations:read",
@@ -95,13 +96,6 @@ def platform(platform: Api) -> Api:
 @pytest.fixture
 def admin(admin: Api) -> Api:
     return warmed(admin)
-
-
-def check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
-    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
-    assert resp.status_code == 200, resp.json
-    body: dict[str, Any] = resp.json
-    return body
 
 
 @pytest.mark.parametrize("seat", [None, "pro"])

@@ -21,6 +21,7 @@ from app.container import Container
 from app.credentials.secrets import hash_secret
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
+from tests.support import authz_check as _check
 
 
 def _settings(url: str, path: Path, fast_path: bool) -> Settings:
@@ -62,13 +63,6 @@ def workers(shared_url: str, tmp_path: Path, authz_fast_path: bool) -> Iterator[
 def _container(app: Flask) -> Container:
     c: Container = app.extensions["tenantry"]
     return c
-
-
-def _check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
-    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
-    assert resp.status_code == 200, resp.json
-    body: dict[str, Any] = resp.json
-    return body
 
 
 def test_role_change_on_one_worker_is_seen_by_the_other(workers: tuple[Flask, Flask]) -> None:

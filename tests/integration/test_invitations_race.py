@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from threading import Barrier
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.container import Container
 from app.credentials.principal import Principal
 from app.db import transaction
-from app.errors import AppError
 from app.orgs.models import Membership
+from tests.support import run_together as race
 
 PLATFORM = Principal("platform", "key_test", "tests")
-
-
-@pytest.fixture
-def pg_container(pg_database: str, tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(
-        env="test",
-        database_url=pg_database,
-        instance_path=tmp_path / "instance",
-        secret_key="test-secret-key-not-for-production",
-    )
-    c = Container.build(settings)
-    yield c
-    c.engine.dispose()
 
 
 def setup_org(
@@ -49,18 +33,7 @@ def setup_org(
 
 
 def run_together(container: Container, calls: list[Callable[[Container], None]]) -> Counter[str]:
-    barrier = Barrier(len(calls))
-
-    def one(call: Callable[[Container], None]) -> str:
-        barrier.wait()
-        try:
-            call(container)
-        except AppError as exc:
-            return exc.code
-        return "ok"
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return Counter(pool.map(one, calls))
+    return race([functools.partial(call, container) for call in calls])
 
 
 def accept(token: str) -> Callable[[Container], None]:

@@ -6,7 +6,6 @@ import email
 import email.policy
 import logging
 import re
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -18,6 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from app.config import Settings
 from app.mail import SmtpMailer
 from tests.conftest import Api
+from tests.support import free_port
 
 LINK = re.compile(r"(http://\S+/invitations/accept\?token=(\S+))")
 
@@ -34,13 +34,6 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         self.messages.append((list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

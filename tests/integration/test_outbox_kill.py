@@ -33,6 +33,7 @@ from app.container import Container
 from app.db import transaction
 from tests.conftest import service_missing
 from tests.integration.bus_support import read_stream, unique_stream
+from tests.support import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
@@ -41,13 +42,6 @@ WRITERS = 6
 ROLLBACK_SHARE = 0.1
 DEADLINE_SECONDS = 240.0
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, seconds: float) -> None:

@@ -3,41 +3,30 @@ and account deletions touching the same orgs in different orders do not deadlock
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from threading import Barrier
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.container import Container
 from app.credentials.principal import Principal
 from app.db import transaction
-from app.errors import AppError
 from app.orgs.models import Membership
 from tests.member_factories import add_person
+from tests.support import run_together as race
 
 PLATFORM = Principal("platform", "key_test", "tests")
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_container(pg_database: str, tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(
-        env="test",
-        database_url=pg_database,
-        instance_path=tmp_path / "instance",
-        secret_key="test-secret-key-not-for-production",
-    )
-    c = Container.build(settings)
-    with transaction(c.session_factory) as session:
+def pg_container(pg_container: Container) -> Container:
+    with transaction(pg_container.session_factory) as session:
         # As in any deployment, a platform key exists (and with it the platform audit chain's head).
-        c.services(session).credentials.create_api_key(org_id=None, name="race")
-    yield c
-    c.engine.dispose()
+        pg_container.services(session).credentials.create_api_key(org_id=None, name="race")
+    return pg_container
 
 
 def new_org(container: Container, name: str) -> str:
@@ -46,18 +35,7 @@ def new_org(container: Container, name: str) -> str:
 
 
 def run_together(container: Container, calls: list[Callable[[Container], None]]) -> Counter[str]:
-    barrier = Barrier(len(calls))
-
-    def one(call: Callable[[Container], None]) -> str:
-        barrier.wait()
-        try:
-            call(container)
-        except AppError as exc:
-            return exc.code
-        return "ok"
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return Counter(pool.map(one, calls))
+    return race([functools.partial(call, container) for call in calls])
 
 
 def active_owners(container: Container, org_id: str) -> int:

@@ -11,18 +11,12 @@ from app.rbac.models import AuthzVersion, CasbinRule
 from tests.conftest import Api
 from tests.mailbox import mailed_token
 from tests.member_factories import add_person, session_token
+from tests.support import authz_check as check
 
 
 def version(container: Container, org_id: str) -> int:
     with container.session_factory() as session:
         return int(session.scalar(select(AuthzVersion.version).where(AuthzVersion.org_id == org_id)) or 0)
-
-
-def check(api: Api, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
-    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
-    assert resp.status_code == 200, resp.json
-    body: dict[str, Any] = resp.json
-    return body
 
 
 def test_custom_role_lifecycle(container: Container, admin: Api, platform: Api, org: dict[str, Any]) -> None:

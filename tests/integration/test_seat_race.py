@@ -7,10 +7,8 @@ taken at ``BEGIN IMMEDIATE`` serialises the same read-count-write. Both must giv
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from app.db import make_engine, make_session_factory, transaction
 from app.errors import SeatLimitReached, SeatRequestDecided, SeatRequestPending
 from app.orgs.models import Membership
 from tests.integration.seating import add_members
+from tests.support import run_together
 
 THREADS, SEATS = 50, 10
 
@@ -55,21 +54,6 @@ def seed(container: Container, members: int, seats: int) -> tuple[str, list[str]
         svc.seats.set_limit(org.id, "pro", seats)
         org_id = org.id
     return org_id, [m.id for m in add_members(container, org_id, members)]
-
-
-def run_together(attempts: list[Callable[[], str]]) -> Counter[str]:
-    """Run every attempt on its own thread, released at once; count their outcomes."""
-    barrier = threading.Barrier(len(attempts))
-
-    def released(attempt: Callable[[], str]) -> str:
-        barrier.wait(timeout=60)
-        try:
-            return attempt()
-        except Exception as exc:  # noqa: BLE001 - any other failure is an outcome the test rejects
-            return f"error: {exc!r}"[:300]
-
-    with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
-        return Counter(pool.map(released, attempts, timeout=180))
 
 
 def assign_in_own_transaction(container: Container, org_id: str, member_id: str) -> Callable[[], str]:

@@ -12,7 +12,8 @@ from app.audit.models import AuditEvent
 from app.container import Container
 from app.db import transaction
 from tests.conftest import Api
-from tests.integration.seating import MadeMember, add_member, add_members, session_token
+from tests.integration.seating import MadeMember, add_member, add_members
+from tests.member_factories import session_token
 
 
 def seats_path(org: dict[str, Any], suffix: str = "") -> str:

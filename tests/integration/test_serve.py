@@ -18,14 +18,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import free_port
+
 TENANTRY = Path(sys.executable).parent / "tenantry"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
@@ -71,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         [str(TENANTRY), "db", "upgrade"], env=env, capture_output=True, timeout=60, check=False
     )
     assert upgraded.returncode == 0, upgraded.stderr
-    port = _free_port()
+    port = free_port()
     stderr = tmp / "stderr.log"
     with stderr.open("wb") as err:
         process = subprocess.Popen(  # noqa: S603

@@ -1,0 +1,84 @@
+"""Helpers every test module shares (one copy each): free ports, concurrent races, containers on a given
+database, authorization checks over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from threading import Barrier
+from typing import Any
+
+from app.config import Settings
+from app.container import Container
+from app.db import make_engine, make_session_factory
+from app.errors import AppError
+from app.mail import Mailer
+from tests.mailbox import Mailbox
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def settings_for(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        instance_path=tmp_path / "instance",
+        secret_key="test-secret-key-not-for-production",
+        log_json=False,
+        log_level="WARNING",
+        **overrides,
+    )
+
+
+def container_on(
+    database_url: str,
+    tmp_path: Path,
+    *,
+    pool_size: int | None = None,
+    mailer: Mailer | None = None,
+    **settings: Any,
+) -> Container:
+    """A container of its own on ``database_url``; ``pool_size`` gives PostgreSQL one connection per racing
+    thread so none waits for a connection. Dispose of its engine when done."""
+    c = Container.build(settings_for(database_url, tmp_path, **settings), mailer=mailer or Mailbox())
+    if pool_size is not None and database_url.startswith("postgresql"):
+        c.engine.dispose()
+        c.engine = make_engine(database_url, pool_size=pool_size, max_overflow=0)
+        c.session_factory = make_session_factory(c.engine)
+    return c
+
+
+def run_together(calls: list[Callable[[], object]], *, timeout: float = 180) -> Counter[str]:
+    """Run every call on its own thread, all released at once; count outcomes: "ok", an ``AppError``'s code,
+    or "error: …" for anything else (which a test then rejects)."""
+    barrier = Barrier(len(calls))
+
+    def released(call: Callable[[], object]) -> str:
+        barrier.wait(timeout=60)
+        try:
+            outcome = call()
+        except AppError as exc:
+            return exc.code
+        except Exception as exc:  # noqa: BLE001 - any other failure is an outcome the test rejects
+            return f"error: {exc!r}"[:300]
+        return outcome if isinstance(outcome, str) else "ok"
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return Counter(pool.map(released, calls, timeout=timeout))
+
+
+def authz_check(api: Any, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:
+    """``POST /v1/authz/check`` through a test ``Api``; the answer's body (asserting 200)."""
+    resp = api.post("/v1/authz/check", {"org": org, "subject": subject, "action": action, **extra})
+    assert resp.status_code == 200, resp.json
+    body: dict[str, Any] = resp.json
+    return body
