@@ -246,6 +246,23 @@ def owner(client: FlaskClient, container: Container, org: dict[str, Any]) -> Api
     return Api(client, make_org_key(container, org["id"], "owner"))
 
 
+# The services a fixture needs, so that every test using one carries its marker (`-m "not postgres"` and the
+# like select exactly), whether or not the module remembered to mark it.
+SERVICE_FIXTURES = {
+    "postgres": {"pg_server_url", "pg_database", "pg_container"},
+    "nats": {"nats_url"},
+    "redis": {"redis_url"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in SERVICE_FIXTURES.items():
+            if used & fixtures and item.get_closest_marker(marker) is None:
+                item.add_marker(getattr(pytest.mark, marker))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
     """Under pytest-xdist (``make test`` runs ``-n auto``), tests that take their own PostgreSQL database run

@@ -4,6 +4,7 @@ database, authorization checks over HTTP."""
 from __future__ import annotations
 
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,18 @@ def run_together(calls: list[Callable[[], object]], *, timeout: float = 180) -> 
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return Counter(pool.map(released, calls, timeout=timeout))
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False): for effects another thread or
+    process brings about. The bound only catches "never"; how fast is measured by the benchmarks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
 
 
 def authz_check(api: Any, org: str, subject: str, action: str, **extra: Any) -> dict[str, Any]:

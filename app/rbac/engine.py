@@ -74,6 +74,10 @@ class AuthzEngine:
         self._lock = threading.Lock()
         self._pid: int | None = None if sync else os.getpid()  # sync=False: never start the thread
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Finished sync rounds, so tests (and operators) can wait for one instead of sleeping.
+        self.sync_rounds = 0
+        self._round_done = threading.Condition()
         versioning.install()
         versioning.listen_local(bind, self.note_versions)
         event.listen(bind, "engine_disposed", self._on_dispose)
@@ -185,8 +189,23 @@ class AuthzEngine:
         with self._lock:
             self._cache.clear()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop syncing; waits (up to ``timeout``) for the sync thread's round in progress to end."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def wait_for_rounds(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` more sync rounds have finished (False on timeout)."""
+        with self._round_done:
+            target = self.sync_rounds + count
+            return self._round_done.wait_for(lambda: self.sync_rounds >= target, timeout)
+
+    def note_round(self) -> None:
+        with self._round_done:
+            self.sync_rounds += 1
+            self._round_done.notify_all()
 
     def _on_dispose(self, _bind: Engine) -> None:
         """The database engine was disposed (shutdown, tests): stop syncing; the next check restarts it."""
@@ -208,6 +227,7 @@ class AuthzEngine:
         thread = threading.Thread(
             target=_sync_loop, args=(weakref.ref(self), self._stop), name="authz-sync", daemon=True
         )
+        self._thread = thread
         thread.start()
 
     def poll_once(self, since: float, cur: Any = None) -> None:
@@ -270,6 +290,7 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
             if time.monotonic() - last_sweep >= engine.sweep_interval:
                 engine.sweep_once(cur)
                 last_sweep = time.monotonic()
+            engine.note_round()
         except Exception:  # the database may be down: keep serving snapshots, retry
             log.warning("authz sync failed; retrying", exc_info=True)
             if listener is not None:

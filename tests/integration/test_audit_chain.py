@@ -23,7 +23,7 @@ from app.config import Settings
 from app.container import Container
 from app.db import transaction
 from app.worker import Worker
-from tests.conftest import Api
+from tests.conftest import Api, _truncate
 from tests.integration.audit_helpers import T0, record, seed
 
 
@@ -203,4 +203,5 @@ def test_retention_purges_a_prefix_and_the_rest_still_verifies(settings: Setting
         _sql(c, "UPDATE audit_purge_horizons SET hash = :h WHERE chain = :c", h="f" * 64, c=org_id)
         assert _verify(c, org_id)["broken"]["seq"] == 41
     finally:
+        _truncate(c)  # rows this container wrote would otherwise meet the tests after it
         c.engine.dispose()

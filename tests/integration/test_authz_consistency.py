@@ -22,6 +22,7 @@ from app.credentials.secrets import hash_secret
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
 from tests.support import authz_check as _check
+from tests.support import wait_until
 
 
 def _settings(url: str, path: Path, fast_path: bool) -> Settings:
@@ -85,12 +86,12 @@ def test_role_change_on_one_worker_is_seen_by_the_other(workers: tuple[Flask, Fl
     fresh = _check(platform_b, org, eve.user_id, "members:update", min_version=new_version)
     assert fresh == {"allowed": True, "version": new_version, "reason": "granted_by_role"}
 
-    # Within one second without it.
+    # Soon without it: B's sync thread hears of it (a second or so; the bound here only catches "never",
+    # timing on a busy 2-core machine is the benchmark's job).
     assert owner_a.patch(f"/v1/orgs/{org}/members/{eve.member_id}", {"role": "member"}).status_code == 200
-    started = time.monotonic()
-    while _check(platform_b, org, eve.user_id, "members:update")["allowed"]:
-        assert time.monotonic() - started < 1.0, "worker B still answers from the old snapshot after 1 s"
-        time.sleep(0.02)
+    assert wait_until(lambda: not _check(platform_b, org, eve.user_id, "members:update")["allowed"]), (
+        "worker B still answers from the old snapshot"
+    )
 
 
 @pytest.mark.parametrize("authz_fast_path", [True, False], ids=["fast-path", "flask-path"])
@@ -109,8 +110,7 @@ def test_min_version_alone_makes_a_stale_worker_fresh(workers: tuple[Flask, Flas
     owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
     gus = add_person(ca, org, "gus@acme.test", role="billing")
     assert _check(platform_b, org, gus.user_id, "members:update")["allowed"] is False
-    cb.authorizer.engine.stop()
-    time.sleep(0.6)  # let B's sync thread finish its last round
+    cb.authorizer.engine.stop()  # returns once B's sync thread has finished its last round
     changed = owner_a.patch(f"/v1/orgs/{org}/members/{gus.member_id}", {"role": "admin"})
     new_version = int(changed.headers["Tenantry-Authz-Version"].split("=")[1])
     stale = _check(platform_b, org, gus.user_id, "members:update")
@@ -154,12 +154,13 @@ def test_postgres_notify_alone_delivers_the_change(shared_url: str, workers: tup
     ian = add_person(ca, org, "ian@acme.test", role="member")
     assert _check(platform_b, org, ian.user_id, "members:update")["allowed"] is False
     cb.authorizer.engine.poll_interval = 30.0
-    time.sleep(0.8)  # B's sync thread is now inside a 30 s LISTEN wait
+    assert cb.authorizer.engine.wait_for_rounds(
+        1
+    )  # the next round waits 30 s on LISTEN: only NOTIFY wakes it
     assert owner_a.patch(f"/v1/orgs/{org}/members/{ian.member_id}", {"role": "admin"}).status_code == 200
-    started = time.monotonic()
-    while not _check(platform_b, org, ian.user_id, "members:update")["allowed"]:
-        assert time.monotonic() - started < 1.0, "no notification reached worker B"
-        time.sleep(0.02)
+    assert wait_until(
+        lambda: _check(platform_b, org, ian.user_id, "members:update")["allowed"], timeout=10
+    ), "no notification reached worker B (a poll would have taken 30 s)"
 
 
 def _key_to_revoke(app_a: Flask, org: str) -> tuple[str, str, Api]:
@@ -187,9 +188,8 @@ def _cached_on_b(app_b: Flask, key: str, org: str) -> Api:
 def _refused_within(api_b: Api, org: str, bound: float) -> float:
     body = {"org": org, "subject": "usr_" + "1" * 32, "action": "org:read"}
     started = time.monotonic()
-    while api_b.post("/v1/authz/check", body).status_code == 200:
-        assert time.monotonic() - started < bound, f"worker B still accepts the revoked key after {bound} s"
-        time.sleep(0.02)
+    refused = wait_until(lambda: api_b.post("/v1/authz/check", body).status_code != 200, timeout=bound)
+    assert refused, f"worker B still accepts the revoked key after {bound} s"
     assert api_b.post("/v1/authz/check", body).status_code == 401
     return time.monotonic() - started
 
@@ -222,8 +222,7 @@ def test_one_sync_round_drops_a_key_revoked_elsewhere(workers: tuple[Flask, Flas
     api_b = _cached_on_b(app_b, key, org)
     engine = _container(app_b).authorizer.engine
     assert engine is not None
-    engine.stop()
-    time.sleep(0.6)  # let B's sync thread finish its last round
+    engine.stop()  # returns once B's sync thread has finished its last round
     assert owner_a.delete(f"/v1/orgs/{org}/api-keys/{key_id}").status_code == 204
     assert engine.keys.get(hash_secret(key)) is not None  # nothing told B
     engine.revalidate_keys()
@@ -254,7 +253,7 @@ def test_postgres_notify_alone_delivers_a_revocation(shared_url: str, workers: t
     engine = _container(app_b).authorizer.engine
     assert engine is not None
     engine.poll_interval = 30.0
-    time.sleep(0.8)  # B's sync thread is now inside a 30 s LISTEN wait
+    assert engine.wait_for_rounds(1)  # the next round waits 30 s on LISTEN: only NOTIFY wakes it
     assert owner_a.delete(f"/v1/orgs/{org}/api-keys/{key_id}").status_code == 204
     _refused_within(api_b, org, bound=5.0)
 
@@ -279,7 +278,6 @@ def test_unreachable_min_version_costs_no_loads_but_a_real_one_is_read_at_once(
         session.commit()
     version = _check(platform_b, org, eve.user_id, "members:update")["version"]  # B caches the org
     engine.stop()  # B hears of nothing by itself from here: only min_version can bring it forward
-    time.sleep(0.6)
     loads, reads = engine.loads, engine.version_reads
 
     for _ in range(50):
