@@ -13,15 +13,13 @@ without telling whether that org exists).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.rbac.compiled import Decision
 from app.rbac.schemas import MAX_BATCH
 from app.tenancy import Tenant, may_act_in
 
 FIELDS = frozenset({"org", "subject", "action", "min_version"})
-LIMITS = (("org", 64), ("subject", 64), ("action", 128))
 NOT_ACCESSIBLE = Decision(False, "org_not_accessible", 0)
 
 Decide = Callable[[str, str, str, int | None], Decision]
@@ -35,31 +33,46 @@ class CheckBodyInvalid(Exception):
         self.field, self.message = field, message
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     org: str
     subject: str
     action: str
     min_version: int | None
 
 
-def parse_check(item: Any, where: str = "") -> CheckRequest:
+def _refuse(where: str, item: Any) -> CheckBodyInvalid:
+    """The precise complaint about an item the fast test below refused (the slow path, errors only)."""
     if type(item) is not dict:
-        raise CheckBodyInvalid(where.rstrip(".") or "(body)", "must be an object")
-    for name in sorted(item.keys() - FIELDS):
-        raise CheckBodyInvalid(where + str(name), "Extra inputs are not permitted")
-    values = []
-    for name, limit in LIMITS:
+        return CheckBodyInvalid(where.rstrip(".") or "(body)", "must be an object")
+    extra = sorted(str(name) for name in item if name not in FIELDS)
+    if extra:
+        return CheckBodyInvalid(where + extra[0], "Extra inputs are not permitted")
+    for name, limit in (("org", 64), ("subject", 64), ("action", 128)):
         value = item.get(name)
         if type(value) is not str or not 0 < len(value) <= limit:
-            raise CheckBodyInvalid(where + name, f"a string of 1 to {limit} characters is required")
-        values.append(value)
-    min_version = item.get("min_version")
-    if type(min_version) is float and min_version.is_integer():
-        min_version = int(min_version)  # 3.0 is an integer to JSON Schema (and so to the OpenAPI document)
-    if min_version is not None and (type(min_version) is not int or min_version < 0):
-        raise CheckBodyInvalid(where + "min_version", "must be a non-negative integer")
-    return CheckRequest(values[0], values[1], values[2], min_version)
+            return CheckBodyInvalid(where + name, f"a string of 1 to {limit} characters is required")
+    return CheckBodyInvalid(where + "min_version", "must be a non-negative integer")
+
+
+def parse_check(item: Any, where: str = "") -> CheckRequest:
+    # Written for the hot path (a batch parses up to 1000 of these): one pass of plain tests when valid;
+    # what exactly is wrong is worked out only for a refused item.
+    if type(item) is dict and FIELDS.issuperset(item):
+        org, subject, action = item.get("org"), item.get("subject"), item.get("action")
+        min_version = item.get("min_version")
+        if type(min_version) is float and min_version.is_integer():
+            min_version = int(min_version)  # 3.0 is an integer to JSON Schema, and so to the document
+        if (
+            type(org) is str
+            and 0 < len(org) <= 64
+            and type(subject) is str
+            and 0 < len(subject) <= 64
+            and type(action) is str
+            and 0 < len(action) <= 128
+            and (min_version is None or (type(min_version) is int and min_version >= 0))
+        ):
+            return CheckRequest(org, subject, action, min_version)
+    raise _refuse(where, item)
 
 
 def parse_batch(body: Any) -> list[CheckRequest]:
@@ -72,13 +85,19 @@ def parse_batch(body: Any) -> list[CheckRequest]:
         raise CheckBodyInvalid("checks", "a list of checks is required")
     if len(checks) > MAX_BATCH:
         raise CheckBodyInvalid("checks", f"at most {MAX_BATCH} checks per call")
-    return [parse_check(item, f"checks.{i}.") for i, item in enumerate(checks)]
+    parsed = []
+    for i, item in enumerate(checks):
+        try:
+            parsed.append(parse_check(item))
+        except CheckBodyInvalid:
+            raise _refuse(f"checks.{i}.", item) from None
+    return parsed
 
 
 def decide(caller: Tenant, request: CheckRequest, engine_decide: Decide) -> Decision:
     if not may_act_in(caller, request.org):
         return NOT_ACCESSIBLE
-    return engine_decide(request.org, request.subject, request.action, request.min_version)
+    return engine_decide(*request)
 
 
 def dump(d: Decision) -> str:
