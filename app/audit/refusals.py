@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
 from app.audit.failures import Failure, FailureAggregator
 from app.audit.recorder import Actor, RequestContext
 from app.credentials import secrets
-from app.credentials.models import ApiKey, ScimToken
-from app.orgs.models import LoginSession, Organization
+from app.orgs.models import Organization
 
 COUNTED = frozenset({(401, "unauthenticated"), (403, "forbidden")})
 
@@ -42,7 +40,8 @@ class PresentedCredential:
 @dataclass(frozen=True)
 class Refusal:
     """A 401 or 403 as plain values. For a 403 the adapter fills the authenticated caller (``org_id``,
-    ``actor``, ``role``) and the ``permission`` it lacked; for a 401, the ``credential`` it refused."""
+    ``actor``, ``role``) and the ``permission`` it lacked; for a 401, the ``credential`` it refused and, when
+    the credential resolver knows whose it is, its owner (``org_id``, ``actor``) and ``reason``."""
 
     status: int
     code: str
@@ -54,6 +53,7 @@ class Refusal:
     role: str | None = None
     permission: str | None = None
     credential: PresentedCredential | None = None
+    reason: str | None = None  # a 401's: why its credential failed, as the resolver found
 
     @property
     def counted(self) -> bool:
@@ -75,23 +75,23 @@ def denied(refusal: Refusal) -> Failure | None:
 
 
 def unauthenticated(refusal: Refusal, session: Session) -> Failure | None:
-    """A failed authentication with a credential we know, in a live org. Reads; writes nothing."""
-    credential = refusal.credential
-    if refusal.status != 401 or not refusal.counted or credential is None:
+    """A failed authentication whose credential the front door's resolver attributed to a live org (its
+    owner arrives in ``org_id``/``actor``/``reason``: the audit side never looks a credential up itself)."""
+    if refusal.status != 401 or not refusal.counted or refusal.org_id is None or refusal.actor is None:
         return None
-    owner = _owner(session, credential)
-    if owner is None:
-        return None
-    org_id, actor, reason = owner
-    org = session.get(Organization, org_id)
+    org = session.get(Organization, refusal.org_id)
     if org is None or org.deleted_at is not None:
         return None
     return Failure(
-        org_id=org_id,
+        org_id=refusal.org_id,
         action=AuditAction.AUTH_FAILED,
-        actor=actor,
-        reason=reason,
-        data={"credential_prefix": credential.prefix, "method": refusal.method, "path": refusal.path},
+        actor=refusal.actor,
+        reason=refusal.reason or "credential refused",
+        data={
+            "credential_prefix": refusal.credential.prefix if refusal.credential else None,
+            "method": refusal.method,
+            "path": refusal.path,
+        },
     )
 
 
@@ -103,28 +103,3 @@ def count_refusal(refusal: Refusal, failures: FailureAggregator) -> bool:
         with failures.session_factory() as session:
             failure = unauthenticated(refusal, session)
     return failure is not None and failures.note(failure, refusal.context)
-
-
-def _owner(session: Session, credential: PresentedCredential) -> tuple[str, Actor, str] | None:
-    """The org, actor and reason of a known credential; the kind its prefix names says where to look."""
-    if credential.kind == "session":
-        ses = session.scalars(
-            select(LoginSession).where(LoginSession.token_hash == credential.digest)
-        ).one_or_none()
-        if ses is None:
-            return None
-        reason = "session revoked" if ses.revoked_at is not None else "session expired"
-        return ses.org_id, Actor("user", ses.user_id, None), reason
-    if credential.kind == "scim":
-        token = session.scalars(
-            select(ScimToken).where(ScimToken.token_hash == credential.digest)
-        ).one_or_none()
-        if token is None:
-            return None
-        reason = "scim token revoked" if token.revoked_at is not None else "scim token refused"
-        return token.org_id, Actor("scim_token", token.id, token.name or token.prefix), reason
-    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == credential.digest)).one_or_none()
-    if key is None or key.org_id is None:
-        return None
-    reason = "api key revoked" if key.revoked_at is not None else "api key refused"
-    return key.org_id, Actor("api_key", key.id, key.name or key.prefix), reason

@@ -22,13 +22,19 @@ slots marked above when those issues land; until then they are refused with a cl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from sqlalchemy import select
+
+from app.audit.recorder import Actor
 from app.credentials import secrets
+from app.credentials.models import ApiKey, ScimToken
 from app.credentials.principal import Principal
 from app.credentials.service import CredentialService
 from app.errors import AppError, Forbidden, Unauthenticated
+from app.orgs.models import LoginSession
 from app.orgs.sessions import SessionService
 
 # The member session's cookie (set by SSO logins): read only under /sso, where pages are served to browsers.
@@ -104,6 +110,15 @@ def refusal_for(kind: Kind, door: Door) -> AppError:
     return Unauthenticated(detail, credential_kind=str(kind))
 
 
+@dataclass(frozen=True)
+class CredentialOwner:
+    """Whose a refused credential is: the org it is bound to, the actor it stands for, and why it failed."""
+
+    org_id: str
+    actor: Actor
+    reason: str
+
+
 class CredentialResolver:
     """Turns a bearer credential presented at a door into a ``Principal``; 401 when it is not valid there."""
 
@@ -136,3 +151,30 @@ class CredentialResolver:
         if kind is Kind.SCIM_TOKEN:
             return self.credentials.authenticate_scim_token(token)
         raise Unauthenticated("Signed access tokens are not issued by this version of Tenantry yet.")
+
+    def owner_of(self, token: str) -> CredentialOwner | None:
+        """For a credential that was refused (revoked, expired, or sent where it is not taken): the org and
+        actor it belongs to, so the refusal can be recorded in that org's log. None for an unknown secret or
+        a platform key (no org log to record in). Reads only; the secret is looked up by its hash."""
+        kind, digest, session = kind_of(token), secrets.hash_secret(token), self.credentials.session
+        if kind is Kind.SESSION:
+            row = session.scalars(select(LoginSession).where(LoginSession.token_hash == digest)).one_or_none()
+            if row is None:
+                return None
+            reason = "session revoked" if row.revoked_at is not None else "session expired"
+            return CredentialOwner(row.org_id, Actor("user", row.user_id, None), reason)
+        if kind is Kind.SCIM_TOKEN:
+            scim = session.scalars(select(ScimToken).where(ScimToken.token_hash == digest)).one_or_none()
+            if scim is None:
+                return None
+            reason = "scim token revoked" if scim.revoked_at is not None else "scim token refused"
+            return CredentialOwner(
+                scim.org_id, Actor("scim_token", scim.id, scim.name or scim.prefix), reason
+            )
+        if kind is Kind.ORG_KEY:
+            key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).one_or_none()
+            if key is None or key.org_id is None:
+                return None
+            reason = "api key revoked" if key.revoked_at is not None else "api key refused"
+            return CredentialOwner(key.org_id, Actor("api_key", key.id, key.name or key.prefix), reason)
+        return None

@@ -20,14 +20,29 @@ from app.errors import AppError
 if TYPE_CHECKING:
     from app.container import Container
     from app.credentials.principal import Principal
+    from app.credentials.resolver import CredentialOwner
 
 log = logging.getLogger("tenantry.audit.refusals")
 
 
-def refusal_of(error: AppError, credential: str | None, context: RequestContext) -> Refusal:
+def refusal_of(
+    error: AppError, credential: str | None, context: RequestContext, owner: CredentialOwner | None = None
+) -> Refusal:
     """The refusal of the current request: the caller it had authenticated (403), or the credential it
-    refused (401)."""
+    refused and whose it is (401)."""
     principal: Principal | None = g.get("principal")
+    if error.status == 401:
+        return Refusal(
+            status=error.status,
+            code=error.code,
+            method=request.method,
+            path=request.path,
+            context=context,
+            org_id=owner.org_id if owner else None,
+            actor=owner.actor if owner else None,
+            reason=owner.reason if owner else None,
+            credential=PresentedCredential.of(credential) if credential else None,
+        )
     return Refusal(
         status=error.status,
         code=error.code,
@@ -37,8 +52,7 @@ def refusal_of(error: AppError, credential: str | None, context: RequestContext)
         org_id=principal.org_id if principal else None,
         actor=principal.actor() if principal else None,
         role=principal.role if principal else None,
-        permission=_permission() if error.status == 403 else None,
-        credential=PresentedCredential.of(credential) if error.status == 401 and credential else None,
+        permission=_permission(),
     )
 
 
@@ -51,7 +65,11 @@ def note_refusal(
         return
     try:
         failures = FailureAggregator(container.session_factory, container.clock, container.outbox)
-        count_refusal(refusal_of(error, credential, context), failures)
+        owner = None
+        if error.status == 401 and credential:
+            with container.session_factory() as session:  # the one resolver says whose the credential is
+                owner = container.services(session).credential_resolver.owner_of(credential)
+        count_refusal(refusal_of(error, credential, context, owner), failures)
     except Exception:  # noqa: BLE001 - recording is best effort; the caller still gets its 401/403
         log.exception("could not record an authentication/authorization failure")
 
