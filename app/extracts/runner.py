@@ -363,7 +363,9 @@ class ExtractRunner:
             job.progress = progress
             job.checkpoint = signed
             self._finish_as(session, job, SUCCEEDED)
-            to, rows, org_id = job.notify_email, job.rows_written, job.org_id
+            to, rows, org_id, prefix = job.notify_email, job.rows_written, job.org_id, job_prefix(job)
+        # The day files are committed: their parts are no longer a checkpoint anything resumes from.
+        self.storage.delete_prefix(f"{prefix}/parts")
         if to:
             self._mail(to, job_id, org_id, rows)
         return SUCCEEDED

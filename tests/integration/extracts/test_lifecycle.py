@@ -22,6 +22,7 @@ from tests.conftest import Api, make_org_key
 from tests.integration.extracts.conftest import (
     START,
     create,
+    extract_dir,
     extracted_lines,
     manifest_of,
     runner,
@@ -76,6 +77,8 @@ def test_an_extract_runs_to_success_with_one_file_per_day_and_a_verifiable_manif
     assert manifest["checkpoint"]["seq"] == manifest["files"][-1]["last_seq"]
 
     assert actions(container, org["id"]) == ["extract.created", "extract.started", "extract.succeeded"]
+    stored_names = sorted(p.name for p in (extract_dir(container) / org["id"] / job["id"]).iterdir())
+    assert stored_names == sorted(["manifest.json", *(f["name"] for f in manifest["files"])])
     mail = container.mailer
     assert isinstance(mail, Mailbox)
     [message] = mail.to("ops@acme.example")
