@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from app.audit import verify_export as verify_export_module
 from app.audit.models import AuditEvent
 from app.audit.verify_export import load_public_key, verify_export
 from app.clock import FrozenClock
@@ -242,3 +248,40 @@ def test_one_running_job_per_org_and_a_live_lease_is_never_taken(
     with transaction(container.session_factory) as session:
         job = session.get(ExtractJob, first["id"])
         assert job is not None and job.attempts == 2 and job.rows_written == 20
+
+
+def test_the_customer_verifier_checks_an_extract_offline(
+    admin: Api, org: dict[str, Any], container: Container, tmp_path: Path
+) -> None:
+    seed_days(container, org["id"], [5, 0, 7])
+    job = create(admin, org["id"]).json
+    runner(container).run_pending()
+    base = f"/v1/orgs/{org['id']}/extracts/{job['id']}/download"
+    folder = tmp_path / "extract"
+    folder.mkdir()
+    manifest = admin.get(base).json
+    (folder / "manifest.json").write_bytes(admin.get(base).data)
+    for entry in manifest["files"]:
+        (folder / entry["name"]).write_bytes(admin.get(f"{base}?file={entry['name']}").data)
+    key = container.audit_signer.public_key_document()["public_key"]
+    # The verifier alone, copied out of the checkout: it needs nothing of Tenantry.
+    verifier = tmp_path / "verify_export.py"
+    shutil.copy(Path(verify_export_module.__file__), verifier)
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - the verifier we ship
+            [sys.executable, str(verifier), str(folder / "manifest.json"), key],
+            capture_output=True, text=True, cwd=tmp_path, check=False, timeout=60,
+        )  # fmt: skip
+
+    ok = verify()
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 12 events"), ok.stdout + ok.stderr
+    day = folder / "audit_logs-2026-03-03.jsonl.gz"
+    lines = gzip.decompress(day.read_bytes()).decode().splitlines(keepends=True)
+    day.write_bytes(gzip.compress("".join(lines[:-1]).encode()))  # the last row dropped
+    assert verify().stdout.startswith("FAILED: audit_logs-2026-03-03.jsonl.gz: SHA-256")
+    # Even with the manifest's checksum and counts made to agree, the chain no longer reaches the checkpoint.
+    edited = json.loads((folder / "manifest.json").read_text())
+    edited["files"][-1].update(sha256=sha256(day.read_bytes()).hexdigest(), bytes=day.stat().st_size, rows=6)
+    (folder / "manifest.json").write_text(json.dumps(edited))
+    assert "is not the signed head" in verify().stdout
