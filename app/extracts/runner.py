@@ -256,31 +256,23 @@ class ExtractRunner:
                 )
             snapshot = _JobView.of(job)
         # Outside any transaction: storage writes.
-        current = date.fromisoformat(progress["day"]) if progress["day"] else None
         if not rows:
             if progress["parts"]:
                 progress = self._close_day(snapshot, progress)
             return self._succeed(job_id, progress)
         self._check_links(snapshot, progress, rows)
-        first_day = core.day_of(rows[0].occurred_at)
-        if current is not None and first_day > current and progress["parts"]:
-            # The next row opens a later day: join the finished day's parts first (its own checkpoint).
-            progress = self._close_day(snapshot, progress)
-            self._commit(job_id, progress, written=0)
-            return None
-        day = max(first_day, current) if current is not None else first_day
-        # Rows never return to an earlier file; a row dated later than ``day`` starts the next part.
-        cut = next((i for i, r in enumerate(rows) if core.day_of(r.occurred_at) > day), len(rows))
-        rows = rows[:cut]
-        index = len(progress["parts"])
-        key = core.part_key(snapshot.prefix, day, index)
-        data = render_part(rows, snapshot.fmt, snapshot.compression, header=index == 0)
-        self.storage.write(key, [data])
-        progress["parts"] = [
-            *progress["parts"],
-            {"key": key, "rows": len(rows), "first_seq": rows[0].seq, "last_seq": rows[-1].seq},
-        ]
-        progress["day"] = day.isoformat()
+        for day, group in _by_day(rows, progress["day"]):
+            if progress["day"] is not None and day.isoformat() != progress["day"] and progress["parts"]:
+                progress = self._close_day(snapshot, progress)  # the rows open a later day
+            index = len(progress["parts"])
+            key = core.part_key(snapshot.prefix, day, index)
+            data = render_part(group, snapshot.fmt, snapshot.compression, header=index == 0)
+            self.storage.write(key, [data])
+            progress["parts"] = [
+                *progress["parts"],
+                {"key": key, "rows": len(group), "first_seq": group[0].seq, "last_seq": group[-1].seq},
+            ]
+            progress["day"] = day.isoformat()
         progress["after_seq"] = int(rows[-1].seq)
         progress["last_hash"] = rows[-1].hash
         self._commit(job_id, progress, written=len(rows))
@@ -438,6 +430,24 @@ class _JobView:
             cast(core.Format, job.format),
             cast(core.Compression, job.compression),
         )
+
+
+def _by_day(rows: Sequence[Row[Any]], open_day: str | None) -> Iterator[tuple[date, list[Row[Any]]]]:
+    """Consecutive rows grouped by the file they go to: their UTC day, never earlier than the day before
+    them (a row stamped earlier than its predecessor, by a skewed clock, stays in the current file)."""
+    day = date.fromisoformat(open_day) if open_day else None
+    group: list[Row[Any]] = []
+    for row in rows:
+        row_day = core.day_of(row.occurred_at)
+        if day is None or row_day > day:
+            if group:
+                assert day is not None
+                yield day, group
+            day, group = row_day, []
+        group.append(row)
+    if group:
+        assert day is not None
+        yield day, group
 
 
 def _affected(result: object) -> int:
