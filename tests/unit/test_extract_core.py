@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from app.extracts import core
+from app.extracts.runner import _by_day
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 SECRET = "s3cret"
@@ -83,3 +86,15 @@ def test_percent() -> None:
     assert [core.percent(0, 8), core.percent(3, 8), core.percent(8, 8), core.percent(0, 0)] == [
         0.0, 37.5, 100.0, 100.0,
     ]  # fmt: skip
+
+
+def test_rows_go_to_their_day_s_file_and_never_back_to_an_earlier_one() -> None:
+    def row(seq: int, day: int, hour: int) -> Any:
+        return SimpleNamespace(seq=seq, occurred_at=datetime(2026, 3, day, hour, tzinfo=UTC))
+
+    rows = [row(1, 1, 9), row(2, 1, 23), row(3, 2, 0), row(4, 1, 23), row(5, 4, 8)]  # seq 4: a skewed clock
+    groups = [(day.isoformat(), [r.seq for r in group]) for day, group in _by_day(cast(Any, rows), None)]
+    assert groups == [("2026-03-01", [1, 2]), ("2026-03-02", [3, 4]), ("2026-03-04", [5])]
+    # A batch continuing an open day: a row of an earlier day stays in the open file.
+    later = [(d.isoformat(), [r.seq for r in g]) for d, g in _by_day(cast(Any, rows[:2]), "2026-03-02")]
+    assert later == [("2026-03-02", [1, 2])]
