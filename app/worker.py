@@ -64,6 +64,13 @@ def _extracts(c: Container) -> dict[str, str]:
     return c.extract_runner().run_pending()
 
 
+def _extract_schedules(c: Container) -> list[str]:
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        return c.services(session).extracts.queue_scheduled()
+
+
 def _extract_retention(c: Container) -> list[str]:
     from app.extracts.runner import expire_files
 
@@ -77,6 +84,7 @@ def default_jobs(c: Container) -> list[Job]:
         Job("audit.failures.flush", 30, _flush_failures),
         Job("audit.retention", 3600, _retention),
         Job("domains.recheck", 60, _domain_rechecks),
+        Job("extracts.schedule", 3600, _extract_schedules),
         Job("extracts.run", 5, _extracts),
         Job("extracts.retention", 3600, _extract_retention),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),

@@ -55,6 +55,8 @@ class AuditAction(StrEnum):
     EXTRACT_RESUMED = "extract.resumed"
     EXTRACT_FAILED = "extract.failed"
     EXTRACT_SUCCEEDED = "extract.succeeded"
+    EXTRACT_SCHEDULE_SET = "extract.schedule_set"
+    EXTRACT_SCHEDULE_DELETED = "extract.schedule_deleted"
 
     @property
     def aggregate(self) -> str:

@@ -318,4 +318,14 @@ CONTRACT: dict[AuditAction, EventContract] = {
         targets=("extract",),
         changes=("status",),
     ),
+    AuditAction.EXTRACT_SCHEDULE_SET: EventContract(
+        "The org's monthly extract is set or changed (PUT /v1/orgs/{org}/extract-schedule): on the first "
+        "days of each month the worker queues an extract of the previous month.",
+        {"format": "string", "compression": "string", "notify_email": "string?"},
+        targets=("org",),
+        changes=("format", "compression", "notify_email"),
+    ),
+    AuditAction.EXTRACT_SCHEDULE_DELETED: EventContract(
+        "The org's monthly extract is turned off.", targets=("org",)
+    ),
 }

@@ -69,3 +69,17 @@ class ExtractJob(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[datetime | None]  # files are deleted then (retention)
     files_deleted_at: Mapped[datetime | None]
+
+
+class ExtractSchedule(Base):
+    """An org's monthly extract: the worker queues the previous month's once per month (``last_period``)."""
+
+    __tablename__ = "extract_schedules"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8))
+    compression: Mapped[str] = mapped_column(String(8))
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_period: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM of the last month queued

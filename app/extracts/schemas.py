@@ -9,7 +9,7 @@ from pydantic import ConfigDict, EmailStr, Field
 
 from app.api.schema import CURSOR_PATTERN, Query, RequestBody, ResponseBody
 from app.extracts import core
-from app.extracts.models import ExtractJob
+from app.extracts.models import ExtractJob, ExtractSchedule
 from app.extracts.service import ExtractRequest, FileLink
 
 ExtractStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -124,3 +124,25 @@ class ExtractOut(ResponseBody):
 class ExtractPageOut(ResponseBody):
     data: list[ExtractOut]
     next_cursor: str | None = None
+
+
+class ScheduleIn(RequestBody):
+    format: core.Format = "jsonl"
+    compression: core.Compression = "gzip"
+    notify_email: EmailStr | None = Field(
+        default=None, description="Mailed when each monthly extract succeeds."
+    )
+
+
+class ScheduleOut(ResponseBody):
+    org_id: str
+    format: str
+    compression: str
+    notify_email: str | None
+    last_period: str | None = Field(description="The last month queued (YYYY-MM), if any.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, sched: ExtractSchedule) -> ScheduleOut:
+        return cls.model_validate(sched)

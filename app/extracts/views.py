@@ -7,7 +7,15 @@ from flask import Response, request
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.errors import ValidationFailed
-from app.extracts.schemas import DownloadQuery, ExtractCreate, ExtractListQuery, ExtractOut, ExtractPageOut
+from app.extracts.schemas import (
+    DownloadQuery,
+    ExtractCreate,
+    ExtractListQuery,
+    ExtractOut,
+    ExtractPageOut,
+    ScheduleIn,
+    ScheduleOut,
+)
 from app.web import services
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -141,6 +149,52 @@ def download_extract(org_id: str, extract_id: str, query: DownloadQuery) -> Resp
 def download_extract_link(token: str) -> Response:
     body, media, name = services().extracts.open_link(token)
     return _attachment(body, media, name)
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/extract-schedule",
+    "PUT",
+    summary="Set the organisation's monthly extract",
+    tag="extracts",
+    permission="extracts:manage",
+    body=ScheduleIn,
+    response=ScheduleOut,
+    errors=(403, 404, 422),
+    description="On the first days of each month the worker queues an extract of the previous month (UTC), "
+    "once, with these settings.",
+)
+def set_extract_schedule(org_id: str, body: ScheduleIn) -> ScheduleOut:
+    extracts = services().extracts
+    return ScheduleOut.of(extracts.set_schedule(org_id, body.format, body.compression, body.notify_email))
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/extract-schedule",
+    "GET",
+    summary="Read the organisation's monthly extract",
+    tag="extracts",
+    permission="extracts:manage",
+    response=ScheduleOut,
+    errors=(403, 404),
+)
+def get_extract_schedule(org_id: str) -> ScheduleOut:
+    return ScheduleOut.of(services().extracts.schedule(org_id))
+
+
+@operation(
+    v1,
+    "/orgs/<org_id>/extract-schedule",
+    "DELETE",
+    summary="Turn the organisation's monthly extract off",
+    tag="extracts",
+    permission="extracts:manage",
+    status=204,
+    errors=(403, 404),
+)
+def delete_extract_schedule(org_id: str) -> None:
+    services().extracts.delete_schedule(org_id)
 
 
 def _attachment(body: object, media: str, name: str) -> Response:

@@ -77,7 +77,27 @@ def upgrade() -> None:
         )
 
 
+    op.create_table(
+        "extract_schedules",
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("format", sa.String(length=8), nullable=False),
+        sa.Column("compression", sa.String(length=8), nullable=False),
+        sa.Column("notify_email", sa.String(length=320), nullable=True),
+        sa.Column("created_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_period", sa.String(length=7), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_extract_schedules_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", name=op.f("pk_extract_schedules")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("extract_schedules")
     with op.batch_alter_table("extract_jobs", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_extract_jobs_running_org",
