@@ -1,10 +1,10 @@
 """The worker side of extracts: claim a job under a lease, write it part by part, checkpoint, finish.
 
 Claiming. A queued job, or a running one whose lease has expired (its worker died), is taken with a
-compare-and-set ``UPDATE … WHERE`` on its status and lease, so of two workers one wins; on PostgreSQL the
-candidates are read ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind each other. The partial
-unique index ``uq_extract_jobs_running_org`` keeps one running job per org even if two workers claim two
-jobs of one org at once.
+compare-and-set ``UPDATE … WHERE`` on its status and lease, so of two workers one wins. The partial unique
+index ``uq_extract_jobs_running_org`` keeps one running job per org even if two workers claim two jobs of
+one org at once. Lock order, as everywhere (``app/orgs/seats.py``): the org's audit chain head, then the job
+row; a checkpoint locks only the job row (its compare-and-set), never the chain.
 
 Checkpoints. Every ``part_rows`` rows become one stored part (a deterministic object: the same rows give
 the same bytes), then one transaction advances ``progress`` and renews the lease, *only if* the lease is
@@ -110,8 +110,8 @@ class ExtractRunner:
             busy = select(ExtractJob.org_id).where(
                 ExtractJob.status == RUNNING, ExtractJob.lease_expires_at > now
             )
-            stmt = (
-                select(ExtractJob.id, ExtractJob.org_id, ExtractJob.status)
+            candidates = session.execute(
+                select(ExtractJob.id, ExtractJob.org_id)
                 .where(
                     or_(
                         (ExtractJob.status == QUEUED) & ExtractJob.org_id.not_in(busy),
@@ -120,55 +120,64 @@ class ExtractRunner:
                 )
                 .order_by(ExtractJob.created_at, ExtractJob.id)
                 .limit(10)
-            )
-            if is_postgres(session):
-                stmt = stmt.with_for_update(skip_locked=True, of=ExtractJob)
-            for job_id, org_id, status in session.execute(stmt).all():
-                takeover = status == RUNNING
-                try:
-                    with session.begin_nested():
-                        taken = _affected(
-                            session.execute(
-                                update(ExtractJob)
-                                .where(
-                                    ExtractJob.id == job_id,
-                                    or_(
-                                        ExtractJob.status == QUEUED,
-                                        (ExtractJob.status == RUNNING) & (ExtractJob.lease_expires_at <= now),
-                                    ),
-                                )
-                                .values(
-                                    status=RUNNING,
-                                    lease_owner=self.owner,
-                                    lease_expires_at=now + self.policy.lease,
-                                    attempts=ExtractJob.attempts + 1,
-                                    started_at=func.coalesce(ExtractJob.started_at, now),
-                                )
-                                .execution_options(synchronize_session=False)
-                            )
-                        )
-                except IntegrityError:  # another job of this org started meanwhile
-                    continue
-                if taken != 1:
-                    continue
-                job = session.get(ExtractJob, job_id, populate_existing=True)
-                assert job is not None
-                self._bound(session, job)
-                self._audit(session).record(
-                    AuditAction.EXTRACT_STARTED,
-                    org_id=org_id,
-                    targets=[Target("extract", job_id)],
-                    data={
-                        "worker": self.owner,
-                        "takeover": takeover,
-                        "attempt": job.attempts,
-                        "rows_total": job.rows_total or 0,
-                        "rows_written": job.rows_written,
-                    },
-                    changes={"status": {"before": status, "after": RUNNING}} if not takeover else None,
-                )
+            ).all()
+        for job_id, org_id in candidates:
+            if self._try_claim(str(job_id), str(org_id)):
                 return str(job_id)
         return None
+
+    def _try_claim(self, job_id: str, org_id: str) -> bool:
+        """One candidate, in its own transaction: the org's chain lock first (the order every writer keeps:
+        chain head, then the job row), then a compare-and-set on the job's status and lease."""
+        with transaction(self.session_factory) as session:
+            audit = self._audit(session)
+            audit.lock_chain(org_id)
+            now = self.clock.now()
+            before = session.scalar(select(ExtractJob.status).where(ExtractJob.id == job_id))
+            try:
+                with session.begin_nested():
+                    taken = _affected(
+                        session.execute(
+                            update(ExtractJob)
+                            .where(
+                                ExtractJob.id == job_id,
+                                or_(
+                                    ExtractJob.status == QUEUED,
+                                    (ExtractJob.status == RUNNING) & (ExtractJob.lease_expires_at <= now),
+                                ),
+                            )
+                            .values(
+                                status=RUNNING,
+                                lease_owner=self.owner,
+                                lease_expires_at=now + self.policy.lease,
+                                attempts=ExtractJob.attempts + 1,
+                                started_at=func.coalesce(ExtractJob.started_at, now),
+                            )
+                            .execution_options(synchronize_session=False)
+                        )
+                    )
+            except IntegrityError:  # another job of this org started meanwhile (uq_extract_jobs_running_org)
+                return False
+            if taken != 1:
+                return False
+            job = session.get(ExtractJob, job_id, populate_existing=True)
+            assert job is not None
+            takeover = before == RUNNING
+            self._bound(session, job)
+            audit.record(
+                AuditAction.EXTRACT_STARTED,
+                org_id=org_id,
+                targets=[Target("extract", job_id)],
+                data={
+                    "worker": self.owner,
+                    "takeover": takeover,
+                    "attempt": job.attempts,
+                    "rows_total": job.rows_total or 0,
+                    "rows_written": job.rows_written,
+                },
+                changes=None if takeover else {"status": {"before": before, "after": RUNNING}},
+            )
+            return True
 
     def _bound(self, session: Session, job: ExtractJob) -> None:
         """Fix the chain segment on the first start: the org's events in the span, up to today's head."""
@@ -221,9 +230,14 @@ class ExtractRunner:
             log.exception("extract failed", extra={"job": job_id})
             return self._fail(job_id, f"{type(exc).__name__}: {exc}"[:500])
 
-    def _own(self, session: Session, job_id: str) -> ExtractJob:
+    def _own(self, session: Session, job_id: str, *, lock: bool = True) -> ExtractJob:
+        """The job, if this worker still holds it. With ``lock`` (before recording an event) the org's chain
+        lock is taken first, then the job row's: the order of the request side (``service.py``)."""
+        if lock:
+            org_id = session.scalar(select(ExtractJob.org_id).where(ExtractJob.id == job_id))
+            self._audit(session).lock_chain(org_id)
         stmt = select(ExtractJob).where(ExtractJob.id == job_id).execution_options(populate_existing=True)
-        if is_postgres(session):
+        if lock and is_postgres(session):
             stmt = stmt.with_for_update()
         job = session.scalars(stmt).one()
         if job.status != RUNNING or job.lease_owner != self.owner:
@@ -233,13 +247,11 @@ class ExtractRunner:
     def _step(self, job_id: str) -> str | None:
         """One checkpoint: read the next rows, store them as a part (or close a day), commit progress."""
         with transaction(self.session_factory) as session:
-            job = self._own(session, job_id)
-            if job.cancel_requested:
-                self._finish_as(session, job, CANCELLED)
-                return CANCELLED
+            job = self._own(session, job_id, lock=False)  # the checkpoint's compare-and-set guards it
+            cancel = job.cancel_requested
             progress = dict(job.progress)
             rows: Sequence[Row[Any]] = []
-            if job.last_seq is not None and progress["after_seq"] < job.last_seq:
+            if not cancel and job.last_seq is not None and progress["after_seq"] < job.last_seq:
                 rows = (
                     session.connection()
                     .execute(
@@ -255,6 +267,10 @@ class ExtractRunner:
                     .all()
                 )
             snapshot = _JobView.of(job)
+        if cancel:
+            with transaction(self.session_factory) as session:
+                self._finish_as(session, self._own(session, job_id), CANCELLED)
+            return CANCELLED
         # Outside any transaction: storage writes.
         if not rows:
             if progress["parts"]:

@@ -8,6 +8,8 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,25 @@ def test_a_killed_worker_s_job_is_taken_over_after_its_lease_and_completes_exact
         ("doomed", False, 0),
         ("rescuer", True, 10),
     ]
+
+
+def test_of_workers_claiming_at_once_exactly_one_takes_the_job(
+    admin: Api, org: dict[str, Any], container: Container
+) -> None:
+    seed_days(container, org["id"], [3])
+    job = create(admin, org["id"]).json
+    create(admin, org["id"])  # a second job of the same org must keep waiting
+    workers = [runner(container, owner=f"w{i}") for i in range(4)]
+    barrier = threading.Barrier(len(workers))
+
+    def claim(worker: Any) -> str | None:
+        barrier.wait()
+        result: str | None = worker.claim()
+        return result
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        claimed = list(pool.map(claim, workers))
+    assert [c for c in claimed if c is not None] == [job["id"]] and claimed.count(None) == 3
+    with container.session_factory() as session:
+        held = session.get(ExtractJob, job["id"])
+        assert held is not None and held.attempts == 1 and held.lease_owner == f"w{claimed.index(job['id'])}"
