@@ -12,6 +12,7 @@ import click
 from app.audit.cli.bus import consume, relay
 from app.audit.cli.log import audit, built_container
 from app.config import Settings, settings_for_service
+from app.extracts.cli import extracts
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
@@ -221,6 +222,7 @@ def demo(as_json: bool) -> None:
 
 
 main.add_command(relay)
+main.add_command(extracts)
 main.add_command(consume)
 
 

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     domain_recheck_retry: int = Field(default=3600, ge=60)
     domain_grace_period: int = Field(default=72 * 3600, ge=0)
     domain_verify_rate: str = "12/hour"  # verification attempts per domain, in the limits notation
+    # Data extracts (app/extracts/): the longest span a job covers, where files go (``local``: the
+    # directory below, default ``<instance>/extracts``; ``s3``: the bucket, prefix and endpoint below),
+    # rows per checkpoint, a worker's lease, and how long files are kept after a job succeeds.
+    extract_max_span_days: int = Field(default=31, ge=1, le=366)
+    extract_storage: Literal["local", "s3"] = "local"
+    extract_dir: Path | None = None
+    extract_s3_bucket: str = ""
+    extract_s3_prefix: str = "extracts"
+    extract_s3_endpoint_url: str = ""
+    extract_part_rows: int = Field(default=5000, ge=1)
+    extract_lease_seconds: int = Field(default=300, ge=5)
+    extract_retention_days: int = Field(default=7, ge=1)
 
     @field_validator("domain_verify_rate")
     @classmethod

@@ -21,6 +21,9 @@ from app.credentials.service import CredentialService
 from app.db import make_engine, make_session_factory
 from app.domains.dns import TxtResolver, resolver_from_settings
 from app.domains.service import DomainService, RecheckPolicy
+from app.extracts.runner import ExtractRunner, RunnerPolicy
+from app.extracts.service import ExtractService
+from app.extracts.storage import ExtractStorage, storage_from_settings
 from app.mail import Mailer, mailer_from_url
 from app.observability import MetricsCollector, ReadinessProbe
 from app.orgs.accounts import AccountService
@@ -81,6 +84,25 @@ class Container:
         """The instance's checkpoint signer, loaded on first use (in development that writes a key into the
         instance folder, which commands that sign nothing should not do)."""
         return load_signer(self.settings)
+
+    @cached_property
+    def extract_storage(self) -> ExtractStorage:
+        """Where extract files go, from ``TENANTRY_EXTRACT_STORAGE`` (a directory by default)."""
+        return storage_from_settings(self.settings)
+
+    def extract_runner(self, owner: str | None = None) -> ExtractRunner:
+        settings = self.settings
+        return ExtractRunner(
+            self.session_factory,
+            self.clock,
+            self.extract_storage,
+            self.audit_signer,
+            self.outbox,
+            self.mailer,
+            policy=RunnerPolicy.from_settings(settings),
+            base_url=settings.base_url,
+            owner=owner,
+        )
 
     def services(
         self, session: Session, actor: Actor = SYSTEM, context: RequestContext | None = None
@@ -184,6 +206,19 @@ class Services:
     @cached_property
     def audit_integrity(self) -> AuditIntegrity:
         return AuditIntegrity(self.session, self.container.clock, self.container.audit_signer)
+
+    @cached_property
+    def extracts(self) -> ExtractService:
+        settings = self.container.settings
+        return ExtractService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.container.extract_storage,
+            max_span_days=settings.extract_max_span_days,
+            secret_key=settings.resolved_secret_key(),
+            base_url=settings.base_url,
+        )
 
     @cached_property
     def roles(self) -> RoleService:

@@ -13,6 +13,7 @@ from app.audit.bus.consumers import models as consumer_models
 from app.credentials import models as credential_models
 from app.db import Base
 from app.domains import models as domain_models
+from app.extracts import models as extract_models
 from app.orgs import models as org_models
 from app.rbac import models as rbac_models
 
@@ -24,6 +25,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     rbac_models,
     consumer_models,
     domain_models,
+    extract_models,
 )
 
 metadata: MetaData = Base.metadata

@@ -1,5 +1,5 @@
 """``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries,
-domain re-verification).
+domain re-verification, data extracts and their retention).
 
 Later issues add their jobs (domain re-checks, extracts) with ``register``. Each job runs in its own unit of
 work; a failing job is logged and retried at its next interval, never stopping the others.
@@ -60,6 +60,23 @@ def _domain_rechecks(c: Container) -> dict[str, int]:
     return recheck.run(c)
 
 
+def _extracts(c: Container) -> dict[str, str]:
+    return c.extract_runner().run_pending()
+
+
+def _extract_schedules(c: Container) -> list[str]:
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        return c.services(session).extracts.queue_scheduled()
+
+
+def _extract_retention(c: Container) -> list[str]:
+    from app.extracts.runner import expire_files
+
+    return expire_files(c.session_factory, c.clock, c.extract_storage)
+
+
 def default_jobs(c: Container) -> list[Job]:
     # Failure summaries run before checkpoints so a checkpoint covers them. Domain re-checks run every
     # minute but each domain only when its own next_check_at is due, so the work is spread over the day.
@@ -67,6 +84,9 @@ def default_jobs(c: Container) -> list[Job]:
         Job("audit.failures.flush", 30, _flush_failures),
         Job("audit.retention", 3600, _retention),
         Job("domains.recheck", 60, _domain_rechecks),
+        Job("extracts.schedule", 3600, _extract_schedules),
+        Job("extracts.run", 5, _extracts),
+        Job("extracts.retention", 3600, _extract_retention),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
         *EXTRA_JOBS,
     ]

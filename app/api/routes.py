@@ -12,6 +12,7 @@ from app.api.v1 import v1
 from app.audit.http import views as audit_views
 from app.credentials import views as credential_views
 from app.domains import views as domain_views
+from app.extracts import views as extract_views
 from app.orgs import account_views, invitation_views, member_views, seat_views
 from app.orgs import views as org_views
 from app.rbac import role_views
@@ -28,6 +29,7 @@ VIEW_MODULES: tuple[ModuleType, ...] = (
     check_views,
     role_views,
     domain_views,
+    extract_views,
 )
 
 

@@ -47,6 +47,16 @@ class AuditAction(StrEnum):
     DOMAIN_RECHECK_RECOVERED = "domain.recheck_recovered"
     DOMAIN_UNVERIFIED = "domain.unverified"
     DOMAIN_DELETED = "domain.deleted"
+    # Data extract jobs: every lifecycle transition (app/extracts/).
+    EXTRACT_CREATED = "extract.created"
+    EXTRACT_STARTED = "extract.started"
+    EXTRACT_CANCEL_REQUESTED = "extract.cancel_requested"
+    EXTRACT_CANCELLED = "extract.cancelled"
+    EXTRACT_RESUMED = "extract.resumed"
+    EXTRACT_FAILED = "extract.failed"
+    EXTRACT_SUCCEEDED = "extract.succeeded"
+    EXTRACT_SCHEDULE_SET = "extract.schedule_set"
+    EXTRACT_SCHEDULE_DELETED = "extract.schedule_deleted"
 
     @property
     def aggregate(self) -> str:

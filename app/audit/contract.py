@@ -263,4 +263,69 @@ CONTRACT: dict[AuditAction, EventContract] = {
         {"domain": "string", "status": "string", "withdrawn": "string[]"},
         targets=("domain",),
     ),
+    # -- data extract jobs (app/extracts/) --
+    AuditAction.EXTRACT_CREATED: EventContract(
+        "An extract job is requested (POST /v1/orgs/{org}/extracts); it waits queued for a worker.",
+        {
+            "source": "string",
+            "format": "string",
+            "compression": "string",
+            "from": "datetime",
+            "to": "datetime",
+        },
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_STARTED: EventContract(
+        "A worker takes the job: its first start, a resume, or a takeover after a worker's lease expired "
+        "(`takeover` true; the status stays running).",
+        {
+            "worker": "string",
+            "takeover": "boolean",
+            "attempt": "integer",
+            "rows_total": "integer",
+            "rows_written": "integer",
+        },
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_CANCEL_REQUESTED: EventContract(
+        "Cancel is asked of a running job; it stops at its next checkpoint (then extract.cancelled).",
+        {"rows_written": "integer"},
+        targets=("extract",),
+    ),
+    AuditAction.EXTRACT_CANCELLED: EventContract(
+        "The job stops: at once when it was queued, at its next checkpoint when it was running.",
+        {"rows_written": "integer", "rows_total": "integer"},
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_RESUMED: EventContract(
+        "A cancelled or failed job is queued again; it goes on from its last checkpoint.",
+        {"rows_written": "integer"},
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_FAILED: EventContract(
+        "The job stopped on an error (kept in `error`); it can be resumed.",
+        {"rows_written": "integer", "rows_total": "integer", "error": "string"},
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_SUCCEEDED: EventContract(
+        "Every file and the manifest are stored; the requester is mailed. Files are deleted at `expires_at`.",
+        {"rows_written": "integer", "rows_total": "integer", "files": "integer", "expires_at": "datetime"},
+        targets=("extract",),
+        changes=("status",),
+    ),
+    AuditAction.EXTRACT_SCHEDULE_SET: EventContract(
+        "The org's monthly extract is set or changed (PUT /v1/orgs/{org}/extract-schedule): on the first "
+        "days of each month the worker queues an extract of the previous month.",
+        {"format": "string", "compression": "string", "notify_email": "string?"},
+        targets=("org",),
+        changes=("format", "compression", "notify_email"),
+    ),
+    AuditAction.EXTRACT_SCHEDULE_DELETED: EventContract(
+        "The org's monthly extract is turned off.", targets=("org",)
+    ),
 }

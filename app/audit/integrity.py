@@ -102,6 +102,29 @@ class AuditIntegrity:
         self.session.flush()
         return cp
 
+    def checkpoint_at(self, chain: str, seq: int, hash_: str) -> AuditCheckpoint:
+        """Sign a past link of ``chain`` (an extract's last row), unless a checkpoint already names it.
+        Like :meth:`checkpoint` it trusts the stored hash; verification is what catches an edited chain."""
+        existing = self.session.scalars(
+            select(AuditCheckpoint).where(
+                AuditCheckpoint.chain == chain, AuditCheckpoint.seq == seq, AuditCheckpoint.hash == hash_
+            )
+        ).first()
+        if existing is not None and existing.key_id == self.signer.key_id:
+            return existing
+        now = self.clock.now()
+        cp = AuditCheckpoint(
+            chain=chain,
+            seq=seq,
+            hash=hash_,
+            signed_at=now,
+            key_id=self.signer.key_id,
+            signature=self.signer.sign(statement(chain, seq, hash_, links.format_time(now))),
+        )
+        self.session.add(cp)
+        self.session.flush()
+        return cp
+
     def checkpoint_all(self) -> list[AuditCheckpoint]:
         chains = self.session.scalars(select(AuditChainHead.chain).order_by(AuditChainHead.chain)).all()
         return [cp for c in chains if (cp := self.checkpoint(c)) is not None]

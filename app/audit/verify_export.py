@@ -12,12 +12,17 @@ you can copy this file next to your export. It checks that
 A filtered export (``?action=…``) has gaps: each line still checks on its own (2), but it cannot be tied to
 the signed head, and the result says so (``anchored`` false).
 
+A data extract (``manifest.json`` next to its day files) is checked the same way: each file's size, row
+count and SHA-256 against the manifest, then the JSON Lines of all files in manifest order against the
+manifest's checkpoint (a CSV extract is checked against the manifest only).
+
 Usage: ``python verify_export.py audit-logs.jsonl public-key.pem`` (or the base64 ``public_key`` value).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import sys
@@ -122,6 +127,35 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict
     return Verdict(True, anchored, len(events), first, last)
 
 
+def verify_extract(manifest_path: Path, public_key: Ed25519PublicKey) -> Verdict:
+    """A data extract: its files against the manifest, then its events against the signed checkpoint."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    lines: list[str] = []
+    for entry in manifest["files"]:
+        raw = (manifest_path.parent / entry["name"]).read_bytes()
+        if len(raw) != entry["bytes"] or hashlib.sha256(raw).hexdigest() != entry["sha256"]:
+            return Verdict(
+                False, False, 0, None, None, f"{entry['name']}: SHA-256 does not match the manifest"
+            )
+        text = (gzip.decompress(raw) if entry["name"].endswith(".gz") else raw).decode("utf-8")
+        rows = text.splitlines(keepends=True)
+        if manifest["format"] == "csv":
+            rows = rows[1:]  # the header
+        elif manifest["format"] == "jsonl":
+            lines.extend(rows)
+        if len(rows) != entry["rows"]:
+            return Verdict(False, False, 0, None, None, f"{entry['name']}: not the manifest's row count")
+    if manifest["format"] != "jsonl":
+        return Verdict(True, False, int(manifest["rows"]), None, None)
+    if manifest.get("checkpoint") is None:
+        return (
+            Verdict(True, False, 0, None, None)
+            if not lines
+            else Verdict(False, False, len(lines), None, None, "the manifest has no signed checkpoint")
+        )
+    return verify_export([*lines, json.dumps({"checkpoint": manifest["checkpoint"]})], public_key)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
@@ -129,8 +163,11 @@ def main(argv: list[str]) -> int:
     export, key = argv
     key_path = Path(key)
     key_text = key_path.read_text() if not key.lstrip().startswith("-----") and key_path.is_file() else key
-    with open(export, encoding="utf-8") as fh:
-        verdict = verify_export(fh, load_public_key(key_text))
+    if Path(export).name == "manifest.json":
+        verdict = verify_extract(Path(export), load_public_key(key_text))
+    else:
+        with open(export, encoding="utf-8") as fh:
+            verdict = verify_export(fh, load_public_key(key_text))
     print(verdict)
     return 0 if verdict.ok and verdict.anchored else 1
 
