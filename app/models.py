@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "app.rbac.models",
     "app.audit.bus.consumers.models",
     "app.domains.models",
+    "app.scim.models",
 )
 
 

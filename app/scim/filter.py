@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
@@ -277,10 +277,11 @@ def _operand(column: Column, compare: Compare) -> Any:
                 f"'{compare.path.attr}' is a dateTime: compare it with eq, ne, gt, ge, lt, le."
             )
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidFilter(f"'{value}' is not an xsd:dateTime.") from exc
-    return value if column.case == "exact" else value.lower()
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return value if column.case == "exact" else value.casefold() if column.case == "folded" else value.lower()
 
 
 def _comparison(column: Column, compare: Compare) -> ColumnElement[bool]:
