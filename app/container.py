@@ -34,6 +34,7 @@ from app.ratelimit import RateLimiter, Rule, limiter_from_url
 from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
+from app.scim.service import ScimService
 
 
 @dataclass
@@ -151,6 +152,17 @@ class Services:
             seats=self.seats,
             sessions=self.sessions,
             authorizer=self.authorizer,
+        )
+
+    @cached_property
+    def scim(self) -> ScimService:
+        return ScimService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            members=self.members,
+            accounts=self.accounts,
+            seats=self.seats,
         )
 
     @cached_property

@@ -47,6 +47,17 @@ class AuditAction(StrEnum):
     DOMAIN_RECHECK_RECOVERED = "domain.recheck_recovered"
     DOMAIN_UNVERIFIED = "domain.unverified"
     DOMAIN_DELETED = "domain.deleted"
+    # SCIM provisioning by an identity provider (app/scim/); members and seats record their own events too.
+    SCIM_USER_PROVISIONED = "scim_user.provisioned"
+    SCIM_USER_UPDATED = "scim_user.updated"
+    SCIM_USER_DEACTIVATED = "scim_user.deactivated"
+    SCIM_USER_REACTIVATED = "scim_user.reactivated"
+    SCIM_USER_DELETED = "scim_user.deleted"
+    SCIM_GROUP_CREATED = "scim_group.created"
+    SCIM_GROUP_RENAMED = "scim_group.renamed"
+    SCIM_GROUP_DELETED = "scim_group.deleted"
+    SCIM_GROUP_MEMBERS_ADDED = "scim_group.members_added"
+    SCIM_GROUP_MEMBERS_REMOVED = "scim_group.members_removed"
 
     @property
     def aggregate(self) -> str:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.scim.errors import InvalidFilter
 
@@ -250,7 +251,7 @@ class Column:
     email); ``insensitive`` lowers both sides.
     """
 
-    expr: ColumnElement[Any]
+    expr: SQLCoreOperations[Any]
     type: Literal["string", "boolean", "dateTime", "integer"] = "string"
     case: Literal["exact", "folded", "insensitive"] = "insensitive"
 
