@@ -187,6 +187,17 @@ class _Patcher:
                 if self.check_mutable(target, value, pathless=True):
                     self.set(operation.op, target, value)
             return
+        extension = self.rtype.schema(operation.path)
+        if extension is not None and extension is not self.rtype.core:
+            # The path names a whole extension: its value is the extension's object.
+            if operation.op == "remove":
+                self.resource.pop(extension.id, None)
+                schemas = self.resource.get("schemas")
+                if isinstance(schemas, list) and extension.id in schemas:
+                    schemas.remove(extension.id)
+            else:
+                self.apply(Operation(operation.op, None, {extension.id: operation.value}))
+            return
         target = resolve(self.rtype, operation.path)
         self.check_mutable(target, operation.value, pathless=False)
         if operation.op == "remove":
@@ -203,7 +214,7 @@ class _Patcher:
             if extension is not None and extension is not self.rtype.core:
                 if not isinstance(item, Mapping):
                     raise InvalidValue(f"'{key}' holds a JSON object.")
-                pairs.extend((f"{extension.id}:{k}", v) for k, v in item.items())
+                pairs.extend((f"{extension.id}:{k}", v) for k, v in item.items() if k.lower() != "schemas")
             else:
                 pairs.append((key, item))
         return pairs

@@ -123,7 +123,8 @@ USER_SCHEMA: Final = Schema(
         Attribute("preferredLanguage"),
         Attribute("locale"),
         Attribute("timezone"),
-        Attribute("active", type="boolean"),
+        # Required so that it is never removed: a membership is active or suspended, never neither.
+        Attribute("active", type="boolean", required=True),
         _multi("emails", ("work", "home", "other")),
         _multi("phoneNumbers", ("work", "home", "mobile", "fax", "pager", "other")),
         Attribute(

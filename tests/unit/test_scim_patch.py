@@ -95,7 +95,7 @@ def test_bad_paths_are_invalid_path(path: str) -> None:
 
 
 def test_only_one_primary_value_remains() -> None:
-    resource = {"userName": "a@x", "emails": [{"value": "a@x", "primary": True}]}
+    resource = {"userName": "a@x", "active": True, "emails": [{"value": "a@x", "primary": True}]}
     ops = patch.parse_operations(
         {
             "schemas": [patch.PATCH_OP],
