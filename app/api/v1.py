@@ -19,6 +19,7 @@ VIEW_MODULES = (
     "app.rbac.views",
     "app.rbac.role_views",
     "app.domains.views",
+    "app.scim.mapping_views",
 )
 
 _loaded = False

@@ -58,6 +58,9 @@ class AuditAction(StrEnum):
     SCIM_GROUP_DELETED = "scim_group.deleted"
     SCIM_GROUP_MEMBERS_ADDED = "scim_group.members_added"
     SCIM_GROUP_MEMBERS_REMOVED = "scim_group.members_removed"
+    SCIM_GROUP_MAPPING_CREATED = "scim_group_mapping.created"
+    SCIM_GROUP_MAPPING_DELETED = "scim_group_mapping.deleted"
+    SCIM_GROUP_MAPPING_APPLIED = "scim_group_mapping.applied"
 
     @property
     def aggregate(self) -> str:

@@ -328,4 +328,32 @@ CONTRACT: dict[AuditAction, EventContract] = {
         {"display_name": "string", "member_ids": "string[]"},
         targets=("group",),
     ),
+    AuditAction.SCIM_GROUP_MAPPING_CREATED: EventContract(
+        "An admin maps an IdP group to a role and/or a seat type (POST /v1/orgs/{org}/group-mappings); it "
+        "applies to the group's current members at once.",
+        {"group_id": "string", "role": "string?", "seat_type": "string?"},
+        targets=("group_mapping", "group"),
+    ),
+    AuditAction.SCIM_GROUP_MAPPING_DELETED: EventContract(
+        "A group mapping is deleted; roles and seats it gave stay until changed.",
+        {"group_id": "string", "role": "string?", "seat_type": "string?"},
+        targets=("group_mapping", "group"),
+    ),
+    AuditAction.SCIM_GROUP_MAPPING_APPLIED: EventContract(
+        "A member joined or left a mapped group (`change`: joined or left) and the mapping was applied in "
+        "the same transaction. `role_outcome`: granted, restored, unchanged, owner_kept or refused; "
+        "`seat_outcome`: assigned, already_held, released, kept, member_suspended, none, or shortfall when "
+        "the pool is full (the SCIM request still succeeds, without the seat).",
+        {
+            "member_id": "string",
+            "user_id": "string",
+            "group_id": "string",
+            "change": "string",
+            "role": "string?",
+            "role_outcome": "string",
+            "seat_type": "string?",
+            "seat_outcome": "string",
+        },
+        targets=("member", "group"),
+    ),
 }

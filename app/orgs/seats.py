@@ -260,7 +260,9 @@ class SeatService:
                 member_id=from_member,
             )
         if target.status == "suspended":
-            raise MemberSuspended(f"Member {to_member} is suspended: reactivate them before giving them a seat.")
+            raise MemberSuspended(
+                f"Member {to_member} is suspended: reactivate them before giving them a seat."
+            )
         if target.seat_type == seat_type:
             raise SeatAlreadyHeld(
                 f"Member {to_member} already holds a '{seat_type}' seat.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -34,3 +34,20 @@ class ScimGroupMember(Base):
 
     group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ScimGroupMapping(Base):
+    """An IdP group grants a role and/or a seat type to its members, while they are in it."""
+
+    __tablename__ = "scim_group_mappings"
+    __table_args__ = (
+        UniqueConstraint("group_id"),
+        Index("ix_scim_group_mappings_org_id", "org_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("gmap"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"))
+    role: Mapped[str | None] = mapped_column(String(64))
+    seat_type: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]

@@ -28,6 +28,7 @@ from app.rbac.permissions import MEMBER
 from app.scim import filter as scim_filter
 from app.scim import patch
 from app.scim.errors import InvalidValue, ScimError
+from app.scim.mappings import GroupMappingService
 from app.scim.models import ScimGroup, ScimGroupMember
 from app.scim.resources import (
     GroupRow,
@@ -117,6 +118,7 @@ class ScimService:
         members: MemberService,
         accounts: AccountService,
         seats: SeatService,
+        mappings: GroupMappingService,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -124,6 +126,7 @@ class ScimService:
         self.members = members
         self.accounts = accounts
         self.seats = seats
+        self.mappings = mappings
 
     # --- users -------------------------------------------------------------------------------------------
     def _member(self, org_id: str, member_id: str) -> tuple[Membership, User]:
@@ -292,11 +295,12 @@ class ScimService:
 
     def _reactivate(self, member: Membership, principal: Principal) -> None:
         self.members.update(member.org_id, member.id, principal, status="active")
+        seat_type, reason = self.mappings.reseat(member)
         self.audit.record(
             AuditAction.SCIM_USER_REACTIVATED,
             org_id=member.org_id,
             targets=[Target("member", member.id), Target("user", member.user_id)],
-            data={"user_id": member.user_id, "seat_type": None, "reason": "no_seat_mapping"},
+            data={"user_id": member.user_id, "seat_type": seat_type, "reason": reason},
         )
 
     def delete_user(self, org_id: str, member_id: str, principal: Principal, version: str | None) -> None:
@@ -375,7 +379,7 @@ class ScimService:
         )
         return [m for m in member_ids if m in found]
 
-    def create_group(self, org_id: str, body: Mapping[str, Any]) -> GroupRow:
+    def create_group(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> GroupRow:
         name, external_id, member_ids = group_fields(body, GROUP_TYPE)
         self.audit.lock_chain(org_id)
         now = self.clock.now()
@@ -391,11 +395,11 @@ class ScimService:
             targets=[Target("group", group.id, name)],
             data={"display_name": name, "external_id": external_id, "members": len(members)},
         )
-        self._set_members(group, members)
+        self._set_members(group, members, principal)
         return self._group_row(group)
 
     def replace_group(
-        self, org_id: str, group_id: str, body: Mapping[str, Any], version: str | None
+        self, org_id: str, group_id: str, body: Mapping[str, Any], principal: Principal, version: str | None
     ) -> GroupRow:
         self.audit.lock_chain(org_id)
         group = self._group(org_id, group_id)
@@ -418,19 +422,25 @@ class ScimService:
                 changes=changes,
                 data={"display_name": name},
             )
-        self._set_members(group, self._known_members(org_id, member_ids))
+        self._set_members(group, self._known_members(org_id, member_ids), principal)
         return self._group_row(group)
 
     def patch_group(
-        self, org_id: str, group_id: str, body: Mapping[str, Any], version: str | None, base_url: str
+        self,
+        org_id: str,
+        group_id: str,
+        body: Mapping[str, Any],
+        principal: Principal,
+        version: str | None,
+        base_url: str,
     ) -> GroupRow:
         operations = patch.parse_operations(body)
         row = self.get_group(org_id, group_id)
         _check_version(row, version)
         after = patch.apply(group_resource(row, base_url), operations, GROUP_TYPE)
-        return self.replace_group(org_id, group_id, after, None)
+        return self.replace_group(org_id, group_id, after, principal, None)
 
-    def _set_members(self, group: ScimGroup, wanted: Sequence[str]) -> None:
+    def _set_members(self, group: ScimGroup, wanted: Sequence[str], principal: Principal) -> None:
         current = set(
             self.session.scalars(
                 select(ScimGroupMember.member_id).where(ScimGroupMember.group_id == group.id)
@@ -450,6 +460,13 @@ class ScimService:
             )
         group.updated_at = self.clock.now()
         self.session.flush()
+        # Mappings apply after the rows changed, so "the groups a member is still in" is already true.
+        mapping = self.mappings.for_group(group.id)
+        if mapping is not None:
+            for member_id in added:
+                self.mappings.joined(self.session.get_one(Membership, member_id), group.id, principal)
+            for member_id in removed:
+                self.mappings.left(self.session.get_one(Membership, member_id), mapping, principal)
         for action, ids in (
             (AuditAction.SCIM_GROUP_MEMBERS_ADDED, added),
             (AuditAction.SCIM_GROUP_MEMBERS_REMOVED, removed),
@@ -462,7 +479,7 @@ class ScimService:
                     data={"display_name": group.display_name, "member_ids": list(ids)},
                 )
 
-    def delete_group(self, org_id: str, group_id: str, version: str | None) -> None:
+    def delete_group(self, org_id: str, group_id: str, principal: Principal, version: str | None) -> None:
         self.audit.lock_chain(org_id)
         group = self._group(org_id, group_id)
         _check_version(self._group_row(group, with_members=False), version)
@@ -475,7 +492,10 @@ class ScimService:
             targets=[Target("group", group.id, group.display_name)],
             data={"display_name": group.display_name, "members": int(count or 0)},
         )
-        self.session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group.id))
+        self._set_members(group, [], principal)  # members leave first: the mapping's grants are taken back
+        mapping = self.mappings.for_group(group.id)
+        if mapping is not None:
+            self.session.delete(mapping)
         self.session.delete(group)
         self.session.flush()
 

@@ -303,8 +303,8 @@ def search_groups() -> Response:
 
 @scim.post("/Groups")
 def create_group() -> Response:
-    _, org_id = _principal()
-    body = group_resource(_service().create_group(org_id, _body()), _base_url())
+    principal, org_id = _principal()
+    body = group_resource(_service().create_group(org_id, _body(), principal), _base_url())
     db_session().commit()
     attributes, excluded = _projection(request.args)
     return _respond(project(body, GROUP_TYPE, attributes, excluded), 201, location=body["meta"]["location"])
@@ -320,22 +320,24 @@ def get_group(group_id: str) -> Response:
 
 @scim.put("/Groups/<group_id>")
 def replace_group(group_id: str) -> Response:
-    _, org_id = _principal()
-    row = _service().replace_group(org_id, group_id, _body(), request.headers.get("If-Match"))
+    principal, org_id = _principal()
+    row = _service().replace_group(org_id, group_id, _body(), principal, request.headers.get("If-Match"))
     return _committed(lambda: _single(group_resource(row, _base_url()), GROUP_TYPE))
 
 
 @scim.patch("/Groups/<group_id>")
 def patch_group(group_id: str) -> Response:
-    _, org_id = _principal()
-    row = _service().patch_group(org_id, group_id, _body(), request.headers.get("If-Match"), _base_url())
+    principal, org_id = _principal()
+    row = _service().patch_group(
+        org_id, group_id, _body(), principal, request.headers.get("If-Match"), _base_url()
+    )
     return _committed(lambda: _single(group_resource(row, _base_url()), GROUP_TYPE))
 
 
 @scim.delete("/Groups/<group_id>")
 def delete_group(group_id: str) -> Response:
-    _, org_id = _principal()
-    _service().delete_group(org_id, group_id, request.headers.get("If-Match"))
+    principal, org_id = _principal()
+    _service().delete_group(org_id, group_id, principal, request.headers.get("If-Match"))
     return _committed(lambda: Response(status=204))
 
 

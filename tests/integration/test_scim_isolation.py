@@ -118,10 +118,14 @@ def test_a_seat_cannot_be_transferred_to_a_suspended_member(
     admin = Api(client, make_org_key(container, org, "admin"))
     scim = Scim(client, make_scim_token(container, org))
     holder, idle = (
-        scim.post("/Users", {"schemas": [USER], "userName": f"{n}@t.example", "active": n == "holder"}).json["id"]
+        scim.post("/Users", {"schemas": [USER], "userName": f"{n}@t.example", "active": n == "holder"}).json[
+            "id"
+        ]
         for n in ("holder", "idle")
     )
-    assert admin.get(f"/v1/orgs/{org}/members/{idle}").json["status"] == "suspended"  # POSTed with active=false
+    assert (
+        admin.get(f"/v1/orgs/{org}/members/{idle}").json["status"] == "suspended"
+    )  # POSTed with active=false
     assert admin.put(f"/v1/orgs/{org}/members/{holder}/seat", {"seat_type": "pro"}).status_code == 200
     moved = admin.post(f"/v1/orgs/{org}/seats/pro/transfer", {"from_member": holder, "to_member": idle})
     assert moved.status_code == 409 and moved.json["code"] == "member_suspended"

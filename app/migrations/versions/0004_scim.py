@@ -1,4 +1,4 @@
-"""scim: groups and group members; memberships.user_name with the SCIM lookup indexes
+"""scim: groups, group members and group mappings; memberships.user_name with the SCIM lookup indexes
 
 Revision ID: 0004
 Revises: 0003
@@ -47,6 +47,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("scim_group_members", schema=None) as batch_op:
         batch_op.create_index("ix_scim_group_members_member", ["member_id"], unique=False)
+    op.create_table(
+        "scim_group_mappings",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("org_id", sa.String(length=40), nullable=False),
+        sa.Column("group_id", sa.String(length=40), nullable=False),
+        sa.Column("role", sa.String(length=64), nullable=True),
+        sa.Column("seat_type", sa.String(length=32), nullable=True),
+        sa.Column("created_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["scim_groups.id"], name=op.f("fk_scim_group_mappings_group_id_scim_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organizations.id"], name=op.f("fk_scim_group_mappings_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_group_mappings")),
+        sa.UniqueConstraint("group_id", name=op.f("uq_scim_group_mappings_group_id")),
+    )
+    with op.batch_alter_table("scim_group_mappings", schema=None) as batch_op:
+        batch_op.create_index("ix_scim_group_mappings_org_id", ["org_id", "id"], unique=False)
 
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.add_column(sa.Column("user_name", sa.String(length=320), nullable=True))
@@ -62,6 +83,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_memberships_org_external_id")
         batch_op.drop_index("uq_memberships_org_user_name")
         batch_op.drop_column("user_name")
+    with op.batch_alter_table("scim_group_mappings", schema=None) as batch_op:
+        batch_op.drop_index("ix_scim_group_mappings_org_id")
+    op.drop_table("scim_group_mappings")
     with op.batch_alter_table("scim_group_members", schema=None) as batch_op:
         batch_op.drop_index("ix_scim_group_members_member")
     op.drop_table("scim_group_members")

@@ -1,0 +1,53 @@
+"""Request and response bodies for group mappings (``/v1/orgs/{org}/group-mappings``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from app.api.schema import RequestBody, ResponseBody
+from app.orgs.seat_schemas import SeatType
+from app.scim.models import ScimGroupMapping
+
+
+class GroupMappingCreate(RequestBody):
+    group_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^grp_[0-9a-f]+$",
+        description="A SCIM group of the organisation.",
+    )
+    role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="The role its members get while in the group (never owner: a mapping grants only what "
+        "its creator holds). At least one of role and seat_type.",
+    )
+    seat_type: SeatType | None = Field(default=None, description="The seat type its members take, if free.")
+
+
+class GroupMappingOut(ResponseBody):
+    id: str
+    org_id: str
+    group_id: str
+    role: str | None
+    seat_type: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, mapping: ScimGroupMapping) -> GroupMappingOut:
+        return cls(
+            id=mapping.id,
+            org_id=mapping.org_id,
+            group_id=mapping.group_id,
+            role=mapping.role,
+            seat_type=mapping.seat_type,
+            created_at=mapping.created_at,
+        )
+
+
+class GroupMappingList(ResponseBody):
+    data: list[GroupMappingOut]
