@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schema import RequestBody, ResponseBody
 from app.orgs.seat_schemas import SeatType
 from app.scim.models import ScimGroupMapping
 
+RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]
+
 
 class GroupMappingCreate(RequestBody):
+    # At least one of role and seat_type, said in the document too.
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["role"]}, {"required": ["seat_type"]}]}
+    )
+
     group_id: str = Field(
         min_length=1,
         max_length=64,
         pattern=r"^grp_[0-9a-f]+$",
         description="A SCIM group of the organisation.",
     )
-    role: str | None = Field(
+    role: RoleName | SkipJsonSchema[None] = Field(
         default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[a-z][a-z0-9_-]*$",
         description="The role its members get while in the group (never owner: a mapping grants only what "
         "its creator holds). At least one of role and seat_type.",
     )
-    seat_type: SeatType | None = Field(default=None, description="The seat type its members take, if free.")
+    seat_type: SeatType | SkipJsonSchema[None] = Field(
+        default=None, description="The seat type its members take, if free."
+    )
+
+    @model_validator(mode="after")
+    def _grants_something(self) -> GroupMappingCreate:
+        if self.role is None and self.seat_type is None:
+            raise ValueError("role or seat_type is required")
+        return self
 
 
 class GroupMappingOut(ResponseBody):
