@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import ColumnElement, Select, delete, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlalchemy.sql.util import find_tables
 
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
@@ -165,7 +166,10 @@ class ScimService:
         if query.filter:
             where.append(scim_filter.to_sql(scim_filter.parse(query.filter), USER_COLUMNS, USER))
         base = select(Membership, User).join(User, User.id == Membership.user_id).where(*where)
-        total_stmt = select(func.count()).select_from(Membership).join(User, User.id == Membership.user_id)
+        # Every membership has its account (foreign key): the count joins it only when the filter reads it.
+        total_stmt = select(func.count()).select_from(Membership)
+        if any(User.__table__ in find_tables(clause, check_columns=True) for clause in where):
+            total_stmt = total_stmt.join(User, User.id == Membership.user_id)
         order: list[Any] = []
         if query.sort_by:
             column = _sort_column(USER_COLUMNS, USER, query.sort_by)
