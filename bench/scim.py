@@ -203,6 +203,9 @@ def main() -> None:
         f"{elapsed:.1f} s = {requests / elapsed:.0f} requests/s; errors: {len(errors)} {errors[:3]}"
     )
     container.engine.dispose()
+    if args.database:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
