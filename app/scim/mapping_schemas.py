@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -11,6 +11,12 @@ from pydantic.json_schema import SkipJsonSchema
 from app.api.schema import RequestBody, ResponseBody
 from app.orgs.seat_schemas import SeatType
 from app.scim.models import ScimGroupMapping
+
+
+def _no_null_default(schema: dict[str, Any]) -> None:
+    """Absent means "not granted"; the document says nothing of null (the field is a string when sent)."""
+    schema.pop("default", None)
+
 
 RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]
 
@@ -29,11 +35,14 @@ class GroupMappingCreate(RequestBody):
     )
     role: RoleName | SkipJsonSchema[None] = Field(
         default=None,
+        json_schema_extra=_no_null_default,
         description="The role its members get while in the group (never owner: a mapping grants only what "
         "its creator holds). At least one of role and seat_type.",
     )
     seat_type: SeatType | SkipJsonSchema[None] = Field(
-        default=None, description="The seat type its members take, if free."
+        default=None,
+        description="The seat type its members take, if free.",
+        json_schema_extra=_no_null_default,
     )
 
     @model_validator(mode="after")
