@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app.api.routes import register_v1
     from app.mail import LogMailer, announce_log_mailer
     from app.observability import configure_logging
+    from app.scim.views import scim
 
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level, settings.log_json)
@@ -35,5 +36,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     web.init_app(app)
     app.register_blueprint(ops)
     register_v1(app)
+    app.register_blueprint(scim)
     require_tenancy(app)  # every <org_id> route passes the one tenancy rule, or the app does not start
     return app

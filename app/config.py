@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Invitation accept attempts (``limits`` notation): per client IP, and per token prefix.
     invitation_accept_rate_ip: str = "30/minute"
     invitation_accept_rate_token: str = "10/minute"  # noqa: S105 - a rate, not a secret
+    # Requests per SCIM token (``limits`` notation); an IdP's import runs at a few hundred per second.
+    scim_rate: str = "50000/minute"
     mail_from: str = "Tenantry <no-reply@tenantry.local>"
     session_ttl: int = Field(default=8 * 3600, ge=60)
     log_level: str = "INFO"

@@ -37,6 +37,8 @@ from app.ratelimit import RateLimiter, Rule, limiter_from_url
 from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
+from app.scim.mappings import GroupMappingService
+from app.scim.service import ScimService
 
 
 @dataclass
@@ -180,6 +182,29 @@ class Services:
             seats=self.seats,
             sessions=self.sessions,
             authorizer=self.authorizer,
+        )
+
+    @cached_property
+    def scim(self) -> ScimService:
+        return ScimService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            members=self.members,
+            accounts=self.accounts,
+            seats=self.seats,
+            mappings=self.group_mappings,
+        )
+
+    @cached_property
+    def group_mappings(self) -> GroupMappingService:
+        return GroupMappingService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            members=self.members,
+            seats=self.seats,
         )
 
     @cached_property

@@ -81,6 +81,18 @@ class SeatLimitReached(Conflict):
         )
 
 
+class MemberSuspended(Conflict):
+    """A suspended member holds no seat and cannot be given one until reactivated."""
+
+    code, title = "member_suspended", "Member suspended"
+
+
+class PreconditionFailed(AppError):
+    """``If-Match`` named a version the resource no longer has (RFC 9110 §13.1.1)."""
+
+    status, code, title = 412, "precondition_failed", "Precondition failed"
+
+
 class SeatNotHeld(Conflict):
     code, title = "seat_not_held", "Seat not held"
 

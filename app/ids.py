@@ -7,7 +7,23 @@ import uuid
 import uuid6
 
 PREFIXES = frozenset(
-    {"org", "usr", "mem", "inv", "key", "scim", "sreq", "ses", "evt", "grp", "dom", "sso", "role", "ext"}
+    {
+        "org",
+        "usr",
+        "mem",
+        "inv",
+        "key",
+        "scim",
+        "sreq",
+        "ses",
+        "evt",
+        "grp",
+        "dom",
+        "sso",
+        "role",
+        "ext",
+        "gmap",
+    }
 )
 
 

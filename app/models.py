@@ -16,6 +16,7 @@ from app.domains import models as domain_models
 from app.extracts import models as extract_models
 from app.orgs import models as org_models
 from app.rbac import models as rbac_models
+from app.scim import models as scim_models
 
 MODEL_MODULES: tuple[ModuleType, ...] = (
     org_models,
@@ -26,6 +27,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     consumer_models,
     domain_models,
     extract_models,
+    scim_models,
 )
 
 metadata: MetaData = Base.metadata

@@ -17,6 +17,7 @@ from app.orgs import account_views, invitation_views, member_views, seat_views
 from app.orgs import views as org_views
 from app.rbac import role_views
 from app.rbac import views as check_views
+from app.scim import mapping_views as scim_mapping_views
 
 VIEW_MODULES: tuple[ModuleType, ...] = (
     org_views,
@@ -30,6 +31,7 @@ VIEW_MODULES: tuple[ModuleType, ...] = (
     role_views,
     domain_views,
     extract_views,
+    scim_mapping_views,
 )
 
 

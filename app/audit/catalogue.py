@@ -57,6 +57,20 @@ class AuditAction(StrEnum):
     EXTRACT_SUCCEEDED = "extract.succeeded"
     EXTRACT_SCHEDULE_SET = "extract.schedule_set"
     EXTRACT_SCHEDULE_DELETED = "extract.schedule_deleted"
+    # SCIM provisioning by an identity provider (app/scim/); members and seats record their own events too.
+    SCIM_USER_PROVISIONED = "scim_user.provisioned"
+    SCIM_USER_UPDATED = "scim_user.updated"
+    SCIM_USER_DEACTIVATED = "scim_user.deactivated"
+    SCIM_USER_REACTIVATED = "scim_user.reactivated"
+    SCIM_USER_DELETED = "scim_user.deleted"
+    SCIM_GROUP_CREATED = "scim_group.created"
+    SCIM_GROUP_RENAMED = "scim_group.renamed"
+    SCIM_GROUP_DELETED = "scim_group.deleted"
+    SCIM_GROUP_MEMBERS_ADDED = "scim_group.members_added"
+    SCIM_GROUP_MEMBERS_REMOVED = "scim_group.members_removed"
+    SCIM_GROUP_MAPPING_CREATED = "scim_group_mapping.created"
+    SCIM_GROUP_MAPPING_DELETED = "scim_group_mapping.deleted"
+    SCIM_GROUP_MAPPING_APPLIED = "scim_group_mapping.applied"
 
     @property
     def aggregate(self) -> str:

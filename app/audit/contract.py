@@ -328,4 +328,97 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.EXTRACT_SCHEDULE_DELETED: EventContract(
         "The org's monthly extract is turned off.", targets=("org",)
     ),
+    # SCIM provisioning (app/scim/service.py): the IdP's view of the same changes members and seats record.
+    AuditAction.SCIM_USER_PROVISIONED: EventContract(
+        "An identity provider creates a user (POST /scim/v2/Users): the account is found or created and "
+        "joins the org; `account_created` says which.",
+        {
+            "user_id": "string",
+            "user_name": "string",
+            "external_id": "string?",
+            "active": "boolean",
+            "account_created": "boolean",
+        },
+        targets=("member", "user"),
+    ),
+    AuditAction.SCIM_USER_UPDATED: EventContract(
+        "An identity provider changes a user's attributes (PUT or PATCH /scim/v2/Users/{id}); `attributes` "
+        "names the SCIM attributes that changed.",
+        {"user_id": "string", "attributes": "string[]"},
+        targets=("member", "user"),
+        changes=("user_name", "external_id"),
+    ),
+    AuditAction.SCIM_USER_DEACTIVATED: EventContract(
+        "An identity provider sets active=false: the membership is suspended, its sessions end and its "
+        "seat (`seat_released`, null when none) is freed.",
+        {"user_id": "string", "seat_released": "string?"},
+        targets=("member", "user"),
+    ),
+    AuditAction.SCIM_USER_REACTIVATED: EventContract(
+        "An identity provider sets active=true again: the membership is active, without a seat until one "
+        "is assigned (`seat_type` is null and `reason` says why).",
+        {"user_id": "string", "seat_type": "string?", "reason": "string"},
+        targets=("member", "user"),
+    ),
+    AuditAction.SCIM_USER_DELETED: EventContract(
+        "An identity provider deletes a user (DELETE /scim/v2/Users/{id}): the membership ends through the "
+        "member service (member.removed follows); the global account stays.",
+        {"user_id": "string", "user_name": "string"},
+        targets=("member", "user"),
+    ),
+    AuditAction.SCIM_GROUP_CREATED: EventContract(
+        "An identity provider pushes a new group (POST /scim/v2/Groups).",
+        {"display_name": "string", "external_id": "string?", "members": "integer"},
+        targets=("group",),
+    ),
+    AuditAction.SCIM_GROUP_RENAMED: EventContract(
+        "A group's displayName or externalId changes (PUT or PATCH /scim/v2/Groups/{id}).",
+        {"display_name": "string"},
+        targets=("group",),
+        changes=("display_name", "external_id"),
+    ),
+    AuditAction.SCIM_GROUP_DELETED: EventContract(
+        "An identity provider deletes a group (DELETE /scim/v2/Groups/{id}); its memberships go with it.",
+        {"display_name": "string", "members": "integer"},
+        targets=("group",),
+    ),
+    AuditAction.SCIM_GROUP_MEMBERS_ADDED: EventContract(
+        "Members join a group (POST, PUT or PATCH on /scim/v2/Groups); ids of other orgs or unknown ids "
+        "are not stored and not listed.",
+        {"display_name": "string", "member_ids": "string[]"},
+        targets=("group",),
+    ),
+    AuditAction.SCIM_GROUP_MEMBERS_REMOVED: EventContract(
+        "Members leave a group (PUT or PATCH on /scim/v2/Groups/{id}).",
+        {"display_name": "string", "member_ids": "string[]"},
+        targets=("group",),
+    ),
+    AuditAction.SCIM_GROUP_MAPPING_CREATED: EventContract(
+        "An admin maps an IdP group to a role and/or a seat type (POST /v1/orgs/{org}/group-mappings); it "
+        "applies to the group's current members at once.",
+        {"group_id": "string", "role": "string?", "seat_type": "string?"},
+        targets=("group_mapping", "group"),
+    ),
+    AuditAction.SCIM_GROUP_MAPPING_DELETED: EventContract(
+        "A group mapping is deleted; roles and seats it gave stay until changed.",
+        {"group_id": "string", "role": "string?", "seat_type": "string?"},
+        targets=("group_mapping", "group"),
+    ),
+    AuditAction.SCIM_GROUP_MAPPING_APPLIED: EventContract(
+        "A member joined or left a mapped group (`change`: joined or left) and the mapping was applied in "
+        "the same transaction. `role_outcome`: granted, restored, unchanged, owner_kept or refused; "
+        "`seat_outcome`: assigned, already_held, released, kept, member_suspended, none, or shortfall when "
+        "the pool is full (the SCIM request still succeeds, without the seat).",
+        {
+            "member_id": "string",
+            "user_id": "string",
+            "group_id": "string",
+            "change": "string",
+            "role": "string?",
+            "role_outcome": "string",
+            "seat_type": "string?",
+            "seat_outcome": "string",
+        },
+        targets=("member", "group"),
+    ),
 }

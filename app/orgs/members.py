@@ -126,7 +126,7 @@ class MemberService:
         now = self.clock.now()
         member = Membership(
             org_id=org_id, user_id=user.id, role=role, source=source, status="active",
-            attributes={}, created_at=now, updated_at=now,
+            user_name=user.email, attributes={}, created_at=now, updated_at=now,
         )  # fmt: skip
         self.session.add(member)
         self.session.flush()

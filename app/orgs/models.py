@@ -49,6 +49,9 @@ class Membership(Base):
         Index("ix_memberships_org_seat", "org_id", "seat_type"),
         Index("ix_memberships_org_role", "org_id", "role"),
         Index("ix_memberships_user", "user_id"),
+        # SCIM lookups (userName eq, externalId eq) answer from an index at any org size.
+        Index("uq_memberships_org_user_name", "org_id", "user_name", unique=True),
+        Index("ix_memberships_org_external_id", "org_id", "external_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mem"))
@@ -59,6 +62,9 @@ class Membership(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     source: Mapped[str] = mapped_column(String(16), default="invitation")
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # SCIM userName, case-folded (RFC 7643 §4.1: case-insensitive, unique in the org); the account email for
+    # members who did not come through SCIM.
+    user_name: Mapped[str | None] = mapped_column(String(320))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
-from app.errors import NotFound, SeatAlreadyHeld, SeatLimitReached, SeatNotHeld, ValidationFailed
+from app.errors import (
+    MemberSuspended,
+    NotFound,
+    SeatAlreadyHeld,
+    SeatLimitReached,
+    SeatNotHeld,
+    ValidationFailed,
+)
 from app.orgs.lookup import live_org
 from app.orgs.models import Membership, SeatPool
 
@@ -147,6 +154,8 @@ class SeatService:
         member = self._relock(member)
         if member.seat_type == seat_type:
             return False
+        if member.status == "suspended":
+            raise MemberSuspended("The member is suspended: reactivate them before giving them a seat.")
         used = self.used(member.org_id, seat_type)
         if used >= pool.limit:
             raise SeatLimitReached(seat_type=seat_type, limit=pool.limit, used=used)
@@ -242,6 +251,10 @@ class SeatService:
                 f"Member {from_member} holds no '{seat_type}' seat to transfer.",
                 seat_type=seat_type,
                 member_id=from_member,
+            )
+        if target.status == "suspended":
+            raise MemberSuspended(
+                f"Member {to_member} is suspended: reactivate them before giving them a seat."
             )
         if target.seat_type == seat_type:
             raise SeatAlreadyHeld(

@@ -37,3 +37,58 @@ def error_body(error: AppError, status: int) -> dict[str, Any]:
     if scim_type is not None and status == 400 or (scim_type == "uniqueness" and status == 409):
         body["scimType"] = scim_type
     return body
+
+
+class ScimError(MalformedRequest):
+    """Base of SCIM's own 400 errors; ``scim_type`` is the RFC 7644 §3.12 Table 9 keyword."""
+
+    scim_type: str = "invalidValue"
+
+
+class InvalidFilter(ScimError):
+    """The filter syntax was invalid, or the attribute and comparison combination is not supported."""
+
+    code, title = "invalid_filter", "Invalid filter"
+    scim_type = "invalidFilter"
+
+
+class InvalidPath(ScimError):
+    """The "path" attribute was invalid or malformed."""
+
+    code, title = "invalid_path", "Invalid path"
+    scim_type = "invalidPath"
+
+
+class NoTarget(ScimError):
+    """The specified "path" did not yield an attribute or attribute value that could be operated on."""
+
+    code, title = "no_target", "No target"
+    scim_type = "noTarget"
+
+
+class InvalidValue(ScimError):
+    """A required value was missing, or the value specified was not compatible with the operation or type."""
+
+    code, title = "invalid_value", "Invalid value"
+    scim_type = "invalidValue"
+
+
+class InvalidSyntax(ScimError):
+    """The request body message structure was invalid or did not conform to the request schema."""
+
+    code, title = "invalid_syntax", "Invalid syntax"
+    scim_type = "invalidSyntax"
+
+
+class Mutability(ScimError):
+    """The attempted modification is not compatible with the target attribute's mutability."""
+
+    code, title = "mutability", "Mutability"
+    scim_type = "mutability"
+
+
+class TooMany(ScimError):
+    """The filter yields more results than the server is willing to return."""
+
+    code, title = "too_many", "Too many results"
+    scim_type = "tooMany"

@@ -1,7 +1,7 @@
 """extract_jobs: data extract jobs (lifecycle, checkpoint, lease)
 
 Revision ID: 0005
-Revises: 0003 (temporarily: 0004, SCIM, is written in parallel; the lead re-chains this to "0004")
+Revises: 0004
 """
 
 from alembic import op
@@ -10,8 +10,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision = "0005"
-# TODO(merge): "0004" once the SCIM revision lands.
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
