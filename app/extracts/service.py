@@ -36,6 +36,7 @@ from app.extracts.errors import (
 from app.extracts.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ExtractJob, ExtractSchedule
 from app.extracts.runner import job_prefix
 from app.extracts.storage import ExtractStorage
+from app.orgs.lookup import live_org
 from app.orgs.models import User
 from app.pagination import decode_cursor, encode_cursor
 
@@ -97,6 +98,7 @@ class ExtractService:
         self, org_id: str, req: ExtractRequest, *, idempotency_key: str | None
     ) -> tuple[ExtractJob, bool]:
         """The queued job, and whether it is new (False: the same ``Idempotency-Key`` already made it)."""
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         try:
             core.check_span(req.start, req.end, self.max_span_days)
         except core.SpanError as exc:
@@ -154,6 +156,7 @@ class ExtractService:
         )
 
     def get(self, org_id: str, job_id: str, *, lock: bool = False) -> ExtractJob:
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         stmt = select(ExtractJob).where(ExtractJob.org_id == org_id, ExtractJob.id == job_id)
         if lock and is_postgres(self.session):
             stmt = stmt.with_for_update()
@@ -164,6 +167,7 @@ class ExtractService:
 
     def list_jobs(self, org_id: str, *, cursor: str | None, limit: int) -> ExtractPage:
         """Newest first (ids are time-ordered)."""
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         stmt = select(ExtractJob).where(ExtractJob.org_id == org_id)
         if cursor:
             stmt = stmt.where(ExtractJob.id < decode_cursor(cursor, id_prefix="ext_"))
@@ -261,6 +265,7 @@ class ExtractService:
     # -- the monthly schedule ---------------------------------------------------------------------------
 
     def schedule(self, org_id: str) -> ExtractSchedule:
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         found = self.session.get(ExtractSchedule, org_id)
         if found is None:
             raise NotFound("This organisation has no monthly extract.")
@@ -269,6 +274,7 @@ class ExtractService:
     def set_schedule(
         self, org_id: str, fmt: core.Format, compression: core.Compression, notify_email: str | None
     ) -> ExtractSchedule:
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         self.audit.lock_chain(org_id)
         now = self.clock.now()
         found = self.session.get(ExtractSchedule, org_id)
@@ -298,6 +304,7 @@ class ExtractService:
         return found
 
     def delete_schedule(self, org_id: str) -> None:
+        live_org(self.session, org_id)  # an unknown or deleted org is 404, whatever is stored
         self.audit.lock_chain(org_id)
         found = self.schedule(org_id)
         self.session.delete(found)

@@ -19,6 +19,7 @@ from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.errors import Conflict, Forbidden, NotFound, SeatLimitReached, ValidationFailed
+from app.orgs.lookup import live_org
 from app.orgs.members import MemberService
 from app.orgs.models import Membership
 from app.orgs.seats import SeatService, check_seat_type
@@ -60,6 +61,7 @@ class GroupMappingService:
                 "A mapping grants a role, a seat type, or both.",
                 errors=[{"field": "role", "message": "role or seat_type is required"}],
             )
+        live_org(self.session, org_id)
         self.audit.lock_chain(org_id)
         group = self.session.get(ScimGroup, group_id) if group_id.startswith("grp_") else None
         if group is None or group.org_id != org_id:
@@ -97,11 +99,13 @@ class GroupMappingService:
         return mapping
 
     def list(self, org_id: str) -> Sequence[ScimGroupMapping]:
+        live_org(self.session, org_id)
         return self.session.scalars(
             select(ScimGroupMapping).where(ScimGroupMapping.org_id == org_id).order_by(ScimGroupMapping.id)
         ).all()
 
     def get(self, org_id: str, mapping_id: str) -> ScimGroupMapping:
+        live_org(self.session, org_id)
         mapping = self.session.get(ScimGroupMapping, mapping_id) if mapping_id.startswith("gmap_") else None
         if mapping is None or mapping.org_id != org_id:
             raise NotFound(f"Group mapping {mapping_id} not found")
