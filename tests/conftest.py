@@ -265,16 +265,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
-    """Under pytest-xdist (``make test`` runs ``-n auto``), tests that take their own PostgreSQL database run
-    one at a time across the workers: several open about 50 connections at once, and two of them together
-    would pass PostgreSQL's default ``max_connections`` (100). (``--dist loadgroup`` would do this, but it
-    does not group under pytest 9.2 with pytest-xdist 3.8.)"""
+    """Under pytest-xdist (``make test`` runs ``-n auto``), a test that takes its own PostgreSQL database runs
+    alone: several open about 50 connections at once, and together with another of them, or with the other
+    workers' tests on the suite's PostgreSQL database (up to ~70 connections at their peak), they would pass
+    PostgreSQL's default ``max_connections`` (100). A reader-writer lock: every test holds it shared, those
+    tests exclusively. (``--dist loadgroup`` would group them, but it does not group under pytest 9.2 with
+    pytest-xdist 3.8.)"""
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not run_id or not {"pg_database", "pg_server_url"} & set(getattr(item, "fixturenames", ())):
+    if not run_id:
         return (yield)
+    own_database = bool({"pg_database", "pg_server_url"} & set(getattr(item, "fixturenames", ())))
     lock_path = Path(tempfile.gettempdir()) / f"tenantry-tests-{run_id}-postgres.lock"
     with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if own_database else fcntl.LOCK_SH)
         try:
             return (yield)
         finally:
