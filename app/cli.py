@@ -13,6 +13,7 @@ from app.audit.cli.bus import consume, relay
 from app.audit.cli.log import audit, built_container
 from app.config import Settings, settings_for_service
 from app.extracts.cli import extracts
+from app.tokens.cli import keys
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
@@ -224,11 +225,12 @@ def demo(as_json: bool) -> None:
 main.add_command(relay)
 main.add_command(extracts)
 main.add_command(consume)
+main.add_command(keys)
 
 
 @main.command(
-    help="Run scheduled jobs (audit retention, checkpoints, failure summaries, domain re-checks) until "
-    "stopped."
+    help="Run scheduled jobs (audit retention, checkpoints, failure summaries, domain re-checks, signing "
+    "key rotation) until stopped."
 )
 @click.option("--once", is_flag=True, help="Run every job once, print their summaries, and exit.")
 def worker(once: bool) -> None:

@@ -82,8 +82,22 @@ class Settings(BaseSettings):
     extract_part_rows: int = Field(default=5000, ge=1)
     extract_lease_seconds: int = Field(default=300, ge=5)
     extract_retention_days: int = Field(default=7, ge=1)
+    # Access tokens (app/tokens/): lifetime of a token minted from a session, its audience (unset: the
+    # issuer, TENANTRY_BASE_URL), how often the worker rotates the signing key, and how long other services
+    # may cache /.well-known/jwks.json (a revoked key leaves it within that time).
+    access_token_ttl: int = Field(default=600, ge=60, le=3600)
+    access_token_audience: str = ""
+    signing_key_rotation_interval: int = Field(default=30 * 86400, ge=3600)
+    jwks_max_age: int = Field(default=300, ge=0, le=86400)
+    # Email one-time codes (app/sso/email_codes.py): lifetime, digits, wrong tries that burn a code, and
+    # requests to start a code per address and per client IP (``limits`` notation).
+    email_code_ttl: int = Field(default=600, ge=60, le=3600)
+    email_code_digits: int = Field(default=6, ge=6, le=8)
+    email_code_max_attempts: int = Field(default=5, ge=1, le=20)
+    email_code_rate_email: str = "5/15minute"
+    email_code_rate_ip: str = "30/15minute"
 
-    @field_validator("domain_verify_rate")
+    @field_validator("domain_verify_rate", "email_code_rate_email", "email_code_rate_ip")
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse

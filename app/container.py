@@ -39,6 +39,9 @@ from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
+from app.sso.email_codes import EmailCodePolicy, EmailCodeService
+from app.tokens.keyring import KeyRing, PublicKeys
+from app.tokens.service import AccessTokenService
 
 
 @dataclass
@@ -57,6 +60,14 @@ class Container:
     readiness: dict[str, ReadinessProbe] = field(default_factory=dict)  # name → probe, on /readyz
     metrics: list[MetricsCollector] = field(default_factory=list)  # read on each /metrics scrape
     relay_waker: RelayWaker | None = None
+    # Access tokens' public keys by kid, for the life of the process (immutable; revocation is read per
+    # request: app/tokens/keyring.py).
+    public_keys: PublicKeys = field(default_factory=PublicKeys)
+
+    @property
+    def issuer(self) -> str:
+        """The access tokens' ``iss``: TENANTRY_BASE_URL without a trailing slash."""
+        return self.settings.base_url.rstrip("/")
 
     @classmethod
     def build(
@@ -127,7 +138,49 @@ class Services:
 
     @cached_property
     def credential_resolver(self) -> CredentialResolver:
-        return CredentialResolver(self.credentials, self.sessions)
+        return CredentialResolver(self.credentials, self.sessions, self.access_tokens)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        settings = self.container.settings
+        return KeyRing(
+            self.session,
+            self.container.clock,
+            self.audit,
+            secret_key=settings.resolved_secret_key(),
+            token_ttl=settings.access_token_ttl,
+        )
+
+    @cached_property
+    def access_tokens(self) -> AccessTokenService:
+        settings = self.container.settings
+        return AccessTokenService(
+            self.session,
+            self.container.clock,
+            self.keyring,
+            self.container.public_keys,
+            issuer=self.container.issuer,
+            audience=settings.access_token_audience or self.container.issuer,
+            ttl=settings.access_token_ttl,
+            authz_version=self.authorizer.current_version,
+        )
+
+    @cached_property
+    def email_codes(self) -> EmailCodeService:
+        settings = self.container.settings
+        return EmailCodeService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            mailer=self.container.mailer,
+            limiter=self.container.rate_limiter,
+            accounts=self.accounts,
+            members=self.members,
+            domains=self.domains,
+            sessions=self.sessions,
+            secret_key=settings.resolved_secret_key(),
+            policy=EmailCodePolicy.from_settings(settings),
+        )
 
     @cached_property
     def orgs(self) -> OrgService:

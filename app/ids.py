@@ -23,6 +23,7 @@ PREFIXES = frozenset(
         "role",
         "ext",
         "gmap",
+        "emc",
     }
 )
 

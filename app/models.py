@@ -17,6 +17,8 @@ from app.extracts import models as extract_models
 from app.orgs import models as org_models
 from app.rbac import models as rbac_models
 from app.scim import models as scim_models
+from app.sso import email_code_models
+from app.tokens import models as token_models
 
 MODEL_MODULES: tuple[ModuleType, ...] = (
     org_models,
@@ -28,6 +30,8 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     domain_models,
     extract_models,
     scim_models,
+    email_code_models,
+    token_models,
 )
 
 metadata: MetaData = Base.metadata

@@ -1,5 +1,5 @@
 """``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries,
-domain re-verification, data extracts and their retention).
+domain re-verification, data extracts and their retention, access-token signing key rotation).
 
 Later issues add their jobs (domain re-checks, extracts) with ``register``. Each job runs in its own unit of
 work; a failing job is logged and retried at its next interval, never stopping the others.
@@ -77,6 +77,19 @@ def _extract_retention(c: Container) -> list[str]:
     return expire_files(c.session_factory, c.clock, c.extract_storage)
 
 
+def _signing_keys(c: Container) -> dict[str, Any]:
+    """Rotate the access tokens' signing key when it is older than the interval; retire previous keys whose
+    tokens have all expired (they leave the JWKS)."""
+    from datetime import timedelta
+
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        keyring = c.services(session).keyring
+        rotated = keyring.rotate_if_due(timedelta(seconds=c.settings.signing_key_rotation_interval))
+        return {"rotated": rotated.kid if rotated else None, "retired": keyring.retire_expired()}
+
+
 def default_jobs(c: Container) -> list[Job]:
     # Failure summaries run before checkpoints so a checkpoint covers them. Domain re-checks run every
     # minute but each domain only when its own next_check_at is due, so the work is spread over the day.
@@ -87,6 +100,7 @@ def default_jobs(c: Container) -> list[Job]:
         Job("extracts.schedule", 3600, _extract_schedules),
         Job("extracts.run", 5, _extracts),
         Job("extracts.retention", 3600, _extract_retention),
+        Job("tokens.signing_keys", 300, _signing_keys),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
         *EXTRA_JOBS,
     ]

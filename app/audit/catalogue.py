@@ -33,6 +33,13 @@ class AuditAction(StrEnum):
     MEMBER_SUSPENDED = "member.suspended"
     MEMBER_REACTIVATED = "member.reactivated"
     SESSION_ENDED = "session.ended"
+    # Sign-in by email code (app/sso/email_codes.py); an owner signing in by code despite SSO enforcement.
+    SESSION_STARTED = "session.started"
+    SESSION_BREAK_GLASS = "session.break_glass"
+    # Access-token signing keys (app/tokens/), on the platform chain.
+    SIGNING_KEY_ROTATED = "signing_key.rotated"
+    SIGNING_KEY_RETIRED = "signing_key.retired"
+    SIGNING_KEY_REVOKED = "signing_key.revoked"
     ROLE_CREATED = "role.created"
     ROLE_UPDATED = "role.updated"
     ROLE_DELETED = "role.deleted"

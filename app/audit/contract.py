@@ -194,6 +194,40 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.SESSION_ENDED: EventContract(
         "A member session ends (logout).", {"reason": "string"}, targets=("session", "user")
     ),
+    AuditAction.SESSION_STARTED: EventContract(
+        "A member signs in and a session opens (POST /sso/email/verify for `email_code`); `break_glass` is "
+        "true when an owner used a code although the org enforces SSO (session.break_glass follows).",
+        {"method": "string", "account_proof": "string", "break_glass": "boolean", "joined": "boolean"},
+        targets=("session", "user"),
+    ),
+    AuditAction.SESSION_BREAK_GLASS: EventContract(
+        "An owner signed in by email code although the org enforces SSO for the address's verified domain: "
+        "the audited break-glass path, so that a broken IdP never locks the owners out.",
+        {"method": "string", "email_domain": "string", "role": "string"},
+        targets=("session", "user"),
+    ),
+    AuditAction.SIGNING_KEY_ROTATED: EventContract(
+        "A new access-token signing key becomes current (platform chain). `reason`: first_use, scheduled, "
+        "manual or current_revoked. The previous key stays published until its tokens have expired.",
+        {
+            "kid": "string",
+            "previous_kid": "string?",
+            "reason": "string",
+            "previous_published_until": "string?",
+        },
+        targets=("signing_key",),
+    ),
+    AuditAction.SIGNING_KEY_RETIRED: EventContract(
+        "A previous signing key leaves /.well-known/jwks.json: every token it signed has expired.",
+        {"kid": "string"},
+        targets=("signing_key",),
+    ),
+    AuditAction.SIGNING_KEY_REVOKED: EventContract(
+        "A signing key is revoked (`tenantry keys revoke`): tokens it signed are refused from now on and it "
+        "leaves the JWKS; `state` is what it was (current, previous, retired).",
+        {"kid": "string", "state": "string"},
+        targets=("signing_key",),
+    ),
     AuditAction.ROLE_CREATED: EventContract(
         "A custom role is created in the org.",
         {"name": "string", "permissions": "string[]"},
@@ -206,11 +240,13 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.ROLE_DELETED: EventContract("A custom role no one uses is deleted.", targets=("role",)),
     AuditAction.AUTH_FAILED: EventContract(
-        "A request is refused (401) with a credential Tenantry knows for this org (a revoked or expired key "
-        "or session). The first such failure per actor and reason in a minute is recorded at once "
-        "(count 1); repeats in that minute become one summary event (aggregated, count = repeats) once "
-        "the minute is over. Only the credential's display prefix is logged, never the credential.",
-        _FAILURE,
+        "A request is refused (401) with a credential Tenantry knows for this org (a revoked or expired key, "
+        "session or access token), or a sign-in by email code into this org is refused (wrong, expired or "
+        "used code, SSO enforced, not a member; `login_method` email_code). The first such failure per actor "
+        "and reason in a minute is recorded at once (count 1); repeats in that minute become one summary "
+        "event (aggregated, count = repeats) once the minute is over. Only the credential's display prefix "
+        "is logged, never the credential.",
+        {**_FAILURE, "login_method": "string~"},
         failure=True,
     ),
     AuditAction.AUTHZ_DENIED: EventContract(

@@ -21,10 +21,17 @@ class Principal:
     # Member sessions only: how the holder proved control of the account (None: it never did, so the
     # session acts in its org but not on the account: /v1/me, account deletion, vouching for invitations).
     account_proof: str | None = None
+    # Set when the caller presented an access token (its ``jti``); ``id`` is then the session it came from.
+    token_id: str | None = None
 
     @property
     def is_platform(self) -> bool:
         return self.kind == "platform"
+
+    @property
+    def own_subject(self) -> str | None:
+        """A member (session or access token) may ask the check API about itself only: its user id."""
+        return self.user_id if self.kind == "user" else None
 
     @property
     def acts_as_account(self) -> bool:

@@ -9,14 +9,16 @@ platform API key    yes     yes         no       no
 org API key         yes     yes         no       no
 member session      yes     no (403)    no       yes
 SCIM token          no      no          yes      no
-access token (JWT)  slot    slot        no       no
+access token (JWT)  yes     yes         no       no
 ==================  ======  ==========  =======  =========
 
 The kind is read from the credential's own prefix (``tnt_pk_``, ``tnt_ok_``, ``tnt_ses_``, ``tnt_scim_``; a
 JWT starts ``eyJ``), so a SCIM token sent to ``/v1`` is refused as a SCIM token, not misread as a malformed
 key. The org a credential acts in comes from its stored row here and nowhere else: views and services
-receive the resulting ``Principal``. The member session's cookie (SSO) and signed access tokens fill the
-slots marked above when those issues land; until then they are refused with a clear message.
+receive the resulting ``Principal``. The member session's cookie is read under ``/sso`` only. An access
+token (``app/tokens/``) names its org and user in signed claims; the member's current role and status, the
+session it was minted from and its signing key are read from the database on every request, so it acts with
+the member's role of now, not the one written in the token.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 
@@ -36,6 +38,9 @@ from app.credentials.service import CredentialService
 from app.errors import AppError, Forbidden, Unauthenticated
 from app.orgs.models import LoginSession
 from app.orgs.sessions import SessionService
+
+if TYPE_CHECKING:
+    from app.tokens.service import AccessTokenService
 
 # The member session's cookie (set by SSO logins): read only under /sso, where pages are served to browsers.
 # /v1 takes bearer credentials only, so a cross-site request can never act with a browser's cookie there.
@@ -83,8 +88,8 @@ _WHERE: Final[dict[Kind, str]] = {
 }
 
 _EXPECTED: Final[dict[Door, str]] = {
-    Door.V1: "an API key (tnt_pk_…, tnt_ok_…) or a member session (tnt_ses_…)",
-    Door.CHECK: "a platform or org API key (tnt_pk_…, tnt_ok_…)",
+    Door.V1: "an API key (tnt_pk_…, tnt_ok_…), a member session (tnt_ses_…) or an access token (eyJ…)",
+    Door.CHECK: "a platform or org API key (tnt_pk_…, tnt_ok_…) or a member's access token (eyJ…)",
     Door.SCIM: "the organisation's SCIM token (tnt_scim_…)",
     Door.SSO: "a member session",
 }
@@ -122,9 +127,15 @@ class CredentialOwner:
 class CredentialResolver:
     """Turns a bearer credential presented at a door into a ``Principal``; 401 when it is not valid there."""
 
-    def __init__(self, credentials: CredentialService, sessions: SessionService) -> None:
+    def __init__(
+        self,
+        credentials: CredentialService,
+        sessions: SessionService,
+        tokens: AccessTokenService | None = None,
+    ) -> None:
         self.credentials = credentials
         self.sessions = sessions
+        self.tokens = tokens
 
     @staticmethod
     def presented(door: Door, authorization: str | None, cookies: Mapping[str, str]) -> str | None:
@@ -150,13 +161,21 @@ class CredentialResolver:
             return self.sessions.authenticate(token)
         if kind is Kind.SCIM_TOKEN:
             return self.credentials.authenticate_scim_token(token)
-        raise Unauthenticated("Signed access tokens are not issued by this version of Tenantry yet.")
+        if self.tokens is None:
+            raise Unauthenticated("Access tokens are not accepted by this process.")
+        return self.tokens.authenticate(token)
 
     def owner_of(self, token: str) -> CredentialOwner | None:
         """For a credential that was refused (revoked, expired, or sent where it is not taken): the org and
         actor it belongs to, so the refusal can be recorded in that org's log. None for an unknown secret or
         a platform key (no org log to record in). Reads only; the secret is looked up by its hash."""
         kind, digest, session = kind_of(token), secrets.hash_secret(token), self.credentials.session
+        if kind is Kind.ACCESS_TOKEN:
+            found = self.tokens.refusal(token) if self.tokens is not None else None
+            if found is None:
+                return None
+            claims, reason = found
+            return CredentialOwner(claims.org, Actor("user", claims.sub, None), f"access token {reason}")
         if kind is Kind.SESSION:
             row = session.scalars(select(LoginSession).where(LoginSession.token_hash == digest)).one_or_none()
             if row is None:

@@ -7,13 +7,14 @@ turn the error into a 422 problem: both answer every body identically because ne
 
 Tenancy is the one rule of ``app/tenancy.py``: a check naming another org than the caller's is answered
 ``allowed: false`` with reason ``org_not_accessible`` (per result, so a batch never fails half-way, and
-without telling whether that org exists).
+without telling whether that org exists). A member's access token asks about its own user id only (another
+subject, a member id included: ``subject_not_accessible``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from app.rbac.compiled import Decision
 from app.rbac.schemas import MAX_BATCH
@@ -21,6 +22,15 @@ from app.tenancy import Tenant, may_act_in
 
 FIELDS = frozenset({"org", "subject", "action", "min_version"})
 NOT_ACCESSIBLE = Decision(False, "org_not_accessible", 0)
+SUBJECT_NOT_ACCESSIBLE = Decision(False, "subject_not_accessible", 0)
+
+
+class Caller(Tenant, Protocol):
+    """A check API caller: a service's key (any subject of its org) or a member's access token (itself)."""
+
+    @property
+    def own_subject(self) -> str | None: ...
+
 
 Decide = Callable[[str, str, str, int | None], Decision]
 
@@ -94,9 +104,12 @@ def parse_batch(body: Any) -> list[CheckRequest]:
     return parsed
 
 
-def decide(caller: Tenant, request: CheckRequest, engine_decide: Decide) -> Decision:
+def decide(caller: Caller, request: CheckRequest, engine_decide: Decide) -> Decision:
     if not may_act_in(caller, request.org):
         return NOT_ACCESSIBLE
+    own = caller.own_subject
+    if own is not None and request.subject != own:
+        return SUBJECT_NOT_ACCESSIBLE
     return engine_decide(*request)
 
 
@@ -105,10 +118,10 @@ def dump(d: Decision) -> str:
     return f'{{"allowed":{"true" if d.allowed else "false"},"version":{d.version},"reason":"{d.reason}"}}'
 
 
-def answer_check(body: Any, caller: Tenant, engine_decide: Decide) -> str:
+def answer_check(body: Any, caller: Caller, engine_decide: Decide) -> str:
     return dump(decide(caller, parse_check(body), engine_decide))
 
 
-def answer_batch(body: Any, caller: Tenant, engine_decide: Decide) -> str:
+def answer_batch(body: Any, caller: Caller, engine_decide: Decide) -> str:
     results = (dump(decide(caller, r, engine_decide)) for r in parse_batch(body))
     return '{"results":[' + ",".join(results) + "]}"

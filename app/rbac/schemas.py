@@ -28,7 +28,8 @@ class CheckOut(BaseModel):
     version: int = Field(description="The org's authorization version the answer was computed at.")
     reason: str = Field(
         description="granted_by_role, granted_by_seat, not_granted, unknown_org, unknown_subject, "
-        "invalid_subject, unknown_permission, unknown_role, member_suspended or org_not_accessible."
+        "invalid_subject, unknown_permission, unknown_role, member_suspended, org_not_accessible or "
+        "subject_not_accessible."
     )
 
 

@@ -8,7 +8,8 @@ both are warm. The two routes are still in the OpenAPI registry with their schem
 Bodies are parsed and decided by ``app/rbac/check.py``, the same pure functions the fast path calls, with the
 one tenancy rule: an org key may only ask about its own org (another org: ``allowed: false``, reason
 ``org_not_accessible``). The caller comes from the one credential resolver (door ``Door.CHECK``): member
-sessions cannot call these routes (403), they are for services.
+sessions cannot call these routes (403), they are for services; a member's access token may, about its own
+user only (another subject: ``allowed: false``, reason ``subject_not_accessible``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _caller(engine: AuthzEngine) -> Principal:
     if principal is None:
         principal = services().credential_resolver.resolve(token, Door.CHECK)
         g.db_session.commit()  # last_used_at
-        engine.remember_key(key_hash, principal)
+        if principal.kind != "user":  # a member's access token is checked against the database every time
+            engine.remember_key(key_hash, principal)
     g.principal = principal
     return principal
 
