@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app.observability import configure_logging
     from app.scim.views import scim
     from app.sso.email_views import sso_email
+    from app.sso.session_views import sso_session
     from app.tokens.wellknown import wellknown
 
     settings = settings or (container.settings if container else Settings())
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     register_v1(app)
     app.register_blueprint(scim)
     app.register_blueprint(sso_email)
+    app.register_blueprint(sso_session)
     app.register_blueprint(wellknown)
     require_tenancy(app)  # every <org_id> route passes the one tenancy rule, or the app does not start
     return app

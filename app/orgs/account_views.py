@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from flask import Response, request
+
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.credentials.principal import Principal
 from app.errors import AccountProofRequired, Forbidden
 from app.orgs.member_schemas import AccountMembershipOut, AccountOut
-from app.web import authenticate, services
+from app.sso.cookies import clear_session_cookie
+from app.web import authenticate, container, services
 
 
 def member_session() -> Principal:
@@ -110,6 +113,11 @@ def delete_account(user_id: str) -> None:
     auth="any",
     status=204,
     errors=(403,),
+    description="Ends the caller's session (an access token ends the session it was minted from, and with "
+    "it every token minted from that session) and clears the browser's session cookie.",
 )
-def logout() -> None:
+def logout() -> Response:
     services().sessions.end(member_session().id, reason="logout")
+    resp = Response(status=204)
+    clear_session_cookie(resp, request, base_url=container().settings.base_url)
+    return resp

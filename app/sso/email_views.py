@@ -48,7 +48,7 @@ def _input(model: type[BaseModel]) -> Any:
         if not isinstance(data, dict):
             raise MalformedRequest("The request body must be a JSON object.")
     else:
-        _same_origin()
+        same_origin()
         data = {k: v for k, v in request.form.items() if v != "" or k != "org"}
     try:
         return model.model_validate(data)
@@ -59,7 +59,7 @@ def _input(model: type[BaseModel]) -> Any:
         ) from None
 
 
-def _same_origin() -> None:
+def same_origin() -> None:
     origin = request.headers.get("Origin")
     if not origin:  # not sent by a browser, or a same-origin navigation of an older one
         return
