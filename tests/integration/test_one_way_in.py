@@ -27,16 +27,21 @@ from tests.member_factories import add_person, session_token
 
 # --- credential kinds ------------------------------------------------------------------------------------
 @pytest.fixture
-def credentials(container: Container, org: dict[str, Any], platform_key: str) -> dict[Kind, str]:
+def credentials(
+    client: FlaskClient, container: Container, org: dict[str, Any], platform_key: str
+) -> dict[Kind, str]:
     person = add_person(container, org["id"], "kinds@example.com", role="admin")
     with container.session_factory.begin() as session:
         scim = container.services(session).credentials.create_scim_token(org_id=org["id"]).secret
+    session = session_token(container, person.user_id, org["id"])
+    minted = Api(client, session).post("/v1/sessions/token")
+    assert minted.status_code == 200, minted.json
     return {
         Kind.PLATFORM_KEY: platform_key,
         Kind.ORG_KEY: make_org_key(container, org["id"], "admin"),
-        Kind.SESSION: session_token(container, person.user_id, org["id"]),
+        Kind.SESSION: session,
         Kind.SCIM_TOKEN: scim,
-        Kind.ACCESS_TOKEN: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln",
+        Kind.ACCESS_TOKEN: minted.json["access_token"],
     }
 
 
@@ -53,9 +58,8 @@ def test_each_kind_is_accepted_only_where_it_belongs(
         api = Api(client, token)
         rest = api.get(f"/v1/orgs/{org['id']}")
         checked = api.post("/v1/authz/check", check)
-        usable = kind is not Kind.ACCESS_TOKEN  # the slot is there; tokens are issued by a later release
-        assert (rest.status_code == 200) is (kind in ACCEPTED[Door.V1] and usable), (kind, rest.json)
-        assert (checked.status_code == 200) is (kind in ACCEPTED[Door.CHECK] and usable), (kind, checked.json)
+        assert (rest.status_code == 200) is (kind in ACCEPTED[Door.V1]), (kind, rest.json)
+        assert (checked.status_code == 200) is (kind in ACCEPTED[Door.CHECK]), (kind, checked.json)
         if kind is Kind.SCIM_TOKEN:
             assert rest.status_code == 401 and "only under /scim/v2" in rest.json["detail"]
         if kind is Kind.SESSION:

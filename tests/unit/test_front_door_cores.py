@@ -21,6 +21,7 @@ from app.tenancy import may_act_in
 class Caller:
     is_platform: bool
     org_id: str | None
+    own_subject: str | None = None  # a member's access token: asks about itself only
 
 
 PLATFORM, ACME, NOBODY = Caller(True, None), Caller(False, "org_acme"), Caller(False, None)
@@ -121,6 +122,27 @@ def test_checks_outside_the_callers_org_are_not_accessible_and_never_decided() -
     assert answer_check({"org": "org_other", "subject": "u", "action": "org:read"}, PLATFORM, spy).startswith(
         '{"allowed":true'
     )
+
+
+def test_a_members_token_asks_about_itself_only() -> None:
+    asked: list[str] = []
+
+    def spy(org: str, subject: str, action: str, mv: int | None) -> Decision:
+        asked.append(subject)
+        return Decision(True, "granted_by_role", 3)
+
+    ann = Caller(False, "org_acme", own_subject="usr_ann")
+    body = {"checks": [{"org": "org_acme", "subject": "usr_ann", "action": "org:read"},
+                       {"org": "org_acme", "subject": "usr_bob", "action": "org:read"},
+                       {"org": "org_acme", "subject": "mem_ann", "action": "org:read"},
+                       {"org": "org_other", "subject": "usr_ann", "action": "org:read"}]}  # fmt: skip
+    assert answer_batch(body, ann, spy) == (
+        '{"results":[{"allowed":true,"version":3,"reason":"granted_by_role"},'
+        '{"allowed":false,"version":0,"reason":"subject_not_accessible"},'
+        '{"allowed":false,"version":0,"reason":"subject_not_accessible"},'
+        '{"allowed":false,"version":0,"reason":"org_not_accessible"}]}'
+    )
+    assert asked == ["usr_ann"]
 
 
 @pytest.mark.parametrize(
