@@ -259,3 +259,34 @@ def test_a_revoked_key_is_refused_by_another_worker_at_once(
         assert Api(second, token).get(f"/v1/orgs/{org['id']}").status_code == 401
     finally:
         other.engine.dispose()
+
+
+def test_an_unknown_kid_is_refused_and_looked_up_once_per_interval(
+    client: FlaskClient, org: dict[str, Any], ann: Person, container: Container
+) -> None:
+    from app.tokens import access_token
+
+    now, issuer = int(container.clock.now().timestamp()), container.settings.base_url
+    stranger = access_token.AccessClaims(
+        iss=issuer, sub=ann.user_id, aud=issuer, iat=now, exp=now + 600, jti="x", org=org["id"],
+        role="owner", seat=None, authz_version=0, sid="ses_x",
+    )  # fmt: skip
+    forged = access_token.sign(stranger, access_token.new_key(), "attacker-kid")
+    reads = container.public_keys.reads
+    for _ in range(3):
+        resp = Api(client, forged).get(f"/v1/orgs/{org['id']}")
+        assert resp.status_code == 401 and "does not know" in resp.json["detail"]
+    assert container.public_keys.reads == reads + 1  # remembered as unknown for a few seconds
+    assert audit_events(container, "auth.failed", org_id=org["id"]) == []  # nobody's token: nothing to record
+
+
+def test_an_expired_token_is_refused_and_recorded_in_its_org(
+    client: FlaskClient, org: dict[str, Any], ann: Person, ann_session: str, container: Container
+) -> None:
+    clock = FrozenClock(container.clock.now())
+    container.clock = clock
+    token = mint(client, ann_session)
+    clock.advance(timedelta(seconds=601))
+    assert Api(client, token).get(f"/v1/orgs/{org['id']}").status_code == 401
+    [failed] = audit_events(container, "auth.failed", org_id=org["id"])
+    assert failed.actor_id == ann.user_id and failed.reason == "access token expired"
