@@ -76,14 +76,17 @@ class AccessTokenService:
                 Membership.org_id == principal.org_id, Membership.user_id == principal.user_id
             )
         ).one()
+        login = self.session.get(LoginSession, principal.id)
         material = self.keyring.signing_material()
         now = int(self.clock.now().timestamp())
+        # Never outlive the session it comes from (other services cannot see the session end).
+        ttl = self.ttl if login is None else max(1, min(self.ttl, int(login.expires_at.timestamp()) - now))
         claims = AccessClaims(
             iss=self.issuer,
             sub=principal.user_id,
             aud=self.audience,
             iat=now,
-            exp=now + self.ttl,
+            exp=now + ttl,
             jti=secrets.token_urlsafe(16),
             org=principal.org_id,
             role=member.role,
@@ -92,7 +95,7 @@ class AccessTokenService:
             sid=principal.id,
         )
         self.public_keys.forget(material.kid)
-        return IssuedToken(access_token.sign(claims, material.key, material.kid), self.ttl, claims)
+        return IssuedToken(access_token.sign(claims, material.key, material.kid), ttl, claims)
 
     def authenticate(self, token: str) -> Principal:
         try:

@@ -290,3 +290,16 @@ def test_an_expired_token_is_refused_and_recorded_in_its_org(
     assert Api(client, token).get(f"/v1/orgs/{org['id']}").status_code == 401
     [failed] = audit_events(container, "auth.failed", org_id=org["id"])
     assert failed.actor_id == ann.user_id and failed.reason == "access token expired"
+
+
+def test_a_token_never_outlives_its_session(
+    client: FlaskClient, org: dict[str, Any], ann_session: str, container: Container
+) -> None:
+    clock = FrozenClock(container.clock.now())
+    container.clock = clock
+    session_ttl = container.settings.session_ttl
+    clock.advance(timedelta(seconds=session_ttl - 120))  # the session has two minutes left
+    resp = Api(client, ann_session).post("/v1/sessions/token")
+    assert resp.status_code == 200 and 119 <= resp.json["expires_in"] <= 120  # whole seconds
+    claims = pyjwt.decode(resp.json["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == resp.json["expires_in"]
