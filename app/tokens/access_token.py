@@ -106,10 +106,10 @@ def verified_payload(token: str, key: ECKey) -> dict[str, Any]:
     return dict(claims)
 
 
-def check_claims(payload: dict[str, Any], *, issuer: str, audience: str, now: int) -> AccessClaims:
-    """Every claim present and well typed, ``iss`` and ``aud`` ours, ``exp`` in the future, ``iat`` not."""
+def parse_claims(payload: dict[str, Any]) -> AccessClaims:
+    """Every claim present and well typed (times are integers, as RFC 7519 NumericDate we issue)."""
     try:
-        claims = AccessClaims(
+        return AccessClaims(
             iss=_str(payload, "iss"),
             sub=_str(payload, "sub"),
             aud=_str(payload, "aud"),
@@ -124,6 +124,10 @@ def check_claims(payload: dict[str, Any], *, issuer: str, audience: str, now: in
         )
     except (KeyError, TypeError) as exc:
         raise TokenRefused("malformed", f"The access token lacks a valid {exc.args[0]!r} claim.") from None
+
+
+def check_validity(claims: AccessClaims, *, issuer: str, audience: str, now: int) -> None:
+    """``iss`` and ``aud`` ours, ``exp`` in the future, ``iat`` not (beyond ``LEEWAY``)."""
     if claims.iss != issuer:
         raise TokenRefused("wrong_issuer", "The access token was issued by another issuer.")
     if claims.aud != audience:
@@ -132,6 +136,11 @@ def check_claims(payload: dict[str, Any], *, issuer: str, audience: str, now: in
         raise TokenRefused("expired", "The access token has expired. Ask for a new one.")
     if claims.iat > now + LEEWAY:
         raise TokenRefused("not_yet_valid", "The access token was issued in the future.")
+
+
+def check_claims(payload: dict[str, Any], *, issuer: str, audience: str, now: int) -> AccessClaims:
+    claims = parse_claims(payload)
+    check_validity(claims, issuer=issuer, audience=audience, now=now)
     return claims
 
 

@@ -134,12 +134,13 @@ class AccessTokenService:
         key = self._key(header["kid"])
         payload = access_token.verified_payload(token, key)
         now = int(self.clock.now().timestamp())
+        claims = access_token.parse_claims(payload)
         try:
-            claims = access_token.check_claims(payload, issuer=self.issuer, audience=self.audience, now=now)
+            access_token.check_validity(claims, issuer=self.issuer, audience=self.audience, now=now)
         except TokenRefused as refused:
-            if refused.reason != "expired":
+            if refused.reason != "expired":  # not ours (issuer, audience): nobody's refusal to record
                 raise
-            raise _Refused(_claims_anyway(payload), refused) from None
+            raise _Refused(claims, refused) from None
         key_state = select(SigningKey.state).where(SigningKey.kid == header["kid"]).scalar_subquery()
         found = self.session.execute(
             select(Membership, User, LoginSession, key_state.label("key_state"))
@@ -192,20 +193,3 @@ class _Refused(TokenRefused):
     def __init__(self, claims: AccessClaims, refused: TokenRefused) -> None:
         super().__init__(refused.reason, refused.detail)
         self.claims = claims
-
-
-def _claims_anyway(payload: dict[str, object]) -> AccessClaims:
-    """An expired token's claims (signature verified), for attributing the refusal."""
-    return AccessClaims(
-        iss=str(payload.get("iss", "")),
-        sub=str(payload.get("sub", "")),
-        aud=str(payload.get("aud", "")),
-        iat=int(payload.get("iat", 0) or 0),  # type: ignore[call-overload]
-        exp=int(payload.get("exp", 0) or 0),  # type: ignore[call-overload]
-        jti=str(payload.get("jti", "")),
-        org=str(payload.get("org", "")),
-        role=str(payload.get("role", "")),
-        seat=None,
-        authz_version=0,
-        sid=str(payload.get("sid", "")),
-    )
