@@ -207,11 +207,13 @@ CONTRACT: dict[AuditAction, EventContract] = {
         targets=("session", "user"),
     ),
     AuditAction.SIGNING_KEY_ROTATED: EventContract(
-        "A new access-token signing key becomes current (platform chain). `reason`: first_use, scheduled, "
-        "manual or current_revoked. The previous key stays published until its tokens have expired.",
+        "The next access-token signing key (published since the last rotation) becomes current and a new "
+        "next key is published (platform chain). `reason`: first_use, scheduled, manual or current_revoked. "
+        "The previous key stays published until its tokens have expired.",
         {
             "kid": "string",
             "previous_kid": "string?",
+            "next_kid": "string",
             "reason": "string",
             "previous_published_until": "string?",
         },
@@ -224,7 +226,8 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.SIGNING_KEY_REVOKED: EventContract(
         "A signing key is revoked (`tenantry keys revoke`): tokens it signed are refused from now on and it "
-        "leaves the JWKS; `state` is what it was (current, previous, retired).",
+        "leaves the JWKS; `state` is what it was (next, current, previous, retired). A revoked current key "
+        "is replaced by the next one, a revoked next key by a new one.",
         {"kid": "string", "state": "string"},
         targets=("signing_key",),
     ),

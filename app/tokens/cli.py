@@ -20,6 +20,7 @@ def _row(key: SigningKey) -> dict[str, Any]:
         "alg": key.alg,
         "state": key.state,
         "created_at": key.created_at.isoformat(),
+        "activated_at": key.activated_at.isoformat() if key.activated_at else None,
         "rotated_at": key.rotated_at.isoformat() if key.rotated_at else None,
         "publish_until": key.publish_until.isoformat() if key.publish_until else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
@@ -39,7 +40,7 @@ def keys() -> None:
     pass
 
 
-@keys.command("list", help="Every signing key and its state (current, previous, retired, revoked).")
+@keys.command("list", help="Every signing key and its state (next, current, previous, retired, revoked).")
 @click.option("--json", "as_json", is_flag=True)
 def list_keys(as_json: bool) -> None:
     with built_container() as c, transaction(c.session_factory) as session:
@@ -48,16 +49,21 @@ def list_keys(as_json: bool) -> None:
 
 @keys.command(
     "rotate",
-    help="Make a new current key. The old one stays published and valid until the tokens it signed expire.",
+    help="The next key (already published) becomes current and a new next key is published. The old current "
+    "key stays published and valid until the tokens it signed expire. Prints the current and next keys.",
 )
 @click.option("--json", "as_json", is_flag=True)
 def rotate(as_json: bool) -> None:
     with built_container() as c, transaction(c.session_factory) as session:
-        key = c.services(session).keyring.rotate(reason="manual")
-        _show([_row(key)], as_json)
+        keyring = c.services(session).keyring
+        key = keyring.rotate(reason="manual")
+        upcoming = keyring.upcoming()
+        _show([_row(key)] + ([_row(upcoming)] if upcoming else []), as_json)
 
 
-@keys.command("revoke", help="Revoke KID: its tokens are refused at once; a revoked current key is replaced.")
+@keys.command(
+    "revoke", help="Revoke KID: its tokens are refused at once; a revoked current or next key is replaced."
+)
 @click.argument("kid")
 @click.option("--json", "as_json", is_flag=True)
 def revoke(kid: str, as_json: bool) -> None:

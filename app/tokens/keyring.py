@@ -29,7 +29,7 @@ from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import Conflict, NotFound
 from app.tokens import access_token, sealing
-from app.tokens.models import CURRENT, PREVIOUS, RETIRED, REVOKED, SigningKey
+from app.tokens.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKey
 
 SEAL_PURPOSE = "signing-key"
 OVERLAP_MARGIN = timedelta(seconds=60)  # beyond the token lifetime: clock skew, a request in flight
@@ -60,15 +60,16 @@ class KeyRing:
         return self.session.scalars(select(SigningKey).where(SigningKey.state == CURRENT)).one_or_none()
 
     def published(self) -> list[SigningKey]:
-        """What ``/.well-known/jwks.json`` lists: the current key and previous keys still in their overlap."""
+        """What ``/.well-known/jwks.json`` lists: the next and current keys, and previous keys still in
+        their overlap."""
         now = self.clock.now()
         rows = self.session.scalars(
             select(SigningKey)
-            .where(SigningKey.state.in_((CURRENT, PREVIOUS)))
+            .where(SigningKey.state.in_((NEXT, CURRENT, PREVIOUS)))
             .order_by(SigningKey.created_at)
         ).all()
         return [
-            k for k in rows if k.state == CURRENT or (k.publish_until is not None and k.publish_until > now)
+            k for k in rows if k.state != PREVIOUS or (k.publish_until is not None and k.publish_until > now)
         ]
 
     def all_keys(self) -> list[SigningKey]:
@@ -84,8 +85,9 @@ class KeyRing:
 
     # --- changing --------------------------------------------------------------------------------------
     def rotate(self, *, reason: str, only_if_missing: bool = False) -> SigningKey:
-        """Make a new current key; the old current becomes ``previous`` (still published and accepted until
-        the last token it signed has expired). ``only_if_missing``: do nothing if a current key exists."""
+        """The ``next`` key (already published) becomes current and a new ``next`` is made; the old current
+        becomes ``previous`` (still published and accepted until the last token it signed has expired).
+        Returns the new current key. ``only_if_missing``: do nothing if a current key exists."""
         self.audit.lock_chain(None)
         old = self.current()
         if old is not None and only_if_missing:
@@ -95,26 +97,22 @@ class KeyRing:
             old.state, old.rotated_at = PREVIOUS, now
             old.publish_until = now + self.overlap
             old.private_key_sealed = None  # it never signs again
-            self.session.flush()  # the index allows one current: demote before the new one is added
-        key = access_token.new_key()
-        kid = new_kid(now)
-        row = SigningKey(
-            kid=kid,
-            alg=access_token.ALGORITHM,
-            state=CURRENT,
-            public_jwk=access_token.public_jwk(key, kid),
-            private_key_sealed=sealing.seal(self.secret_key, SEAL_PURPOSE, key.as_pem(private=True), kid),
-            created_at=now,
-        )
-        self.session.add(row)
-        self.session.flush()
+            self.session.flush()  # one current at a time (the index): demote before promoting
+        row = self._next()
+        if row is not None:
+            row.state, row.activated_at = CURRENT, now
+            self.session.flush()
+        else:
+            row = self._new_key(CURRENT, now)
+        upcoming = self._new_key(NEXT, now)
         self.audit.record(
             AuditAction.SIGNING_KEY_ROTATED,
             org_id=None,
-            targets=[Target("signing_key", kid)],
+            targets=[Target("signing_key", row.kid)],
             data={
-                "kid": kid,
+                "kid": row.kid,
                 "previous_kid": old.kid if old else None,
+                "next_kid": upcoming.kid,
                 "reason": reason,
                 "previous_published_until": old.publish_until.isoformat()
                 if old and old.publish_until
@@ -123,11 +121,36 @@ class KeyRing:
         )
         return row
 
+    def upcoming(self) -> SigningKey | None:
+        """The next key: published, signing from the next rotation."""
+        return self._next()
+
+    def _next(self) -> SigningKey | None:
+        return self.session.scalars(select(SigningKey).where(SigningKey.state == NEXT)).one_or_none()
+
+    def _new_key(self, state: str, now: datetime) -> SigningKey:
+        key = access_token.new_key()
+        kid = new_kid(now)
+        row = SigningKey(
+            kid=kid,
+            alg=access_token.ALGORITHM,
+            state=state,
+            public_jwk=access_token.public_jwk(key, kid),
+            private_key_sealed=sealing.seal(self.secret_key, SEAL_PURPOSE, key.as_pem(private=True), kid),
+            created_at=now,
+            activated_at=now if state == CURRENT else None,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
     def rotate_if_due(self, interval: timedelta) -> SigningKey | None:
-        """The worker's schedule: rotate when the current key is older than ``interval`` (or missing)."""
+        """The worker's schedule: rotate when the current key has signed for ``interval`` (or is missing)."""
         current = self.current()
-        if current is not None and self.clock.now() - current.created_at < interval:
-            return None
+        if current is not None:
+            since = current.activated_at or current.created_at
+            if self.clock.now() - since < interval:
+                return None
         return self.rotate(reason="scheduled" if current else "first_use")
 
     def retire_expired(self) -> list[str]:
@@ -150,8 +173,8 @@ class KeyRing:
         return [row.kid for row in due]
 
     def revoke(self, kid: str) -> SigningKey | None:
-        """Revoke a key: every token it signed is refused from now on, and it leaves the JWKS. Revoking the
-        current key makes a new one at once (returned), so tokens can still be issued."""
+        """Revoke a key: every token it signed is refused from now on, and it leaves the JWKS. A revoked
+        current key is replaced by the next one at once, a revoked next key by a new one (returned)."""
         self.audit.lock_chain(None)
         row = self.session.get(SigningKey, kid)
         if row is None or row.state == REVOKED:
@@ -167,6 +190,8 @@ class KeyRing:
         )
         if was == CURRENT:
             return self.rotate(reason="current_revoked")
+        if was == NEXT:
+            return self._new_key(NEXT, self.clock.now())
         return None
 
 

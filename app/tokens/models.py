@@ -10,25 +10,33 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
-CURRENT, PREVIOUS, RETIRED, REVOKED = "current", "previous", "retired", "revoked"
-KEY_STATES = (CURRENT, PREVIOUS, RETIRED, REVOKED)
+NEXT, CURRENT, PREVIOUS, RETIRED, REVOKED = "next", "current", "previous", "retired", "revoked"
+KEY_STATES = (NEXT, CURRENT, PREVIOUS, RETIRED, REVOKED)
 
 
 class SigningKey(Base):
-    """A key pair for ES256. ``current`` signs; ``previous`` no longer signs but stays published (and
-    accepted) until ``publish_until``, when the last token it signed has expired, then becomes ``retired``;
-    ``revoked`` tokens are refused at once. The private key is sealed (app/tokens/sealing.py) and erased once
-    the key stops signing."""
+    """A key pair for ES256. ``next`` is published before it signs, so verifiers that cached the JWKS
+    already hold it when a rotation makes it ``current``; ``current`` signs; ``previous`` no longer signs but
+    stays published (and accepted) until ``publish_until``, when the last token it signed has expired, then
+    becomes ``retired``; ``revoked`` tokens are refused at once. The private key is sealed
+    (app/tokens/sealing.py) and erased once the key stops signing."""
 
     __tablename__ = "signing_keys"
     __table_args__ = (
-        # At most one current key, even when two workers create the first one at once.
+        # At most one current and one next key, even when two workers create the first ones at once.
         Index(
             "uq_signing_keys_current",
             "state",
             unique=True,
             sqlite_where=text("state = 'current'"),
             postgresql_where=text("state = 'current'"),
+        ),
+        Index(
+            "uq_signing_keys_next",
+            "state",
+            unique=True,
+            sqlite_where=text("state = 'next'"),
+            postgresql_where=text("state = 'next'"),
         ),
     )
 
@@ -38,6 +46,7 @@ class SigningKey(Base):
     public_jwk: Mapped[dict[str, Any]]
     private_key_sealed: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]  # when it became current (and started signing)
     rotated_at: Mapped[datetime | None]  # when it stopped being current
     publish_until: Mapped[datetime | None]  # a previous key: when the last token it signed expires
     revoked_at: Mapped[datetime | None]

@@ -28,6 +28,7 @@ def upgrade() -> None:
         ),
         sa.Column("private_key_sealed", sa.Text(), nullable=True),
         sa.Column("created_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("activated_at", app.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("rotated_at", app.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("publish_until", app.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", app.db.UtcDateTime(timezone=True), nullable=True),
@@ -40,6 +41,14 @@ def upgrade() -> None:
         unique=True,
         sqlite_where=sa.text("state = 'current'"),
         postgresql_where=sa.text("state = 'current'"),
+    )
+    op.create_index(
+        "uq_signing_keys_next",
+        "signing_keys",
+        ["state"],
+        unique=True,
+        sqlite_where=sa.text("state = 'next'"),
+        postgresql_where=sa.text("state = 'next'"),
     )
     op.create_table(
         "email_codes",
@@ -58,5 +67,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_email_codes_email", table_name="email_codes")
     op.drop_table("email_codes")
+    op.drop_index("uq_signing_keys_next", table_name="signing_keys")
     op.drop_index("uq_signing_keys_current", table_name="signing_keys")
     op.drop_table("signing_keys")

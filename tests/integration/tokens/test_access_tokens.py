@@ -178,22 +178,27 @@ def test_rotation_keeps_old_tokens_valid_until_they_expire_and_revocation_ends_t
 ) -> None:
     old = mint(client, ann_session)
     old_kid = pyjwt.get_unverified_header(old)["kid"]
+    before = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
     new_kid = keyring_call(container, "rotate", reason="manual").kid
     new = mint(client, ann_session)
     assert pyjwt.get_unverified_header(new)["kid"] == new_kid != old_kid
+    # The key that signs after the rotation was published before it: a verifier's cached JWKS has it.
+    assert before == {old_kid, new_kid}
+    upcoming = keyring_call(container, "upcoming").kid
     published = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
-    assert published == {old_kid, new_kid}
+    assert published == {old_kid, new_kid, upcoming}
     for token in (old, new):
         assert Api(client, token).get(f"/v1/orgs/{org['id']}").status_code == 200
     # Revoking the previous key: its token is refused at once, the new one still works, the JWKS drops it.
     keyring_call(container, "revoke", old_kid)
     assert Api(client, old).get(f"/v1/orgs/{org['id']}").status_code == 401
     assert Api(client, new).get(f"/v1/orgs/{org['id']}").status_code == 200
-    assert {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]} == {new_kid}
-    # Revoking the current key replaces it: tokens minted afterwards work.
+    assert {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]} == {new_kid, upcoming}
+    # Revoking the current key promotes the (published) next one: tokens minted afterwards work.
     keyring_call(container, "revoke", new_kid)
     assert Api(client, new).get(f"/v1/orgs/{org['id']}").status_code == 401
     newest = mint(client, ann_session)
+    assert pyjwt.get_unverified_header(newest)["kid"] == upcoming
     assert Api(client, newest).get(f"/v1/orgs/{org['id']}").status_code == 200
     kinds = [e.data["reason"] for e in audit_events(container, "signing_key.rotated")]
     assert kinds == ["first_use", "manual", "current_revoked"]
@@ -235,9 +240,11 @@ def test_private_keys_are_sealed_at_rest_and_erased_once_they_stop_signing(
     keyring_call(container, "rotate", reason="manual")
     with container.session_factory() as session:
         rows = {k.state: k for k in session.query(SigningKey)}
+    assert set(rows) == {"previous", "current", "next"}
     assert rows["previous"].private_key_sealed is None
-    sealed = rows["current"].private_key_sealed
-    assert sealed is not None and sealed.startswith("v1.") and "PRIVATE" not in sealed
+    for state in ("current", "next"):
+        sealed = rows[state].private_key_sealed
+        assert sealed is not None and sealed.startswith("v1.") and "PRIVATE" not in sealed
 
 
 def test_a_revoked_key_is_refused_by_another_worker_at_once(

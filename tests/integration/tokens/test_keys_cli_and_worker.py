@@ -36,13 +36,14 @@ def test_rotate_list_and_revoke_from_the_command_line(
 ) -> None:
     first = run(database_url, tmp_path, "keys", "rotate", "--json")
     assert first.returncode == 0, first.stderr
-    [key] = json.loads(first.stdout)
-    assert key["state"] == "current" and key["alg"] == "ES256"
-    second = json.loads(run(database_url, tmp_path, "keys", "rotate", "--json").stdout)[0]
+    key, upcoming = json.loads(first.stdout)
+    assert (key["state"], upcoming["state"]) == ("current", "next") and key["alg"] == "ES256"
+    second, third = json.loads(run(database_url, tmp_path, "keys", "rotate", "--json").stdout)
+    assert second["kid"] == upcoming["kid"]  # the published next key is the one promoted
     listed = {
         k["kid"]: k["state"] for k in json.loads(run(database_url, tmp_path, "keys", "list", "--json").stdout)
     }
-    assert listed == {key["kid"]: "previous", second["kid"]: "current"}
+    assert listed == {key["kid"]: "previous", second["kid"]: "current", third["kid"]: "next"}
     revoked = run(database_url, tmp_path, "keys", "revoke", key["kid"], "--json")
     assert revoked.returncode == 0 and json.loads(revoked.stdout)[0]["state"] == "revoked"
     again = run(database_url, tmp_path, "keys", "revoke", key["kid"])

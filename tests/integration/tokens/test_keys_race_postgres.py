@@ -1,5 +1,6 @@
-"""On PostgreSQL: workers creating the first signing key, or rotating, at once leave exactly one current key
-(the platform chain's lock orders them; the partial unique index is the backstop), and no rotation is lost."""
+"""On PostgreSQL: workers creating the first signing key, or rotating, at once leave exactly one current and
+one next key (the platform chain's lock orders them; partial unique indexes are the backstop); no rotation is
+lost."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_first_use_from_many_workers_makes_one_key(racing: Container) -> None:
 
     outcomes = run_together([first_key] * 8)
     assert len(outcomes) == 1 and sum(outcomes.values()) == 8, outcomes  # everyone signs with the same kid
-    assert states(racing) == ["current"]
+    assert states(racing) == ["current", "next"]
 
 
 def test_concurrent_rotations_each_take_effect_in_turn(racing: Container) -> None:
@@ -46,4 +47,4 @@ def test_concurrent_rotations_each_take_effect_in_turn(racing: Container) -> Non
 
     outcomes = run_together([rotate] * 6)
     assert outcomes == {"ok": 6}, outcomes
-    assert states(racing) == ["current"] + ["previous"] * 5
+    assert states(racing) == ["current", "next"] + ["previous"] * 5
