@@ -17,6 +17,7 @@ from app.extracts import models as extract_models
 from app.orgs import models as org_models
 from app.rbac import models as rbac_models
 from app.scim import models as scim_models
+from app.sso import models as sso_models
 
 MODEL_MODULES: tuple[ModuleType, ...] = (
     org_models,
@@ -28,6 +29,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     domain_models,
     extract_models,
     scim_models,
+    sso_models,
 )
 
 metadata: MetaData = Base.metadata
