@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -39,6 +40,8 @@ from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
+from app.sso.connections import SsoConnectionService
+from app.sso.keys import SecretBox
 
 
 @dataclass
@@ -80,6 +83,12 @@ class Container:
     def txt_resolver(self) -> TxtResolver:
         """DNS TXT lookups for domain verification, from ``TENANTRY_DNS_*`` (built on first use)."""
         return resolver_from_settings(self.settings)
+
+    @cached_property
+    def sso_secret_box(self) -> SecretBox:
+        """Encrypts SP private keys and client secrets at rest (derived once per process)."""
+        settings = self.settings
+        return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
 
     @cached_property
     def audit_signer(self) -> Signer:
@@ -194,6 +203,20 @@ class Services:
             accounts=self.accounts,
             seats=self.seats,
             mappings=self.group_mappings,
+        )
+
+    @cached_property
+    def sso_connections(self) -> SsoConnectionService:
+        settings = self.container.settings
+        return SsoConnectionService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            box=self.container.sso_secret_box,
+            base_url=settings.base_url,
+            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
+            cert_warning=timedelta(days=settings.sso_cert_warning_days),
         )
 
     @cached_property

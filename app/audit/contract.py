@@ -417,8 +417,9 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.SCIM_GROUP_MAPPING_APPLIED: EventContract(
         "A member joined or left a mapped group (`change`: joined or left) and the mapping was applied in "
-        "the same transaction (SCIM, or an SSO login asserting the group by name). `role_outcome`: granted, restored, unchanged, owner_kept or refused; "
-        "`seat_outcome`: assigned, already_held, released, kept, member_suspended, none, or shortfall when "
+        "the same transaction (SCIM, or an SSO login asserting the group by name). `role_outcome`: "
+        "granted, restored, unchanged, owner_kept or refused; `seat_outcome`: assigned, already_held, "
+        "released, kept, member_suspended, none, or shortfall when "
         "the pool is full (the SCIM request still succeeds, without the seat).",
         {
             "member_id": "string",
@@ -444,8 +445,18 @@ CONTRACT: dict[AuditAction, EventContract] = {
         {"connection_id": "string", "type": "string", "reason": "string~"},
         targets=("sso_connection",),
         changes=(
-            "name", "default_role", "jit", "allow_idp_initiated", "require_verified_domain", "attribute_map",
-            "idp_entity_id", "idp_sso_url", "idp_sso_binding", "idp_slo_url", "idp_metadata_url", "idp_certs",
+            "name",
+            "default_role",
+            "jit",
+            "allow_idp_initiated",
+            "require_verified_domain",
+            "attribute_map",
+            "idp_entity_id",
+            "idp_sso_url",
+            "idp_sso_binding",
+            "idp_slo_url",
+            "idp_metadata_url",
+            "idp_certs",
         ),
     ),
     AuditAction.SSO_CONNECTION_DELETED: EventContract(

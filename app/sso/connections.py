@@ -94,8 +94,12 @@ class RefreshOutcome:
     expiring: list[ExpiringCert] = field(default_factory=list)
 
 
-def generate_keys(connection_hint: str, now: datetime, uses: Sequence[str] = (SIGNING, ENCRYPTION)) -> NewKeys:
-    return NewKeys({use: sp_keys.generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses})
+def generate_keys(
+    connection_hint: str, now: datetime, uses: Sequence[str] = (SIGNING, ENCRYPTION)
+) -> NewKeys:
+    return NewKeys(
+        {use: sp_keys.generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses}
+    )
 
 
 class SsoConnectionService:
@@ -145,7 +149,9 @@ class SsoConnectionService:
             default_role=role,
             jit=True if data.jit is None else data.jit,
             allow_idp_initiated=bool(data.allow_idp_initiated),
-            require_verified_domain=True if data.require_verified_domain is None else data.require_verified_domain,
+            require_verified_domain=True
+            if data.require_verified_domain is None
+            else data.require_verified_domain,
             attribute_map=_clean_map(data.attribute_map or {}),
             idp_certs=[],
             created_at=now,
@@ -469,7 +475,9 @@ class SsoConnectionService:
             conn.idp_metadata_next_refresh_at = None
             conn.idp_metadata_error = None
 
-    def _add_key(self, conn: SsoConnection, use: str, generated: sp_keys.GeneratedKey, now: datetime) -> SsoSpKey:
+    def _add_key(
+        self, conn: SsoConnection, use: str, generated: sp_keys.GeneratedKey, now: datetime
+    ) -> SsoSpKey:
         key = SsoSpKey(
             org_id=conn.org_id,
             connection_id=conn.id,
@@ -525,6 +533,3 @@ def _clean_map(mapping: Mapping[str, str | None]) -> dict[str, Any]:
 
 def _source(idp: IdpConfig) -> str:
     return "metadata_url" if idp.metadata_url else "settings"
-
-
-

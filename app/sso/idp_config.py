@@ -20,7 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from app.sso.errors import InvalidIdpSettings, MetadataUnavailable
-from app.sso.metadata_fetch import FetchPolicy, MetadataFetchRefused, Resolver, fetch_metadata, system_resolver
+from app.sso.metadata_fetch import (
+    FetchPolicy,
+    MetadataFetchRefused,
+    Resolver,
+    fetch_metadata,
+    system_resolver,
+)
 from app.sso.saml import BINDING_POST, BINDING_REDIRECT, SamlRefusal, parse_idp_metadata
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)

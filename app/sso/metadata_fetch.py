@@ -162,6 +162,8 @@ def fetch_metadata(
     except ssl.SSLError as exc:
         raise MetadataFetchRefused("tls_error", f"TLS with the metadata host failed: {exc.reason}.") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise MetadataFetchRefused("connect_error", f"The metadata URL could not be fetched: {exc}.") from None
+        raise MetadataFetchRefused(
+            "connect_error", f"The metadata URL could not be fetched: {exc}."
+        ) from None
     finally:
         conn.close()
