@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app.mail import LogMailer, announce_log_mailer
     from app.observability import configure_logging
     from app.scim.views import scim
+    from app.sso.views import sso
 
     settings = settings or (container.settings if container else Settings())
     configure_logging(settings.log_level, settings.log_json)
@@ -37,5 +38,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(ops)
     register_v1(app)
     app.register_blueprint(scim)
+    app.register_blueprint(sso)
     require_tenancy(app)  # every <org_id> route passes the one tenancy rule, or the app does not start
     return app

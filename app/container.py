@@ -41,7 +41,10 @@ from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
 from app.sso.connections import SsoConnectionService
+from app.sso.enforcement import refuse_unless_allowed
 from app.sso.keys import SecretBox
+from app.sso.replay import DatabaseReplayCache, RedisReplayCache, replay_cache_for
+from app.sso.service import SsoLoginService
 
 
 @dataclass
@@ -89,6 +92,14 @@ class Container:
         """Encrypts SP private keys and client secrets at rest (derived once per process)."""
         settings = self.settings
         return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+
+    @cached_property
+    def saml_replay_cache(self) -> DatabaseReplayCache | RedisReplayCache:
+        """Assertion ids seen: Redis with ``TENANTRY_RATE_LIMIT_URL``, else the database."""
+        settings = self.settings
+        return replay_cache_for(
+            settings.rate_limit_url, settings.rate_limit_prefix, self.session_factory, self.clock
+        )
 
     @cached_property
     def audit_signer(self) -> Signer:
@@ -220,6 +231,20 @@ class Services:
         )
 
     @cached_property
+    def sso_logins(self) -> SsoLoginService:
+        return SsoLoginService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            domains=self.domains,
+            accounts=self.accounts,
+            members=self.members,
+            mappings=self.group_mappings,
+            sessions=self.sessions,
+        )
+
+    @cached_property
     def group_mappings(self) -> GroupMappingService:
         return GroupMappingService(
             self.session,
@@ -245,7 +270,12 @@ class Services:
             mailer=self.container.mailer,
             base_url=settings.base_url,
             default_ttl_days=settings.invitation_ttl_days,
+            login_policy=self.login_policy,
         )
+
+    def login_policy(self, org_id: str, email: str, method: str, role: str | None) -> None:
+        """SSO enforcement for every way in other than SSO (app/sso/enforcement.py)."""
+        refuse_unless_allowed(self.session, self.domains, org_id, email, method, role)
 
     @cached_property
     def audit_log(self) -> AuditLogSearch:

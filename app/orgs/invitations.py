@@ -20,6 +20,7 @@ so a mail server being down never loses an invitation; the admin resends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -88,6 +89,11 @@ class IssuedInvitation:
     token_returned: bool = False
 
 
+# Whether a way in other than SSO may sign ``email`` in to an org: (org_id, email, method, role) -> None, or
+# raises (SSO enforcement, app/sso/enforcement.py).
+LoginPolicy = Callable[[str, str, str, str | None], None]
+
+
 @dataclass(frozen=True)
 class Acceptance:
     member: Membership
@@ -117,6 +123,7 @@ class InvitationService:
         mailer: Mailer,
         base_url: str,
         default_ttl_days: int,
+        login_policy: LoginPolicy | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -129,6 +136,7 @@ class InvitationService:
         self.mailer = mailer
         self.base_url = base_url.rstrip("/")
         self.default_ttl = default_ttl_days
+        self.login_policy = login_policy
 
     # --- reading -----------------------------------------------------------------------------------------
     def status_of(self, invitation: Invitation) -> str:
@@ -322,6 +330,8 @@ class InvitationService:
         org = self.session.get(Organization, invitation.org_id)
         if org is None or org.deleted_at is not None:
             raise NotFound(NOT_VALID)
+        if self.login_policy is not None:  # SSO enforcement (app/sso/enforcement.py): 403 sso_required
+            self.login_policy(invitation.org_id, invitation.email, "invitation", invitation.role)
         user = self.accounts.find_by_email(invitation.email)
         if user is None:
             user, _ = self.accounts.get_or_create(invitation.email, name, org_id=invitation.org_id)

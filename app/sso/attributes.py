@@ -57,6 +57,7 @@ class AssertedIdentity:
     last_name: str | None
     groups: tuple[str, ...] | None  # None: the IdP sent no groups attribute (leave groups as they are)
     session_index: str | None = None
+    name_id_format: str | None = None
 
     @property
     def display_name(self) -> str | None:
@@ -83,6 +84,7 @@ def identity_from(
     *,
     friendly_names: Mapping[str, str] | None = None,
     session_index: str | None = None,
+    name_id_format: str | None = None,
 ) -> AssertedIdentity:
     friendly = friendly_names or {}
 
@@ -105,4 +107,5 @@ def identity_from(
         last_name=first("last_name"),
         groups=tuple(dict.fromkeys(g[:255] for g in groups)) if groups is not None else None,
         session_index=session_index,
+        name_id_format=name_id_format,
     )

@@ -32,6 +32,7 @@ class LoginFailed(AppError):
     """A SAML response we could not accept (bad signature, replay, expired...): 400, never a 500."""
 
     status, code, title = 400, "sso_login_failed", "Sign-in failed"
+    operator_detail: str | None = None  # the SAML core's explanation: audit and log, never the page
 
 
 class NoConnection(AppError):

@@ -86,3 +86,19 @@ class SamlReplay(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of connection id + assertion id
     expires_at: Mapped[datetime]
+
+
+class SsoSession(Base):
+    """What single logout needs of a session an SSO login opened: the connection, the NameID and the
+    IdP's SessionIndex (an IdP-initiated LogoutRequest names them; ours sends them)."""
+
+    __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_connection_name_id", "connection_id", "name_id"),)
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    connection_id: Mapped[str] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"))
+    name_id: Mapped[str] = mapped_column(String(1024))
+    name_id_format: Mapped[str | None] = mapped_column(String(255))
+    session_index: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
