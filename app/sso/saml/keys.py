@@ -1,0 +1,51 @@
+"""PEM keys and certificates loaded once (per process) for xmlsec and cryptography."""
+
+from __future__ import annotations
+
+import functools
+import re
+import textwrap
+
+import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+from app.sso.saml.errors import Reason, SamlRefusal
+
+_PEM_BODY = re.compile(r"-----BEGIN [A-Z ]+-----|-----END [A-Z ]+-----|\s+")
+
+
+def certificate_pem(cert: str) -> str:
+    """A certificate as PEM, accepting the bare base64 body found in metadata and admin forms."""
+    if "-----BEGIN" in cert:
+        return cert.strip() + "\n"
+    body = _PEM_BODY.sub("", cert)
+    return (
+        "-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(body, 64)) + "\n-----END CERTIFICATE-----\n"
+    )
+
+
+def certificate_body(cert: str) -> str:
+    """The base64 DER of a certificate on one line (what ds:X509Certificate carries)."""
+    return _PEM_BODY.sub("", certificate_pem(cert))
+
+
+@functools.lru_cache(maxsize=512)
+def xmlsec_certificate_key(cert: str) -> xmlsec.Key:
+    try:
+        return xmlsec.Key.from_memory(certificate_pem(cert).encode(), xmlsec.constants.KeyDataFormatCertPem)
+    except xmlsec.Error as exc:
+        raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the IdP certificate does not load: {exc}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def xmlsec_private_key(pem: str) -> xmlsec.Key:
+    return xmlsec.Key.from_memory(pem.encode(), xmlsec.constants.KeyDataFormatPem)
+
+
+@functools.lru_cache(maxsize=512)
+def public_key(cert: str) -> CertificatePublicKeyTypes:
+    try:
+        return x509.load_pem_x509_certificate(certificate_pem(cert).encode()).public_key()
+    except ValueError as exc:
+        raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the IdP certificate does not load: {exc}") from None
