@@ -52,8 +52,9 @@ class Reason(StrEnum):
     AUTHN_STATEMENT_MISSING = "authn_statement_missing"
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
-    # Metadata
+    # Metadata and logout
     METADATA_INVALID = "metadata_invalid"
+    SLO_NOT_SUPPORTED = "slo_not_supported"  # the IdP has no SingleLogoutService
     # Anything the library raised that no check above names (still a refusal, never a 500)
     LIBRARY_ERROR = "library_error"
 

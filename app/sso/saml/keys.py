@@ -8,6 +8,8 @@ import textwrap
 
 import xmlsec
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from app.sso.saml.errors import Reason, SamlRefusal
@@ -49,3 +51,20 @@ def public_key(cert: str) -> CertificatePublicKeyTypes:
         return x509.load_pem_x509_certificate(certificate_pem(cert).encode()).public_key()
     except ValueError as exc:
         raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the IdP certificate does not load: {exc}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def rsa_signing_key(pem: str) -> rsa.RSAPrivateKey:
+    """Our SP signing key, loaded once (loading checks the RSA key, about 0.1 s)."""
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("the SP signing key must be RSA")
+    return key
+
+
+@functools.lru_cache(maxsize=512)
+def xmlsec_signing_key(private_key_pem: str, certificate_pem: str) -> xmlsec.Key:
+    """Our signing key with its certificate attached (xmlsec writes it into KeyInfo)."""
+    key = xmlsec.Key.from_memory(private_key_pem.encode(), xmlsec.constants.KeyDataFormatPem)
+    key.load_cert_from_memory(certificate_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+    return key

@@ -5,6 +5,7 @@ The caller (the SSO connection service) builds them from a stored connection; th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -124,7 +125,7 @@ class InboundMessage:
         return inbound_from_query(raw_query)
 
     @classmethod
-    def from_form(cls, form: dict[str, str]) -> InboundMessage:
+    def from_form(cls, form: Mapping[str, str]) -> InboundMessage:
         from app.sso.saml.redirect import inbound_from_form
 
         return inbound_from_form(form)

@@ -16,7 +16,7 @@ import xmlsec
 
 from app.sso.saml import algorithms
 from app.sso.saml.errors import Reason, SamlRefusal
-from app.sso.saml.keys import xmlsec_certificate_key
+from app.sso.saml.keys import xmlsec_certificate_key, xmlsec_signing_key
 from app.sso.saml.xml import DS, Element
 
 _ALLOWED_SIGNATURE_TRANSFORMS = (
@@ -130,7 +130,5 @@ def sign_enveloped(
     xmlsec.template.x509_data_add_certificate(x509_data)
     xmlsec.tree.add_ids(element, ["ID"])
     ctx = xmlsec.SignatureContext()
-    key = xmlsec.Key.from_memory(private_key_pem.encode(), xmlsec.constants.KeyDataFormatPem)
-    key.load_cert_from_memory(certificate_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
-    ctx.key = key
+    ctx.key = xmlsec_signing_key(private_key_pem, certificate_pem)
     ctx.sign(signature)
