@@ -160,6 +160,9 @@ class SamlFlows:
         else:
             flow = "sp_initiated"
         until = assertion.replay_expires_at or (assertion.not_on_or_after + self.skew)
+        # The database replay cache commits in a transaction of its own: end this unit of work's reads first
+        # (on SQLite the first read of a transaction already holds the write lock).
+        self.connections.session.commit()
         if not self.replay.remember(conn.id, assertion.replay_key, until):
             raise failed("replay")
         identity = identity_from(
