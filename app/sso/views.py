@@ -195,7 +195,11 @@ def slo(connection_id: str) -> Response:
         )
         if claimed is None or pending is None:
             raise MalformedRequest("This logout answer does not match a logout started in this browser.")
-        _flows().finish_logout(conn, message, claimed)
+        try:
+            _flows().finish_logout(conn, message, claimed)
+        except LoginFailed as error:
+            _note_refusal(conn, error)
+            raise
         resp = _redirect(pending.return_to or home)
         tx.take(request, resp, conn.id, key, now)
         return resp
