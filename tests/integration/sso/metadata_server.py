@@ -66,7 +66,8 @@ def idp_metadata(entity_id: str, cert_pem: str, sso_url: str = "https://idp.exam
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{body}</ds:X509Certificate>
     </ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso_url}"/>
+    <md:SingleSignOnService Location="{sso_url}"
+        Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
 """.encode()

@@ -66,7 +66,7 @@ def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(serv
 
 
 def test_the_checked_address_is_the_one_connected_to(served: MetadataServer) -> None:
-    """No DNS rebinding: the name is resolved once; the connection goes to that address, Host keeps the name."""
+    """No DNS rebinding: resolved once, connected to that very address; the Host header keeps the name."""
     calls: list[str] = []
 
     def resolver(host: str, port: int) -> list[str]:
