@@ -57,10 +57,10 @@ def test_attribute_mapping_defaults_configured_names_and_friendly_names() -> Non
         {},
     )
     assert entra.email == "bo@acme.com" and entra.groups == ("g1", "g2")
+    attributes = {"urn:oid:custom": ["cy@acme.com"], "email": ["other@acme.com"]}
     configured = identity_from(
-        "sso_x", "x", {"urn:oid:custom": ["cy@acme.com"], "email": ["other@acme.com"]}, {"email": "mailAlias"},
-        friendly_names={"urn:oid:custom": "mailAlias"},
-    )  # fmt: skip
+        "sso_x", "x", attributes, {"email": "mailAlias"}, friendly_names={"urn:oid:custom": "mailAlias"}
+    )
     assert configured.email == "cy@acme.com"  # the configured name (here a FriendlyName) comes first
     fallback = identity_from("sso_x", "dee@acme.com", {}, {})
     assert fallback.email == "dee@acme.com" and fallback.groups is None
