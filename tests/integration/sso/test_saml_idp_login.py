@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.container import Container
 from app.db import transaction
 from app.orgs.models import Membership, User
 from tests.conftest import Api
+from tests.idps.browser import FormPost, parse_forms
 from tests.idps.peers import TestUser, shared_keypair
 from tests.idps.saml_idp import SamlIdp
 from tests.integration.sso.e2e import Connection, create_connection, post_to_acs, session_token, start_login
@@ -270,3 +272,21 @@ def test_replay_cache_in_redis_when_configured(
     assert len(keys) == 1
     for c in containers:
         c.engine.dispose()
+
+
+def test_post_binding_when_the_idp_wants_it(
+    client: FlaskClient,
+    admin: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    conn, idp = _connect(admin, org, saml_idp_factory)
+    admin.patch(f"/v1/orgs/{org['id']}/sso-connections/{conn.id}", {"idp_sso_binding": "post"})
+    page = client.get(f"/sso/login?org={org['id']}")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    [form] = parse_forms(page.get_data(as_text=True), "http://localhost/sso/login")
+    assert form.action == idp.sso_url and "SAMLRequest" in form.fields
+    assert b"<ds:Signature" in base64.b64decode(form.fields["SAMLRequest"])  # signed in the document
+    resp = post_to_acs(client, idp.login(FormPost(form.action, dict(form.fields))))
+    assert resp.status_code == 302 and session_token(resp) is not None
