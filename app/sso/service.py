@@ -12,7 +12,8 @@ The rules, in order (each refusal names its ``reason``, recorded as ``sso.login_
 5. Groups the IdP asserts (by name, or the SCIM group's externalId) join the member to the org's groups that
    exist, and their group mappings apply exactly as SCIM applies them (role, seat when there is room, or
    ``shortfall``); a mapped group no longer asserted is left. Names are updated from the assertion.
-6. A session (``method="sso"``, ``account_proof="sso"``) and ``sso.login_succeeded``.
+6. A session (``method="sso"``; ``account_proof="sso"`` only for an address of the org's verified domains)
+   and ``sso.login_succeeded``.
 
 Everything is one transaction: a refusal writes nothing but its audit event (recorded apart).
 """
@@ -113,7 +114,8 @@ class SsoLoginService:
         if email is None:
             raise refused("email_invalid", "Your identity provider sent an email address that is not valid.")
         org_id = conn.org_id
-        if conn.require_verified_domain and not self.domains.email_in_verified_domain(org_id, email):
+        owned = self.domains.email_in_verified_domain(org_id, email)
+        if conn.require_verified_domain and not owned:
             raise refused(
                 "email_domain_not_verified",
                 f"{email} is not in a domain this organisation has verified, so this connection cannot sign "
@@ -148,7 +150,10 @@ class SsoLoginService:
         self._update_name(user, identity)
         if identity.groups is not None:
             self._sync_groups(member, identity.groups, principal)
-        issued = self.sessions.issue(user.id, org_id, "sso", account_proof="sso")
+        # The IdP proves the account itself only for addresses of the org's own verified domains: a connection
+        # that accepts other domains signs people in to this org, never as the account (no /v1/me, no
+        # account deletion, no vouching for invitations elsewhere).
+        issued = self.sessions.issue(user.id, org_id, "sso", account_proof="sso" if owned else None)
         self.session.add(
             SsoSession(
                 session_id=issued.id,

@@ -193,6 +193,16 @@ def test_email_outside_the_orgs_verified_domains_is_refused(
     assert _member(container, org["id"], outsider.email) is None
     [event] = _events(container, org["id"], "sso.login_failed")
     assert event.reason == "email_domain_not_verified"
+    # A connection told to accept other domains signs the person in to this org, but never as the account.
+    admin.patch(f"/v1/orgs/{org['id']}/sso-connections/{_conn.id}", {"require_verified_domain": False})
+    resp = post_to_acs(client, idp.login(start_login(client, f"org={org['id']}")))
+    assert resp.status_code == 302
+    token = session_token(resp)
+    assert token is not None
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/v1/orgs/{org['id']}", headers=headers).status_code == 200
+    me = client.get("/v1/me", headers=headers)
+    assert me.status_code == 403 and me.json["code"] == "account_proof_required"
 
 
 def test_idp_initiated_only_when_allowed(
