@@ -457,6 +457,7 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "idp_slo_url",
             "idp_metadata_url",
             "idp_certs",
+            "idp_set_by_owner",
         ),
     ),
     AuditAction.SSO_CONNECTION_DELETED: EventContract(

@@ -6,7 +6,9 @@ The rules, in order (each refusal names its ``reason``, recorded as ``sso.login_
 2. The identity carries an email (``email_missing``, ``email_invalid``).
 3. The email belongs to a verified domain of *this* org, unless the connection says otherwise
    (``email_domain_not_verified``): an IdP cannot sign in people of domains the org does not own.
-4. An existing member must be active (``member_suspended``); a person who is not a member is created only
+4. An existing member must be active (``member_suspended``); an owner signs in only through a connection
+   whose IdP an owner set (``owner_needs_owner_configured_connection``: else an admin's IdP would be a way
+   into an owner's membership); a person who is not a member is created only
    when the connection does JIT (``not_a_member``), with the connection's default role, granted through the
    one grant rule as an admin would (``check_grant``; a connection never grants owner).
 5. Groups the IdP asserts (by name, or the SCIM group's externalId) join the member to the org's groups that
@@ -129,6 +131,12 @@ class SsoLoginService:
         if member is not None:
             if member.status != "active":
                 raise refused("member_suspended", "Your membership of this organisation is suspended.")
+            if member.role == OWNER and not conn.idp_set_by_owner:
+                raise refused(
+                    "owner_needs_owner_configured_connection",
+                    "Owners sign in through a connection whose identity provider an owner configured; ask an "
+                    "owner to save this connection's IdP settings.",
+                )
         else:
             if not conn.jit:
                 raise refused(

@@ -300,3 +300,31 @@ def test_post_binding_when_the_idp_wants_it(
     assert b"<ds:Signature" in base64.b64decode(form.fields["SAMLRequest"])  # signed in the document
     resp = post_to_acs(client, idp.login(FormPost(form.action, dict(form.fields))))
     assert resp.status_code == 302 and session_token(resp) is not None
+
+
+def test_owners_sign_in_only_through_a_connection_whose_idp_an_owner_set(
+    client: FlaskClient,
+    admin: Api,
+    owner: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    """Else an admin (who may manage SSO but not owners) could point a connection at an IdP of their own and
+    sign in as an owner."""
+    conn, idp = _connect(admin, org, saml_idp_factory)
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 302
+    member, _user = _member(container, org["id"], USER.email) or (None, None)
+    assert member is not None
+    assert owner.patch(f"/v1/orgs/{org['id']}/members/{member.id}", {"role": "owner"}).status_code == 200
+    resp = post_to_acs(client, idp.login(start_login(client, f"org={org['id']}")))
+    assert resp.status_code == 403 and session_token(resp) is None
+    [event] = _events(container, org["id"], "sso.login_failed")
+    assert event.reason == "owner_needs_owner_configured_connection"
+    url = f"/v1/orgs/{org['id']}/sso-connections/{conn.id}"
+    assert owner.patch(url, {"idp_metadata_url": idp.metadata_url}).status_code == 200
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 302
+    # An admin changing the IdP afterwards takes that away again.
+    assert admin.patch(url, {"idp_metadata_url": idp.metadata_url}).status_code == 200
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 403
