@@ -5,8 +5,9 @@
 
 Baseline: ``OneLogin_Saml2_Response(settings, b64).is_valid(request_data, request_id)`` with strict mode,
 ``wantAssertionsSigned`` and ``rejectDeprecatedAlgorithm`` (settings built once, as an app would). Ours:
-``app.sso.saml.validate_response`` with the same SP, IdP and request id. Both see each response in alternation,
-so machine noise hits both. Responses are built fresh at the current time by tests/saml_builder.py (test keys).
+``app.sso.saml.validate_response`` with the same SP, IdP and request id. Both see each response in
+alternation, so machine noise hits both. Responses are built fresh at the current time by
+tests/saml_builder.py (test keys).
 
 Targets (issue 11): ours at least 2 times faster (median per call, every shape), and the same verdict on every
 valid case. Also printed: how many files of the attack corpus each one accepts (at the corpus's own time).
@@ -147,10 +148,8 @@ def corpus() -> None:
     print(f"valid cases accepted by both: {valid_agree}/{valid}")
     print(f"attacks accepted by ours:  {len(accepted_ours)} {accepted_ours}")
     print(f"attacks accepted by stock: {len(accepted_stock)} {accepted_stock}")
-    print(
-        "(stock cannot be told that unsolicited responses are off: its unsolicited_not_allowed verdict is ours"
-    )
-    print(" to make; the others are checks it leaves to the application, see FIELD-NOTES)")
+    print("(stock cannot be told that unsolicited responses are off, so unsolicited_not_allowed is the app's")
+    print(" to refuse; the others are checks it leaves to the application, see FIELD-NOTES)")
 
 
 def main() -> None:
