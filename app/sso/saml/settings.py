@@ -144,5 +144,6 @@ class IdpLogoutRequest:
 
 
 DEFAULT_CLOCK_SKEW = timedelta(seconds=120)
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # a larger setting is capped: skew widens every replay window
 MAX_MESSAGE_BYTES = 256 * 1024  # decoded XML; real responses are a few KB, metadata a few tens of KB
 MAX_METADATA_BYTES = 1024 * 1024

@@ -1,0 +1,221 @@
+"""Rules of validate_response one at a time, on responses built for the test (time injected, test keys)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+import xmlsec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from app.sso.saml import SamlRefusal, ValidatedAssertion, validate_response
+from app.sso.saml import signatures as signatures_module
+from app.sso.saml import xml as xml_module
+from app.sso.saml.settings import MAX_CLOCK_SKEW
+from tests import saml_builder as b
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+SKEW = dt.timedelta(seconds=120)
+SP = b.sp_settings()
+IDP = b.idp_settings()
+
+
+def run(
+    data: bytes | b.Shape,
+    *,
+    now: dt.datetime = NOW,
+    skew: dt.timedelta = SKEW,
+    expected: str | None = b.REQUEST_ID,
+    allow_unsolicited: bool = False,
+    sp: object = None,
+    idp: object = None,
+) -> ValidatedAssertion | str:
+    raw = b.response_bytes(data) if isinstance(data, b.Shape) else data
+    try:
+        return validate_response(
+            base64.b64encode(raw).decode(),
+            sp=sp or SP,  # type: ignore[arg-type]
+            idp=idp or IDP,  # type: ignore[arg-type]
+            expected_request_id=expected,
+            allow_unsolicited=allow_unsolicited,
+            now=now,
+            clock_skew=skew,
+        )
+    except SamlRefusal as refusal:
+        return refusal.reason.value
+
+
+BASE = b.Shape(now=NOW)
+
+
+def test_time_windows_are_exact_at_the_skew_boundary() -> None:
+    expiry = NOW + BASE.lifetime
+    assert isinstance(run(BASE, now=expiry + SKEW - dt.timedelta(seconds=1)), ValidatedAssertion)
+    assert run(BASE, now=expiry + SKEW) == "expired"
+    early = b.with_(BASE, not_before_offset=dt.timedelta(minutes=10), lifetime=dt.timedelta(minutes=20))
+    assert run(early, now=NOW + dt.timedelta(minutes=10) - SKEW) != "not_yet_valid"
+    assert run(early, now=NOW + dt.timedelta(minutes=10) - SKEW - dt.timedelta(seconds=1)) == "not_yet_valid"
+
+
+def test_clock_skew_is_capped_and_naive_now_means_utc() -> None:
+    late = NOW + BASE.lifetime + MAX_CLOCK_SKEW + dt.timedelta(seconds=1)
+    assert run(BASE, now=late, skew=dt.timedelta(hours=24)) == "expired"
+    assert isinstance(run(BASE, now=NOW.replace(tzinfo=None)), ValidatedAssertion)
+
+
+def test_every_audience_restriction_must_name_us() -> None:
+    both = b.with_(BASE, audiences=("https://other.test", b.SP_ENTITY_ID))
+    assert isinstance(run(both), ValidatedAssertion)  # one restriction listing us among others: satisfied
+    root = b.response_element(b.with_(BASE, sign_response=False))
+    # a second AudienceRestriction without us, signed by the IdP: the conjunction is not met
+    assertion = root.find(f"{{{b.SAML_NS}}}Assertion")
+    conditions = assertion.find(f"{{{b.SAML_NS}}}Conditions")
+    extra = etree.SubElement(conditions, f"{{{b.SAML_NS}}}AudienceRestriction")
+    etree.SubElement(extra, f"{{{b.SAML_NS}}}Audience").text = "https://other.test"
+    assertion.remove(assertion.find(f"{{{b.DS_NS}}}Signature"))
+    b.sign(assertion, BASE)
+    assert run(etree.tostring(root)) == "audience_mismatch"
+
+
+def test_confirmation_in_response_to_may_be_absent_only_under_a_signed_response() -> None:
+    no_scd_irt = b.with_(BASE, scd_in_response_to=None)
+    assert isinstance(run(no_scd_irt), ValidatedAssertion)
+    assert run(b.with_(no_scd_irt, sign_response=False)) == "in_response_to_mismatch"
+
+
+def test_rotation_overlap_and_its_end() -> None:
+    previous = b.with_(BASE, encrypt_to="test-sp-encryption-previous")
+    assert isinstance(run(previous), ValidatedAssertion)
+    assert run(previous, sp=replace(SP, decryption=SP.decryption[:1])) == "decryption_failed"
+    assert (
+        run(b.with_(BASE, encrypt_to="test-sp-encryption"), sp=replace(SP, decryption=()))
+        == "decryption_failed"
+    )
+
+
+def test_idp_certificate_rollover() -> None:
+    nxt = b.with_(BASE, signer="test-idp-next")
+    assert isinstance(run(nxt), ValidatedAssertion)
+    assert run(nxt, idp=replace(IDP, certificates=IDP.certificates[:1])) == "signature_invalid"
+    assert run(BASE, idp=replace(IDP, certificates=())) == "no_idp_certificate"
+
+
+def test_replay_is_left_to_the_caller_with_what_it_needs() -> None:
+    first, second = run(BASE), run(BASE)
+    assert isinstance(first, ValidatedAssertion) and isinstance(second, ValidatedAssertion)
+    assert first.replay_key == second.replay_key
+    assert first.replay_expires_at == NOW + BASE.lifetime + SKEW
+    assert first.session_not_on_or_after == NOW + dt.timedelta(hours=8)
+
+
+def test_attributes_repeated_and_multivalued_are_merged() -> None:
+    shape = b.with_(
+        BASE, attributes=(("groups", ("a", "b")), ("groups", ("c",)), ("email", ("x@corp-a.test",)))
+    )
+    result = run(shape)
+    assert isinstance(result, ValidatedAssertion)
+    assert result.attributes == {"groups": ["a", "b", "c"], "email": ["x@corp-a.test"]}
+
+
+def test_namespaced_or_xml_id_duplicates_are_refused() -> None:
+    for attribute in ("{urn:evil}ID", "{http://www.w3.org/XML/1998/namespace}id"):
+        root = b.response_element(BASE)
+        marker = etree.Element("{urn:evil}Marker")
+        marker.set(attribute, BASE.assertion_id)
+        extensions = etree.Element(f"{{{b.SAMLP_NS}}}Extensions")
+        extensions.append(marker)
+        root.find(f"{{{b.SAML_NS}}}Issuer").addnext(extensions)
+        assert run(etree.tostring(root)) in {"duplicate_id", "schema_invalid"}
+        xml_module_validate = xml_module.validate_schema
+        try:
+            import app.sso.saml.validate as v
+
+            v.validate_schema = lambda *a, **k: None  # type: ignore[assignment]
+            assert run(etree.tostring(root)) == "duplicate_id"
+        finally:
+            v.validate_schema = xml_module_validate
+
+
+def test_hmac_and_unknown_algorithms_are_refused() -> None:
+    root = b.response_element(b.with_(BASE, sign_response=False))
+    method = root.find(f".//{{{b.DS_NS}}}SignatureMethod")
+    method.set("Algorithm", "http://www.w3.org/2000/09/xmldsig#hmac-sha1")
+    assert run(etree.tostring(root)) == "algorithm_refused"
+
+
+def test_xslt_transform_is_refused_before_any_cryptography() -> None:
+    # re-parsed: lxml's find() does not see element names xmlsec created in place (they skip lxml's name dict)
+    root = etree.fromstring(etree.tostring(b.response_element(b.with_(BASE, sign_response=False))))
+    transforms = root.find(f".//{{{b.DS_NS}}}Transforms")
+    etree.SubElement(transforms, f"{{{b.DS_NS}}}Transform").set(
+        "Algorithm", "http://www.w3.org/TR/1999/REC-xslt-19991116"
+    )
+    assert run(etree.tostring(root)) == "transform_forbidden"
+
+
+def test_library_exceptions_become_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.sso.saml.validate as v
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise etree.XMLSchemaError("boom")
+
+    monkeypatch.setattr(v, "validate_schema", explode)
+    assert run(BASE) == "library_error"
+    monkeypatch.undo()
+
+    def key_fails(*args: object, **kwargs: object) -> None:
+        raise xmlsec.Error("no key")
+
+    monkeypatch.setattr(signatures_module, "xmlsec_certificate_key", key_fails)
+    assert run(BASE) == "library_error"
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(signatures_module, "check_structure", crash)
+    assert run(BASE) == "library_error"
+
+
+def test_transport_refusals() -> None:
+    assert run(b"\xff\xfe<\x00a\x00>\x00") == "malformed_xml"  # UTF-16 could hide a DOCTYPE
+    assert run(b"<a") == "malformed_xml"
+    assert run(b"<samlp:AuthnRequest xmlns:samlp='urn:oasis:names:tc:SAML:2.0:protocol'/>") == "wrong_message"
+    assert run(b"<x>" + b"a" * 300_000 + b"</x>") == "too_large"
+    with pytest.raises(SamlRefusal) as refused:
+        validate_response("%%% not base64", sp=SP, idp=IDP, expected_request_id=None, allow_unsolicited=True,
+                          now=NOW, clock_skew=SKEW)  # fmt: skip
+    assert refused.value.reason == "malformed_base64"
+
+
+def test_the_schema_is_compiled_once() -> None:
+    xml_module.schema.cache_clear()
+    for _ in range(5):
+        run(BASE)
+    info = xml_module.schema.cache_info()
+    assert info.misses == 1 and info.hits >= 4
+
+
+VALID_XML = b.response_bytes(BASE)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    position=st.integers(min_value=0, max_value=len(VALID_XML) - 1),
+    length=st.integers(min_value=0, max_value=8),
+    replacement=st.binary(max_size=8),
+)
+def test_any_mutation_is_a_refusal_or_the_original_identity(
+    position: int, length: int, replacement: bytes
+) -> None:
+    """Whatever bytes change, the answer is a SamlRefusal or the unchanged signed identity, never a crash."""
+    mutated = VALID_XML[:position] + replacement + VALID_XML[position + length :]
+    result = run(mutated)
+    if isinstance(result, ValidatedAssertion):
+        assert result.name_id == BASE.name_id
+        assert result.attributes == {"email": ["alice@corp-a.test"]}
+    else:
+        assert isinstance(result, str)
