@@ -219,3 +219,20 @@ def test_any_mutation_is_a_refusal_or_the_original_identity(
         assert result.attributes == {"email": ["alice@corp-a.test"]}
     else:
         assert isinstance(result, str)
+
+
+def test_cipher_reference_and_rsa_1_5_are_refused_before_decrypting() -> None:
+    xenc = "{http://www.w3.org/2001/04/xmlenc#}"
+    source = etree.tostring(
+        b.response_element(b.with_(BASE, sign_response=False, encrypt_to="test-sp-encryption"))
+    )
+    root = etree.fromstring(source)
+    cipher_data = root.find(f".//{xenc}EncryptedData/{xenc}CipherData")
+    cipher_data.remove(cipher_data.find(xenc + "CipherValue"))
+    etree.SubElement(cipher_data, xenc + "CipherReference").set("URI", "file:///etc/passwd")
+    assert run(etree.tostring(root)) == "decryption_failed"
+
+    root = etree.fromstring(source)
+    method = root.find(f".//{xenc}EncryptedKey/{xenc}EncryptionMethod")
+    method.set("Algorithm", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
+    assert run(etree.tostring(root)) == "encryption_algorithm_refused"
