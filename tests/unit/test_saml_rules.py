@@ -236,3 +236,66 @@ def test_cipher_reference_and_rsa_1_5_are_refused_before_decrypting() -> None:
     method = root.find(f".//{xenc}EncryptedKey/{xenc}EncryptionMethod")
     method.set("Algorithm", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
     assert run(etree.tostring(root)) == "encryption_algorithm_refused"
+
+
+def test_encrypted_key_beside_encrypted_data_with_retrieval_method() -> None:
+    """Shibboleth/Okta layout: EncryptedKey beside EncryptedData, referenced by a RetrievalMethod."""
+    xenc, ds = "{http://www.w3.org/2001/04/xmlenc#}", f"{{{b.DS_NS}}}"
+    root = etree.fromstring(
+        etree.tostring(
+            b.response_element(b.with_(BASE, sign_response=False, encrypt_to="test-sp-encryption"))
+        )
+    )
+    encrypted_data = root.find(f".//{xenc}EncryptedData")
+    key_info = encrypted_data.find(ds + "KeyInfo")
+    encrypted_key = key_info.find(xenc + "EncryptedKey")
+    encrypted_key.set("Id", "_key-1")
+    key_info.remove(encrypted_key)
+    etree.SubElement(key_info, ds + "RetrievalMethod").attrib.update(
+        {"Type": "http://www.w3.org/2001/04/xmlenc#EncryptedKey", "URI": "#_key-1"}
+    )
+    encrypted_data.addnext(encrypted_key)
+    result = run(etree.tostring(root))
+    assert isinstance(result, ValidatedAssertion) and result.encrypted
+
+
+def test_default_namespaces_indentation_and_inclusive_prefixes() -> None:
+    """Entra/ADFS style: unprefixed SAML and XML-DSig elements, indented XML, an InclusiveNamespaces list."""
+    pretty = (
+        b.assertion_xml(BASE)
+        .replace("<saml:", "\n  <")
+        .replace("</saml:", "</")
+        .replace(
+            'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"',
+            'xmlns="urn:oasis:names:tc:SAML:2.0:assertion"',
+        )
+        .lstrip()
+    )
+    assertion = etree.fromstring(pretty.encode())
+    pair = b.key_pair("test-idp")
+    signature = xmlsec.template.create(
+        assertion, xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256
+    )
+    assertion.find("{urn:oasis:names:tc:SAML:2.0:assertion}Issuer").addnext(signature)
+    reference = xmlsec.template.add_reference(
+        signature, xmlsec.constants.TransformSha256, uri="#" + BASE.assertion_id
+    )
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    c14n = xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    xmlsec.template.transform_add_c14n_inclusive_namespaces(c14n, ["xs", "xsi"])
+    xmlsec.tree.add_ids(assertion, ["ID"])
+    ctx = xmlsec.SignatureContext()
+    ctx.key = xmlsec.Key.from_memory(pair.key_pem.encode(), xmlsec.constants.KeyDataFormatPem)
+    ctx.sign(signature)
+    response = (
+        f'<samlp:Response xmlns:samlp="{b.SAMLP_NS}" ID="_r1" Version="2.0"'
+        ' IssueInstant="2026-06-01T12:00:00.1234567Z"'
+        f' Destination="{b.ACS_URL}" InResponseTo="{b.REQUEST_ID}">\n'
+        f'  <Issuer xmlns="{b.SAML_NS}">{b.IDP_ENTITY_ID}</Issuer>\n'
+        '  <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
+        "</samlp:Status>\n"
+        "  " + etree.tostring(assertion).decode() + "\n</samlp:Response>"
+    )
+    result = run(response.encode())
+    assert isinstance(result, ValidatedAssertion), result
+    assert result.name_id == BASE.name_id
