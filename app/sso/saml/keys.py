@@ -37,8 +37,13 @@ def certificate_body(cert: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def xmlsec_certificate_key(cert: str) -> xmlsec.Key:
+    """The certificate's public key alone, for verifying. Loading the certificate itself works too, but then
+    every ``ctx.key = …`` duplicates the X.509 data (about 120 µs per signature, against under 1 µs)."""
+    spki = public_key(cert).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     try:
-        return xmlsec.Key.from_memory(certificate_pem(cert).encode(), xmlsec.constants.KeyDataFormatCertPem)
+        return xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem)
     except xmlsec.Error as exc:
         raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the IdP certificate does not load: {exc}") from None
 
