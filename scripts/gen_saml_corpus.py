@@ -151,7 +151,7 @@ def xsw7() -> bytes:
     root, original = _assertion_level()
     evil = _strip_signature(copy.deepcopy(original))
     _set_name(evil, EVIL_NAME)
-    extensions = etree.Element(SAMLP + "Extensions")
+    extensions = etree.Element(SAMLP + "Extensions", nsmap={"samlp": SAMLP_NS})
     extensions.append(evil)
     root.find(SAML + "Issuer").addnext(extensions)
     return _xml(root)
@@ -162,7 +162,7 @@ def xsw8() -> bytes:
     root, original = _assertion_level()
     copy_of_original = _strip_signature(copy.deepcopy(original))
     _set_name(original, EVIL_NAME)
-    obj = etree.SubElement(original.find(DS + "Signature"), DS + "Object")
+    obj = etree.SubElement(original.find(DS + "Signature"), DS + "Object", nsmap={"ds": DS_NS})
     obj.append(copy_of_original)
     return _xml(root)
 
@@ -223,8 +223,8 @@ def two_assertions() -> bytes:
 def duplicate_id() -> bytes:
     """A second element carrying the signed Assertion's ID (reference ambiguity)."""
     root = response_element(with_(BASE, sign_response=False))
-    extensions = etree.Element(SAMLP + "Extensions")
-    marker = etree.SubElement(extensions, "{urn:evil}Marker")
+    extensions = etree.Element(SAMLP + "Extensions", nsmap={"samlp": SAMLP_NS})
+    marker = etree.SubElement(extensions, "{urn:evil}Marker", nsmap={"evil": "urn:evil"})
     marker.set("ID", BASE.assertion_id)
     root.find(SAML + "Issuer").addnext(extensions)
     return _xml(root)

@@ -176,3 +176,22 @@ def test_comment_injection_is_refused_and_the_full_text_is_what_was_signed() -> 
     assert name_id.text == "alice@corp-a.test"
     assert text_of(name_id) == "alice@corp-a.test.evil.test"
     assert _verdict("comment_injection_nameid.xml", {}) == "comment_injection"
+
+
+def test_the_committed_corpus_is_what_the_generator_builds() -> None:
+    """The files are not hand-edited: every deterministic case (RSA PKCS#1 v1.5 signatures are) is rebuilt
+    byte for byte; encrypted cases use a random session key, so only their manifest entry is compared."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_saml_corpus", Path(__file__).resolve().parents[2] / "scripts" / "gen_saml_corpus.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.NOW == NOW
+    assert set(generator.CASES) == {name.removesuffix(".xml") for name, _ in CASES}
+    for stem, (build, verdict, arguments) in generator.CASES.items():
+        assert MANIFEST["cases"][f"{stem}.xml"] == {"expect": verdict, **arguments}, stem
+        if "encrypt" not in stem:
+            assert build() == (CORPUS / f"{stem}.xml").read_bytes(), f"{stem}: run scripts/gen_saml_corpus.py"
