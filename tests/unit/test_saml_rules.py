@@ -305,3 +305,14 @@ def test_default_namespaces_indentation_and_inclusive_prefixes() -> None:
     result = run(response.encode())
     assert isinstance(result, ValidatedAssertion), result
     assert result.name_id == BASE.name_id
+
+
+def test_every_reason_is_documented() -> None:
+    from pathlib import Path
+
+    from app.sso.saml import Reason
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sso" / "README.md").read_text()
+    table = text[text.index("## 5. Every refusal reason") :]
+    documented = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert documented == {reason.value for reason in Reason}
