@@ -109,7 +109,8 @@ class InboundMessage:
     """A SAMLRequest/SAMLResponse as received by a view.
 
     Redirect binding: build with :meth:`from_query` from the RAW query string (the detached signature covers
-    the exact bytes sent, so it must not be re-encoded). POST binding: :meth:`from_form` from the form fields.
+    the exact bytes sent, so it must not be re-encoded): in Flask
+    ``request.query_string.decode("latin-1")``. POST binding: :meth:`from_form` from ``request.form``.
     """
 
     binding: Binding
