@@ -1,6 +1,7 @@
 """Generate the SAML attack corpus: tests/fixtures/saml/*.xml and manifest.json (file -> expected verdict).
 
-    .venv/bin/python scripts/gen_saml_corpus.py
+    .venv/bin/python scripts/gen_saml_corpus.py               # encrypted cases kept when present
+    .venv/bin/python scripts/gen_saml_corpus.py --reencrypt   # rebuild them too
 
 Every case is a Response as it reaches the ACS (the decoded XML), built by tests/saml_builder.py from the TEST
 keys in tests/fixtures/saml/keys/ (created on the first run, then reused so the files are stable), at the
@@ -626,10 +627,15 @@ def main() -> None:
         "defaults": {"expected_request_id": REQUEST_ID, "allow_unsolicited": False},
         "cases": {},
     }
+    # Encrypted cases use a random session key: keep the committed files unless asked (no churn in git).
+    reencrypt = "--reencrypt" in sys.argv[1:]
     for stale in CORPUS_DIR.glob("*.xml"):
-        stale.unlink()
+        if stale.stem not in CASES or reencrypt or "encrypt" not in stale.stem:
+            stale.unlink()
     for stem, (build, verdict, arguments) in CASES.items():
-        (CORPUS_DIR / f"{stem}.xml").write_bytes(build())
+        path = CORPUS_DIR / f"{stem}.xml"
+        if not path.exists():
+            path.write_bytes(build())
         manifest["cases"][f"{stem}.xml"] = {"expect": verdict, **arguments}
     (CORPUS_DIR / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"{len(CASES)} cases written to {CORPUS_DIR}")
