@@ -328,3 +328,38 @@ def test_owners_sign_in_only_through_a_connection_whose_idp_an_owner_set(
     # An admin changing the IdP afterwards takes that away again.
     assert admin.patch(url, {"idp_metadata_url": idp.metadata_url}).status_code == 200
     assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 403
+
+
+def test_a_pending_invitation_is_honoured_at_sso_sign_in_even_without_jit(
+    client: FlaskClient,
+    admin: Api,
+    platform: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    """With SSO enforced, an invitee cannot accept by token (403 sso_required): signing in through SSO
+    accepts the invitation, with its role and seat."""
+    org_id = org["id"]
+    assert platform.put(f"/v1/orgs/{org_id}/seats/pro", {"limit": 1}).status_code == 200
+    assert admin.patch(f"/v1/orgs/{org_id}", {"sso_enforced": True}).status_code == 200
+    invited = platform.post(
+        f"/v1/orgs/{org_id}/invitations",
+        {"email": USER.email, "role": "admin", "seat_type": "pro", "return_token": True},
+    ).json
+    assert (
+        client.post("/v1/invitations/accept", json={"token": invited["token"]}).json["code"] == "sso_required"
+    )
+    _conn, idp = _connect(admin, org, saml_idp_factory, jit=False)
+    resp = post_to_acs(client, idp.login(start_login(client, f"email={USER.email}")))
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    member, _user = _member(container, org_id, USER.email) or (None, None)
+    assert member is not None and (member.role, member.seat_type, member.source) == (
+        "admin",
+        "pro",
+        "invitation",
+    )
+    listed = admin.get(f"/v1/orgs/{org_id}/invitations?status=accepted").json["data"]
+    assert [i["id"] for i in listed] == [invited["id"]]
+    assert len(_events(container, org_id, "invitation.accepted")) == 1
