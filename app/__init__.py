@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app.scim.views import scim
     from app.sso.email_views import sso_email
     from app.sso.session_views import sso_session
+    from app.sso.views import sso
     from app.tokens.wellknown import wellknown
 
     settings = settings or (container.settings if container else Settings())
@@ -43,5 +44,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(sso_email)
     app.register_blueprint(sso_session)
     app.register_blueprint(wellknown)
+    app.register_blueprint(sso)
     require_tenancy(app)  # every <org_id> route passes the one tenancy rule, or the app does not start
     return app

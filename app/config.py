@@ -97,7 +97,24 @@ class Settings(BaseSettings):
     email_code_rate_email: str = "5/15minute"
     email_code_rate_ip: str = "30/15minute"
 
-    @field_validator("domain_verify_rate", "email_code_rate_email", "email_code_rate_ip")
+    # SSO (app/sso/): SP private keys and OIDC client secrets are encrypted at rest with this key (base64 of
+    # 32 bytes) or, unset, a key derived from the secret key. Metadata URLs are fetched over https from
+    # public addresses only, unless private addresses (and http) are allowed (tests, closed networks);
+    # within a size and time limit, and refreshed by the worker every interval. ``sso_allowed_return_origins``
+    # (comma-separated origins) may receive the browser after login besides the base URL.
+    sso_key_encryption_key: str = ""
+    allow_private_metadata_urls: bool = False
+    sso_metadata_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    sso_metadata_timeout: float = Field(default=5.0, gt=0)
+    sso_metadata_refresh_interval: int = Field(default=24 * 3600, ge=60)
+    sso_allowed_return_origins: str = ""
+    sso_clock_skew: int = Field(default=120, ge=0, le=300)  # seconds allowed on SAML validity windows
+    sso_transaction_ttl: int = Field(default=600, ge=60, le=3600)  # a login started must end within this
+    sso_cert_warning_days: int = Field(default=30, ge=1)
+    # Sign-in starts and ACS posts allowed per client IP (``limits`` notation), shared like every limit.
+    sso_rate_ip: str = "120/minute"
+
+    @field_validator("domain_verify_rate", "email_code_rate_email", "email_code_rate_ip", "sso_rate_ip")
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse

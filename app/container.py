@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -39,7 +40,12 @@ from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
+from app.sso.connections import SsoConnectionService
 from app.sso.email_codes import EmailCodePolicy, EmailCodeService
+from app.sso.enforcement import refuse_unless_allowed
+from app.sso.keys import SecretBox
+from app.sso.replay import DatabaseReplayCache, RedisReplayCache, replay_cache_for
+from app.sso.service import SsoLoginService
 from app.tokens.keyring import KeyRing, PublicKeys
 from app.tokens.service import AccessTokenService
 
@@ -91,6 +97,20 @@ class Container:
     def txt_resolver(self) -> TxtResolver:
         """DNS TXT lookups for domain verification, from ``TENANTRY_DNS_*`` (built on first use)."""
         return resolver_from_settings(self.settings)
+
+    @cached_property
+    def sso_secret_box(self) -> SecretBox:
+        """Encrypts SP private keys and client secrets at rest (derived once per process)."""
+        settings = self.settings
+        return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+
+    @cached_property
+    def saml_replay_cache(self) -> DatabaseReplayCache | RedisReplayCache:
+        """Assertion ids seen: Redis with ``TENANTRY_RATE_LIMIT_URL``, else the database."""
+        settings = self.settings
+        return replay_cache_for(
+            settings.rate_limit_url, settings.rate_limit_prefix, self.session_factory, self.clock
+        )
 
     @cached_property
     def audit_signer(self) -> Signer:
@@ -250,6 +270,35 @@ class Services:
         )
 
     @cached_property
+    def sso_connections(self) -> SsoConnectionService:
+        settings = self.container.settings
+        return SsoConnectionService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            box=self.container.sso_secret_box,
+            base_url=settings.base_url,
+            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
+            cert_warning=timedelta(days=settings.sso_cert_warning_days),
+        )
+
+    @cached_property
+    def sso_logins(self) -> SsoLoginService:
+        return SsoLoginService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            domains=self.domains,
+            accounts=self.accounts,
+            members=self.members,
+            mappings=self.group_mappings,
+            sessions=self.sessions,
+            invitations=self.invitations,
+        )
+
+    @cached_property
     def group_mappings(self) -> GroupMappingService:
         return GroupMappingService(
             self.session,
@@ -275,7 +324,12 @@ class Services:
             mailer=self.container.mailer,
             base_url=settings.base_url,
             default_ttl_days=settings.invitation_ttl_days,
+            login_policy=self.login_policy,
         )
+
+    def login_policy(self, org_id: str, email: str, method: str, role: str | None) -> None:
+        """SSO enforcement for every way in other than SSO (app/sso/enforcement.py)."""
+        refuse_unless_allowed(self.session, self.domains, org_id, email, method, role)
 
     @cached_property
     def audit_log(self) -> AuditLogSearch:

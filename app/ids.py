@@ -20,6 +20,7 @@ PREFIXES = frozenset(
         "grp",
         "dom",
         "sso",
+        "ssok",
         "role",
         "ext",
         "gmap",

@@ -18,6 +18,7 @@ from app.orgs import models as org_models
 from app.rbac import models as rbac_models
 from app.scim import models as scim_models
 from app.sso import email_code_models
+from app.sso import models as sso_models
 from app.tokens import models as token_models
 
 MODEL_MODULES: tuple[ModuleType, ...] = (
@@ -32,6 +33,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     scim_models,
     email_code_models,
     token_models,
+    sso_models,
 )
 
 metadata: MetaData = Base.metadata

@@ -1,5 +1,6 @@
 """``tenantry worker``: a small loop running periodic jobs (audit retention, checkpoints, failure summaries,
-domain re-verification, data extracts and their retention, access-token signing key rotation).
+domain re-verification, SSO metadata refresh and replay-cache purge, data extracts and their retention,
+access-token signing key rotation).
 
 Later issues add their jobs (domain re-checks, extracts) with ``register``. Each job runs in its own unit of
 work; a failing job is logged and retried at its next interval, never stopping the others.
@@ -60,6 +61,16 @@ def _domain_rechecks(c: Container) -> dict[str, int]:
     return recheck.run(c)
 
 
+def _sso_metadata(c: Container) -> dict[str, int]:
+    from app.sso import refresh
+
+    return refresh.run(c)
+
+
+def _sso_replay_purge(c: Container) -> int:
+    return c.saml_replay_cache.purge()
+
+
 def _extracts(c: Container) -> dict[str, str]:
     return c.extract_runner().run_pending()
 
@@ -97,6 +108,8 @@ def default_jobs(c: Container) -> list[Job]:
         Job("audit.failures.flush", 30, _flush_failures),
         Job("audit.retention", 3600, _retention),
         Job("domains.recheck", 60, _domain_rechecks),
+        Job("sso.metadata", 300, _sso_metadata),
+        Job("sso.replay_purge", 600, _sso_replay_purge),
         Job("extracts.schedule", 3600, _extract_schedules),
         Job("extracts.run", 5, _extracts),
         Job("extracts.retention", 3600, _extract_retention),

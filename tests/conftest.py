@@ -30,6 +30,10 @@ PG_SERVER_URL = os.environ.get("TENANTRY_TEST_PG_SERVER", "postgresql://postgres
 NATS_URL = os.environ.get("TENANTRY_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Real IdPs on loopback (saml-idp, SimpleSAMLphp, oidc-provider): saml_idp_factory, simplesamlphp_factory,
+# oidc_provider_factory. They skip locally and fail under CI=true when scripts/install-idps.sh has not run.
+pytest_plugins = ["tests.idps.fixtures"]
+
 
 def service_missing(what: str) -> None:
     """Skip locally; under CI a missing service is a failure, never a silent skip."""
@@ -252,6 +256,7 @@ SERVICE_FIXTURES = {
     "postgres": {"pg_server_url", "pg_database", "pg_container"},
     "nats": {"nats_url"},
     "redis": {"redis_url"},
+    "idp": {"saml_idp_factory", "simplesamlphp_factory", "oidc_provider_factory"},
 }
 
 

@@ -18,6 +18,7 @@ from app.orgs import views as org_views
 from app.rbac import role_views
 from app.rbac import views as check_views
 from app.scim import mapping_views as scim_mapping_views
+from app.sso import connection_views as sso_connection_views
 from app.tokens import views as token_views
 
 VIEW_MODULES: tuple[ModuleType, ...] = (
@@ -34,6 +35,7 @@ VIEW_MODULES: tuple[ModuleType, ...] = (
     extract_views,
     scim_mapping_views,
     token_views,
+    sso_connection_views,
 )
 
 

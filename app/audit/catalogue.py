@@ -78,6 +78,18 @@ class AuditAction(StrEnum):
     SCIM_GROUP_MAPPING_CREATED = "scim_group_mapping.created"
     SCIM_GROUP_MAPPING_DELETED = "scim_group_mapping.deleted"
     SCIM_GROUP_MAPPING_APPLIED = "scim_group_mapping.applied"
+    # SSO connections and browser logins (app/sso/).
+    SSO_CONNECTION_CREATED = "sso_connection.created"
+    SSO_CONNECTION_UPDATED = "sso_connection.updated"
+    SSO_CONNECTION_DELETED = "sso_connection.deleted"
+    SSO_CONNECTION_ENABLED = "sso_connection.enabled"
+    SSO_CONNECTION_DISABLED = "sso_connection.disabled"
+    SSO_CONNECTION_KEYS_ROTATED = "sso_connection.keys_rotated"
+    SSO_CONNECTION_KEY_REMOVED = "sso_connection.key_removed"
+    SSO_CONNECTION_METADATA_REFRESH_FAILED = "sso_connection.metadata_refresh_failed"
+    SSO_CONNECTION_IDP_CERT_EXPIRING = "sso_connection.idp_cert_expiring"
+    SSO_LOGIN_SUCCEEDED = "sso.login_succeeded"
+    SSO_LOGIN_FAILED = "sso.login_failed"
 
     @property
     def aggregate(self) -> str:

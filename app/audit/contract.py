@@ -36,6 +36,14 @@ _FAILURE = {
     "window_end": "datetime~",
     "first_event_id": "string~",
 }
+_SSO_CONNECTION = {
+    "connection_id": "string",
+    "type": "string",
+    "name": "string",
+    "enabled": "boolean",
+    "default_role": "string",
+    "idp_entity_id": "string?",
+}
 _SEAT_MEMBER = {"seat_type": "string", "member_id": "string", "user_id": "string", "reason": "string"}
 
 CONTRACT: dict[AuditAction, EventContract] = {
@@ -192,7 +200,10 @@ CONTRACT: dict[AuditAction, EventContract] = {
         changes=("status",),
     ),
     AuditAction.SESSION_ENDED: EventContract(
-        "A member session ends (logout).", {"reason": "string"}, targets=("session", "user")
+        "A member session ends: `reason` logout, sso_logout (single logout we started) or idp_logout (the "
+        "IdP's LogoutRequest).",
+        {"reason": "string"},
+        targets=("session", "user"),
     ),
     AuditAction.SESSION_STARTED: EventContract(
         "A member signs in and a session opens (POST /sso/email/verify for `email_code`); `break_glass` is "
@@ -445,8 +456,9 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.SCIM_GROUP_MAPPING_APPLIED: EventContract(
         "A member joined or left a mapped group (`change`: joined or left) and the mapping was applied in "
-        "the same transaction. `role_outcome`: granted, restored, unchanged, owner_kept or refused; "
-        "`seat_outcome`: assigned, already_held, released, kept, member_suspended, none, or shortfall when "
+        "the same transaction (SCIM, or an SSO login asserting the group by name). `role_outcome`: "
+        "granted, restored, unchanged, owner_kept or refused; `seat_outcome`: assigned, already_held, "
+        "released, kept, member_suspended, none, or shortfall when "
         "the pool is full (the SCIM request still succeeds, without the seat).",
         {
             "member_id": "string",
@@ -459,5 +471,96 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "seat_outcome": "string",
         },
         targets=("member", "group"),
+    ),
+    AuditAction.SSO_CONNECTION_CREATED: EventContract(
+        "An admin creates an SSO connection (POST /v1/orgs/{org}/sso-connections); `source` says where the "
+        "IdP settings came from (settings, metadata_url).",
+        {**_SSO_CONNECTION, "source": "string"},
+        targets=("sso_connection",),
+    ),
+    AuditAction.SSO_CONNECTION_UPDATED: EventContract(
+        "A connection's settings change (PATCH, or the worker's metadata refresh with `reason` "
+        "metadata_refreshed); only changed fields appear, certificates as SHA-256 fingerprints.",
+        {"connection_id": "string", "type": "string", "reason": "string~"},
+        targets=("sso_connection",),
+        changes=(
+            "name",
+            "default_role",
+            "jit",
+            "allow_idp_initiated",
+            "require_verified_domain",
+            "attribute_map",
+            "idp_entity_id",
+            "idp_sso_url",
+            "idp_sso_binding",
+            "idp_slo_url",
+            "idp_metadata_url",
+            "idp_certs",
+            "idp_set_by_owner",
+        ),
+    ),
+    AuditAction.SSO_CONNECTION_DELETED: EventContract(
+        "A connection is deleted; its members keep their accounts and memberships.",
+        _SSO_CONNECTION,
+        targets=("sso_connection",),
+    ),
+    AuditAction.SSO_CONNECTION_ENABLED: EventContract(
+        "A disabled connection is enabled.",
+        {"connection_id": "string", "type": "string"},
+        targets=("sso_connection",),
+        changes=("enabled",),
+    ),
+    AuditAction.SSO_CONNECTION_DISABLED: EventContract(
+        "A connection is disabled: logins through it are refused until it is enabled.",
+        {"connection_id": "string", "type": "string"},
+        targets=("sso_connection",),
+        changes=("enabled",),
+    ),
+    AuditAction.SSO_CONNECTION_KEYS_ROTATED: EventContract(
+        "New SP keys are generated (`uses`: signing, encryption); the previous ones stay published and "
+        "decrypt until removed.",
+        {"connection_id": "string", "uses": "string[]", "new_key_ids": "string[]"},
+        targets=("sso_connection",),
+    ),
+    AuditAction.SSO_CONNECTION_KEY_REMOVED: EventContract(
+        "A previous SP key is removed (the end of a rotation's overlap).",
+        {"connection_id": "string", "key_id": "string", "use": "string"},
+        targets=("sso_connection",),
+    ),
+    AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED: EventContract(
+        "The worker could not refresh a connection's IdP metadata from its URL (the first failure of a "
+        "run of failures; `reason`: invalid_url, insecure_url, dns_error, private_address, http_status, "
+        "too_large, timeout, tls_error, connect_error, invalid_idp_settings). The last good settings stay.",
+        {"connection_id": "string", "metadata_url": "string", "error": "string"},
+        targets=("sso_connection",),
+        failure=True,
+    ),
+    AuditAction.SSO_CONNECTION_IDP_CERT_EXPIRING: EventContract(
+        "An IdP signing certificate of the connection expires within the warning period (30 days by "
+        "default); raised once per certificate set.",
+        {"connection_id": "string", "fingerprints": "string[]", "not_after": "datetime"},
+        targets=("sso_connection",),
+    ),
+    AuditAction.SSO_LOGIN_SUCCEEDED: EventContract(
+        "A member signed in through SSO; `jit` says the account or membership was created by this login, "
+        "`flow` sp_initiated or idp_initiated.",
+        {
+            "connection_id": "string",
+            "member_id": "string",
+            "user_id": "string",
+            "session_id": "string",
+            "flow": "string",
+            "jit": "boolean",
+            "seat_outcome": "string~",
+        },
+        targets=("sso_connection", "member", "user"),
+    ),
+    AuditAction.SSO_LOGIN_FAILED: EventContract(
+        "A sign-in through a connection is refused; `reason` names why (a SAML check such as "
+        "signature_invalid, replay, audience_mismatch, or email_domain_not_verified, member_suspended, "
+        "jit_disabled, connection_disabled, ...). Aggregated per minute like auth.failed.",
+        {**_FAILURE, "connection_id": "string~"},
+        targets=("sso_connection",),
+        failure=True,
     ),
 }

@@ -20,6 +20,7 @@ so a mail server being down never loses an invitation; the admin resends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -88,6 +89,11 @@ class IssuedInvitation:
     token_returned: bool = False
 
 
+# Whether a way in other than SSO may sign ``email`` in to an org: (org_id, email, method, role) -> None, or
+# raises (SSO enforcement, app/sso/enforcement.py).
+LoginPolicy = Callable[[str, str, str, str | None], None]
+
+
 @dataclass(frozen=True)
 class Acceptance:
     member: Membership
@@ -117,6 +123,7 @@ class InvitationService:
         mailer: Mailer,
         base_url: str,
         default_ttl_days: int,
+        login_policy: LoginPolicy | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -129,6 +136,7 @@ class InvitationService:
         self.mailer = mailer
         self.base_url = base_url.rstrip("/")
         self.default_ttl = default_ttl_days
+        self.login_policy = login_policy
 
     # --- reading -----------------------------------------------------------------------------------------
     def status_of(self, invitation: Invitation) -> str:
@@ -322,6 +330,8 @@ class InvitationService:
         org = self.session.get(Organization, invitation.org_id)
         if org is None or org.deleted_at is not None:
             raise NotFound(NOT_VALID)
+        if self.login_policy is not None:  # SSO enforcement (app/sso/enforcement.py): 403 sso_required
+            self.login_policy(invitation.org_id, invitation.email, "invitation", invitation.role)
         user = self.accounts.find_by_email(invitation.email)
         if user is None:
             user, _ = self.accounts.get_or_create(invitation.email, name, org_id=invitation.org_id)
@@ -330,6 +340,28 @@ class InvitationService:
         else:
             self._check_account_holder(invitation, user, caller)
             case, proof = "existing", PROOF_SESSION
+        member = self._join(invitation, user, case)
+        issued = self.sessions.issue(user.id, invitation.org_id, "invitation", account_proof=proof)
+        return Acceptance(member, user, issued, case)
+
+    def pending_for(self, org_id: str, email: str) -> Invitation | None:
+        """The live pending invitation of ``email`` to ``org_id``, if any (SSO sign-in honours it)."""
+        return self.session.scalars(
+            select(Invitation).where(
+                Invitation.org_id == org_id,
+                Invitation.email == normalize_email(email),
+                Invitation.status == PENDING,
+                Invitation.expires_at > self.clock.now(),
+            )
+        ).one_or_none()
+
+    def accept_signed_in(self, invitation: Invitation, user: User, case: AccountCase) -> Membership:
+        """Accept for a person whose control of the address another way in proved (an SSO sign-in through
+        the org's connection for an address of its verified domains): the invitation's role and seat apply.
+        The caller issues the session."""
+        return self._join(invitation, user, case)
+
+    def _join(self, invitation: Invitation, user: User, case: AccountCase) -> Membership:
         # From here on the invitee is the one acting: membership, seat and acceptance events name them.
         self.audit.actor = Actor("user", user.id, user.name or user.email)
         member = self.members.add(invitation.org_id, user, invitation.role, source="invitation")
@@ -353,8 +385,7 @@ class InvitationService:
                 "account": case,
             },
         )
-        issued = self.sessions.issue(user.id, invitation.org_id, "invitation", account_proof=proof)
-        return Acceptance(member, user, issued, case)
+        return member
 
     def failure_of(self, token: str, error: AppError, caller: Principal | None = None) -> Failure | None:
         """A refused acceptance as a failure for the audit aggregation, when the token names an invitation

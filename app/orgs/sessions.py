@@ -20,7 +20,7 @@ from app.credentials.principal import Principal
 from app.errors import Unauthenticated
 from app.orgs.models import LoginSession, Membership, Organization, User
 
-EndReason = Literal["logout"]  # SSO's single logout adds its own
+EndReason = Literal["logout", "sso_logout", "idp_logout"]  # single logout: ours, or the IdP's
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from app.orgs.sessions import IssuedSession, SessionService
 from app.ratelimit import RateLimiter, Rule
 from app.rbac.permissions import MEMBER, OWNER
 from app.sso.email_code_models import EmailCode
+from app.sso.enforcement import BREAK_GLASS_METHODS, sso_required
 from app.tokens.sealing import derive_key
 
 METHOD = "email_code"
@@ -291,8 +292,9 @@ class EmailCodeService:
                 org_id=target.org.id,
                 user_id=target.member.user_id,
             )
-        if target.org.sso_enforced and self.domains.email_in_verified_domain(target.org.id, address):
-            if target.member is None or target.member.role != OWNER:
+        if sso_required(self.session, self.domains, target.org.id, address):
+            owner = target.member is not None and target.member.role == OWNER
+            if not (owner and METHOD in BREAK_GLASS_METHODS):
                 raise SsoRequired(
                     "Your organisation requires single sign-on: sign in through your identity provider.",
                     reason="sso_enforced",

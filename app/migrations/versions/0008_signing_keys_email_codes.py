@@ -1,7 +1,7 @@
 """signing_keys_email_codes: access-token signing keys and email one-time codes
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
