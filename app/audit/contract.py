@@ -82,6 +82,8 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "memberships_ended": "integer",
             "sessions_ended": "integer",
             "erased": "string[]",
+            "redacted_events": "integer~",
+            "redactions_digest": "string~",
         },
         targets=("user",),
     ),

@@ -16,7 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import chain as links
-from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
+from app.audit.erasure import redactions_digest
+from app.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditPurgeHorizon,
+    AuditRedaction,
+)
 from app.audit.recorder import hashed_fields
 from app.audit.signing import Signer, statement, verify_signature
 from app.clock import Clock
@@ -158,6 +165,16 @@ class AuditIntegrity:
                 result.notes.append("the latest checkpoint's signature does not verify with this key")
                 return result.fail(cp.seq, "", "checkpoint signature invalid (or signed by another key)")
         seen: dict[str, Any] = {"last": None, "cp_hash": None}
+        # Events erased in place: their content must have the digest their erasure attests.
+        attested: dict[str, str] = {
+            r.event_id: r.digest
+            for r in self.session.execute(
+                select(AuditRedaction.event_id, AuditRedaction.digest)
+                .where(AuditRedaction.chain == chain)
+                .order_by(AuditRedaction.redacted_at, AuditRedaction.erasure_id)
+            )
+        }
+        erasures: dict[str, tuple[int, str]] = {}  # erasure event id → (seq, the digest it attests)
 
         def walk() -> Iterator[tuple[Mapping[str, Any], str, str]]:
             after = start_seq - 1
@@ -175,6 +192,10 @@ class AuditIntegrity:
                     seen["last"] = (row.seq, row.id, row.hash)
                     if cp is not None and row.seq == cp.seq:
                         seen["cp_hash"] = (row.id, row.hash)
+                    if row.redacted is not None and row.id not in attested:
+                        attested[row.id] = ""  # claims an erasure nobody attested: never matches
+                    if row.action == "user.deleted" and "redactions_digest" in (row.data or {}):
+                        erasures[row.id] = (row.seq, str(row.data["redactions_digest"]))
                     yield hashed_fields(cast(AuditEvent, row)), row.prev_hash, row.hash
                 if len(rows) < batch:
                     return
@@ -193,9 +214,17 @@ class AuditIntegrity:
                 str(fields["id"]),
                 f"sequence gap: expected {start_seq} after the purge horizon",
             )
-        broken = links.verify(_chain_with(first, events), start_hash)
+        broken = links.verify(_chain_with(first, events), start_hash, attested)
         if broken is not None:
             return result.fail(broken.seq, broken.event_id, broken.reason)
+        for event_id, (seq, claimed) in erasures.items():
+            pairs = self.session.execute(
+                select(AuditRedaction.event_id, AuditRedaction.digest).where(
+                    AuditRedaction.erasure_id == event_id
+                )
+            ).all()
+            if redactions_digest((p.event_id, p.digest) for p in pairs) != claimed:
+                return result.fail(seq, event_id, "the erasures it attests were changed")
         last_seq, last_id, last_hash = seen["last"]
         if last_seq != head_seq or last_hash != head_hash:
             return result.fail(head_seq, last_id, "the chain head does not match the last event (deleted?)")

@@ -15,18 +15,26 @@ from typing import Any
 from sqlalchemy import Row
 
 from app.audit.export import CSV_COLUMNS, csv_row, jsonl_line
+from app.audit.subject_keys import Shown
 from app.extracts.core import Compression, Format
 
 
-def render_part(rows: Sequence[Row[Any]], fmt: Format, compression: Compression, *, header: bool) -> bytes:
+def render_part(
+    rows: Sequence[Row[Any]],
+    shown: Sequence[Shown | None],
+    fmt: Format,
+    compression: Compression,
+    *,
+    header: bool,
+) -> bytes:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         if header:
             writer.writerow(CSV_COLUMNS)
-        writer.writerows(csv_row(r) for r in rows)
+        writer.writerows(csv_row(r, s) for r, s in zip(rows, shown, strict=True))
         data = buf.getvalue().encode()
     else:
-        data = "".join(jsonl_line(r) for r in rows).encode()
+        data = "".join(jsonl_line(r, s) for r, s in zip(rows, shown, strict=True)).encode()
     # mtime=0: the same rows always give the same bytes, so a part rewritten after a takeover is identical.
     return gzip.compress(data, compresslevel=6, mtime=0) if compression == "gzip" else data

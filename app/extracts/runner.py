@@ -35,6 +35,7 @@ from app.audit.integrity import AuditIntegrity, checkpoint_json
 from app.audit.models import AuditChainHead, AuditEvent
 from app.audit.recorder import SYSTEM, AuditRecorder, OutboxConfig, RequestContext, Target
 from app.audit.signing import Signer
+from app.audit.subject_keys import Revealer, Shown
 from app.clock import Clock
 from app.config import Settings
 from app.db import is_postgres, transaction
@@ -251,6 +252,7 @@ class ExtractRunner:
             cancel = job.cancel_requested
             progress = dict(job.progress)
             rows: Sequence[Row[Any]] = []
+            shown: list[Shown | None] = []
             if not cancel and job.last_seq is not None and progress["after_seq"] < job.last_seq:
                 rows = (
                     session.connection()
@@ -266,6 +268,7 @@ class ExtractRunner:
                     )
                     .all()
                 )
+            shown = Revealer(session, self.outbox.keyring).batch(rows)
             snapshot = _JobView.of(job)
         if cancel:
             with transaction(self.session_factory) as session:
@@ -277,12 +280,14 @@ class ExtractRunner:
                 progress = self._close_day(snapshot, progress)
             return self._succeed(job_id, progress)
         self._check_links(snapshot, progress, rows)
+        shown_of = {r.id: s for r, s in zip(rows, shown, strict=True) if s is not None}
         for day, group in _by_day(rows, progress["day"]):
             if progress["day"] is not None and day.isoformat() != progress["day"] and progress["parts"]:
                 progress = self._close_day(snapshot, progress)  # the rows open a later day
             index = len(progress["parts"])
             key = core.part_key(snapshot.prefix, day, index)
-            data = render_part(group, snapshot.fmt, snapshot.compression, header=index == 0)
+            group_shown = [shown_of.get(r.id) for r in group]
+            data = render_part(group, group_shown, snapshot.fmt, snapshot.compression, header=index == 0)
             self.storage.write(key, [data])
             progress["parts"] = [
                 *progress["parts"],

@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from app.api.schema import CURSOR_PATTERN, Query, ResponseBody
 from app.audit.chain import format_time
 from app.audit.search import AuditFilter
+from app.audit.subject_keys import Shown
 
 
 class AuditFilterQuery(Query):
@@ -82,9 +83,17 @@ class AuditLogPage(ResponseBody):
     next_cursor: str | None = None
 
 
-def event_json(row: Row[Any]) -> dict[str, Any]:
-    """The published shape of one event (API pages and CSV export)."""
+def event_json(row: Row[Any], shown: Shown | None = None) -> dict[str, Any]:
+    """The published shape of one event (API pages), sealed personal values shown or ``[erased]``."""
     ctx = row.context or {}
+    if shown is not None:
+        return {
+            **event_json(row),
+            "actor": {"type": row.actor_type, "id": row.actor_id, "name": shown.actor_name},
+            "targets": shown.targets,
+            "changes": shown.changes,
+            "data": shown.data,
+        }
     return {
         "id": row.id,
         "sequence": row.seq,

@@ -40,8 +40,12 @@ DISABLED = (403,)
     "403 `audit_logs_disabled` while the org has audit logs turned off (events are still recorded).",
 )
 def list_audit_logs(org_id: str, query: AuditLogQuery) -> AuditLogPage:
-    rows, nxt = services().audit_log.page(org_id, query.to_filter(), cursor=query.cursor, limit=query.limit)
-    return AuditLogPage(data=[AuditEventOut.model_validate(event_json(r)) for r in rows], next_cursor=nxt)
+    svc = services()
+    rows, shown, nxt = svc.audit_log.page(org_id, query.to_filter(), cursor=query.cursor, limit=query.limit)
+    return AuditLogPage(
+        data=[AuditEventOut.model_validate(event_json(r, s)) for r, s in zip(rows, shown, strict=True)],
+        next_cursor=nxt,
+    )
 
 
 @operation(
@@ -73,6 +77,7 @@ def export_audit_logs(org_id: str, query: AuditExportQuery) -> Response:
         query.format,
         max_seq=cp.seq if cp is not None else 0,
         checkpoint=signed,
+        keyring=container().outbox.keyring,
     )
     headers = {
         "Content-Disposition": f'attachment; filename="audit-logs-{org_id}-{stamp}.{query.format}"',
