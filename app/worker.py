@@ -51,7 +51,30 @@ def _checkpoint(c: Container) -> int:
 def _retention(c: Container) -> dict[str, int]:
     from app.audit.retention import RetentionPurge
 
-    return {r.org_id: r.purged for r in RetentionPurge(c.session_factory, c.clock).run()}
+    purge = RetentionPurge(
+        c.session_factory, c.clock, platform_retention_days=c.settings.audit_platform_retention_days
+    )
+    return {r.org_id: r.purged for r in purge.run()}
+
+
+def _full_verification(c: Container) -> dict[str, bool]:
+    """Every chain walked whole, one transaction per chain; the outcome is stored (and a broken chain logged
+    as an error), so the bounded endpoint goes on from an intact chain's head."""
+    from app.audit.integrity import AuditIntegrity
+    from app.audit.verification import record_full
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        chains = AuditIntegrity(session, c.clock, c.audit_signer).chains()
+    outcome: dict[str, bool] = {}
+    for chain in chains:
+        with transaction(c.session_factory) as session:
+            result = AuditIntegrity(session, c.clock, c.audit_signer).verify(chain)
+            record_full(session, c.clock, result)
+        outcome[chain] = result.ok
+        if not result.ok:
+            log.error("audit chain broken", extra={"chain": chain, "broken": result.broken})
+    return outcome
 
 
 def _domain_rechecks(c: Container) -> dict[str, int]:
@@ -88,6 +111,7 @@ def default_jobs(c: Container) -> list[Job]:
         Job("extracts.run", 5, _extracts),
         Job("extracts.retention", 3600, _extract_retention),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
+        Job("audit.verify", c.settings.audit_full_verify_interval, _full_verification),
         *EXTRA_JOBS,
     ]
 

@@ -330,6 +330,20 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.EXTRACT_SCHEDULE_DELETED: EventContract(
         "The org's monthly extract is turned off.", targets=("org",)
     ),
+    # Checkpoint signing keys (app/audit/keyring.py), on the platform chain.
+    AuditAction.AUDIT_KEY_ROTATED: EventContract(
+        "A new checkpoint signing key signs from now on (`tenantry audit keys rotate`); the previous one is "
+        "retired (its checkpoints still verify).",
+        {"key_id": "string", "previous_key_ids": "string[]"},
+        targets=("audit_key",),
+    ),
+    AuditAction.AUDIT_KEY_REVOKED: EventContract(
+        "A checkpoint signing key is revoked (`tenantry audit keys revoke`): its checkpoints anchor nothing "
+        "any more.",
+        {"key_id": "string", "reason": "string"},
+        targets=("audit_key",),
+        changes=("status",),
+    ),
     # SCIM provisioning (app/scim/service.py): the IdP's view of the same changes members and seats record.
     AuditAction.SCIM_USER_PROVISIONED: EventContract(
         "An identity provider creates a user (POST /scim/v2/Users): the account is found or created and "

@@ -102,9 +102,11 @@ def export_stream(
     max_seq: int,
     checkpoint: dict[str, Any] | None,
     keyring: SubjectKeyring | None,
+    key: dict[str, Any] | None = None,
     batch: int = 2000,
 ) -> Iterator[bytes]:
-    """The body, one chunk per batch; the JSON Lines file ends with ``{"checkpoint": {...}}``."""
+    """The body, one chunk per batch; the JSON Lines file ends with ``{"checkpoint": {...}, "key": {...}}``
+    (``key``: the public key document of the key that signed it, app/audit/keyring.py)."""
     session = session_factory()
     revealer = Revealer(session, keyring)
     try:
@@ -126,6 +128,6 @@ def export_stream(
                 chunk = "".join(jsonl_line(r, s) for r, s in zip(rows, shown, strict=True))
             yield chunk.encode()
         if fmt == "jsonl" and checkpoint is not None:
-            yield (json.dumps({"checkpoint": checkpoint}) + "\n").encode()
+            yield (json.dumps({"checkpoint": checkpoint, "key": key}) + "\n").encode()
     finally:
         session.close()

@@ -193,3 +193,36 @@ class AuditRedaction(Base):
     digest: Mapped[str] = mapped_column(String(64))
     intact_before: Mapped[bool]  # the event still matched its hash when it was erased
     redacted_at: Mapped[datetime]
+
+
+class AuditSigningKey(Base):
+    """A checkpoint signing key (app/audit/keyring.py): its public key, and its private key wrapped under a
+    key derived from ``TENANTRY_SECRET_KEY`` (NULL for the configured key, which lives in the environment)."""
+
+    __tablename__ = "audit_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    private_wrapped: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # active, retired, revoked
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class AuditVerification(Base):
+    """Where verification of a chain stands (app/audit/verification.py): the point the bounded walks have
+    verified up to, the newest checkpoint they checked, and the last full verification's outcome."""
+
+    __tablename__ = "audit_verifications"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime]
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    full_verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    full_ok: Mapped[bool | None] = mapped_column(default=None)
+    full_broken: Mapped[dict[str, Any] | None] = mapped_column(default=None)

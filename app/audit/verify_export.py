@@ -3,7 +3,9 @@
 Self-contained on purpose: it needs Python 3.11+ and the ``cryptography`` package, nothing of Tenantry, so
 you can copy this file next to your export. It checks that
 
-1. the last line's checkpoint is signed by the instance's key (``GET /v1/audit/public-key``),
+1. the last line's checkpoint is signed by the key its ``key_id`` names, taken from the instance's key set
+   (``GET /v1/audit-keys``, saved as a file; a single PEM or base64 key works too), and that key is not
+   revoked,
 2. every event's ``hash`` is SHA-256(``prev_hash`` || canonical JSON of the event without ``type``,
    ``prev_hash`` and ``hash``), so no line was edited,
 3. consecutive events link (each ``prev_hash`` is the previous event's ``hash``) with no gap in ``seq``,
@@ -16,7 +18,7 @@ A data extract (``manifest.json`` next to its day files) is checked the same way
 count and SHA-256 against the manifest, then the JSON Lines of all files in manifest order against the
 manifest's checkpoint (a CSV extract is checked against the manifest only).
 
-Usage: ``python verify_export.py audit-logs.jsonl public-key.pem`` (or the base64 ``public_key`` value).
+Usage: ``python verify_export.py audit-logs.jsonl audit-keys.json`` (or a public-key.pem, or base64).
 """
 
 from __future__ import annotations
@@ -77,6 +79,19 @@ def hashed_form(event: dict[str, Any]) -> dict[str, Any] | str:
     return fields
 
 
+KeySet = dict[str, tuple[Ed25519PublicKey, str]]  # key id → (public key, status)
+
+
+def load_key_set(text: str) -> KeySet:
+    """``GET /v1/audit-keys`` (or a manifest's ``keys`` list) as key id → (key, status)."""
+    document = json.loads(text)
+    entries = document["keys"] if isinstance(document, dict) else document
+    return {
+        str(e["key_id"]): (Ed25519PublicKey.from_public_bytes(base64.b64decode(e["public_key"])), e["status"])
+        for e in entries
+    }
+
+
 def load_public_key(text: str) -> Ed25519PublicKey:
     text = text.strip()
     if text.startswith("-----BEGIN"):
@@ -111,7 +126,7 @@ class Verdict:
         return f"PARTIAL: {self.events} events ({span}) each match their hash, but cannot be tied to the head"
 
 
-def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict:
+def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey | KeySet) -> Verdict:
     events: list[tuple[int, dict[str, Any]]] = []
     checkpoint: dict[str, Any] | None = None
     for number, raw in enumerate(lines, start=1):
@@ -135,6 +150,13 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict
     if checkpoint is None:
         return fail("the export has no signed checkpoint line")
     message = canonical({k: checkpoint[k] for k in ("chain", "seq", "hash", "time")})
+    if isinstance(public_key, dict):
+        kid = str(checkpoint.get("key_id"))
+        if kid not in public_key:
+            return fail(f"the checkpoint is signed by key {kid}, which is not in the key set")
+        public_key, status = public_key[kid]
+        if status == "revoked":
+            return fail(f"the checkpoint is signed by key {kid}, which is revoked: it proves nothing")
     try:
         public_key.verify(base64.b64decode(checkpoint["signature"]), message)
     except (InvalidSignature, ValueError):
@@ -169,7 +191,7 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict
     return Verdict(True, anchored, len(events), first, last, erased_in_place=erased)
 
 
-def verify_extract(manifest_path: Path, public_key: Ed25519PublicKey) -> Verdict:
+def verify_extract(manifest_path: Path, public_key: Ed25519PublicKey | KeySet) -> Verdict:
     """A data extract: its files against the manifest, then its events against the signed checkpoint."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     lines: list[str] = []
@@ -205,11 +227,12 @@ def main(argv: list[str]) -> int:
     export, key = argv
     key_path = Path(key)
     key_text = key_path.read_text() if not key.lstrip().startswith("-----") and key_path.is_file() else key
+    keys = load_key_set(key_text) if key_text.lstrip().startswith(("{", "[")) else load_public_key(key_text)
     if Path(export).name == "manifest.json":
-        verdict = verify_extract(Path(export), load_public_key(key_text))
+        verdict = verify_extract(Path(export), keys)
     else:
         with open(export, encoding="utf-8") as fh:
-            verdict = verify_export(fh, load_public_key(key_text))
+            verdict = verify_export(fh, keys)
     print(verdict)
     return 0 if verdict.ok and verdict.anchored else 1
 

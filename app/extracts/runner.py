@@ -362,15 +362,15 @@ class ExtractRunner:
             job = self._own(session, job_id)
             files = [core.FileEntry.of(f) for f in progress["files"]]
             signed: dict[str, Any] | None = None
+            integrity = AuditIntegrity(session, self.clock, self.signer)
             if job.last_seq is not None and progress["last_hash"] is not None:
-                cp = AuditIntegrity(session, self.clock, self.signer).checkpoint_at(
-                    job.org_id, job.last_seq, progress["last_hash"]
-                )
+                cp = integrity.checkpoint_at(job.org_id, job.last_seq, progress["last_hash"])
                 signed = checkpoint_json(cp)
             document = core.manifest(
                 job_id=job.id, org_id=job.org_id, source=job.source, fmt=cast(core.Format, job.format),
                 compression=cast(core.Compression, job.compression), start=job.span_start, end=job.span_end,
                 files=files, checkpoint=signed, created_at=self.clock.now(),
+                keys=integrity.keys.documents()["keys"],
             )  # fmt: skip
             self.storage.write(f"{job_prefix(job)}/{core.MANIFEST_NAME}", [core.manifest_bytes(document)])
             job.progress = progress

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 from sqlalchemy import Row
 
-from app.api.schema import CURSOR_PATTERN, Query, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Query, QueryBool, ResponseBody
 from app.audit.chain import format_time
 from app.audit.search import AuditFilter
 from app.audit.subject_keys import Shown
@@ -146,3 +146,46 @@ class PublicKeyOut(ResponseBody):
     key_id: str
     public_key: str = Field(description="Raw 32-byte Ed25519 public key, base64")
     public_key_pem: str
+
+
+class AuditKeyOut(ResponseBody):
+    key_id: str
+    algorithm: str
+    public_key: str = Field(description="Raw 32-byte Ed25519 public key, base64")
+    public_key_pem: str
+    status: Literal["active", "retired", "revoked"] = Field(
+        description="active signs now; retired signed earlier checkpoints, which still verify; revoked is no "
+        "longer trusted: checkpoints signed by it prove nothing"
+    )
+    created_at: str
+    retired_at: str | None
+    revoked_at: str | None
+    revoked_reason: str | None
+
+
+class AuditKeySetOut(ResponseBody):
+    active: str = Field(description="The key id that signs new checkpoints")
+    keys: list[AuditKeyOut]
+
+
+class VerifyQuery(Query):
+    restart: QueryBool = Field(
+        default=False, description="Start over from the purge horizon instead of the last verified point"
+    )
+
+
+class CoverageOut(ResponseBody):
+    chain: str
+    ok: bool
+    from_seq: int | None = Field(description="The first event this call checked")
+    to_seq: int | None = Field(description="The last event this call checked")
+    head_seq: int
+    complete: bool = Field(description="The walk reached the chain head")
+    checked: int
+    resumed: bool = Field(description="Started from the point a previous call verified")
+    checkpoints: list[int] = Field(description="Seqs of the signed checkpoints checked on the way")
+    broken: BrokenLinkOut | None = None
+    checkpoint: CheckpointOut | None = Field(default=None, description="Newest signed checkpoint checked")
+    next: str | None = Field(description="What to do next: call again, or nothing")
+    first_seq: int | None = Field(description="As from_seq (earlier answers' name)")
+    head: ChainPoint | None

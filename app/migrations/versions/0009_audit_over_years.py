@@ -48,9 +48,36 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", "erasure_id", name=op.f("pk_audit_redactions")),
     )
     op.create_index("ix_audit_redactions_chain", "audit_redactions", ["chain", "seq"])
+    op.create_table(
+        "audit_signing_keys",
+        sa.Column("kid", sa.String(length=32), nullable=False),
+        sa.Column("algorithm", sa.String(length=16), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
+        sa.Column("private_wrapped", sa.String(length=128), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", app.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", app.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_reason", sa.String(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("kid", name=op.f("pk_audit_signing_keys")),
+    )
+    op.create_table(
+        "audit_verifications",
+        sa.Column("chain", sa.String(length=40), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("verified_at", app.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("checkpoint", JSON, nullable=True),
+        sa.Column("full_verified_at", app.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("full_ok", sa.Boolean(), nullable=True),
+        sa.Column("full_broken", JSON, nullable=True),
+        sa.PrimaryKeyConstraint("chain", name=op.f("pk_audit_verifications")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit_verifications")
+    op.drop_table("audit_signing_keys")
     op.drop_index("ix_audit_redactions_chain", table_name="audit_redactions")
     op.drop_table("audit_redactions")
     op.drop_index("ix_audit_subject_keys_subject", table_name="audit_subject_keys")
