@@ -134,7 +134,10 @@ class Revealer:
     def batch(self, rows: Sequence[Any]) -> list[Shown | None]:
         """Per row (with ``sealed`` and ``redacted`` as JSON text, and the JSON columns as text or
         decoded): None when it has nothing sealed, else what to show instead of the stored tokens."""
-        parsed = [_decoded(r.sealed) for r in rows]
+        raw = [r.sealed for r in rows]
+        if not any(raw):
+            return [None] * len(rows)
+        parsed = [_decoded(v) for v in raw]
         wanted = {e["k"] for s in parsed if s for e in s.values()}
         keys = self.keys.load(wanted) if self.keys is not None and wanted else {}
         out: list[Shown | None] = []
