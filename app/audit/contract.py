@@ -75,7 +75,10 @@ CONTRACT: dict[AuditAction, EventContract] = {
         targets=("user",),
     ),
     AuditAction.USER_DELETED: EventContract(
-        "An account is deleted (DELETE /v1/me or by an operator): memberships end, email and name erased.",
+        "An account is deleted (DELETE /v1/me or by an operator): memberships end, email and name erased, "
+        "and so are its personal values in the audit log (keys destroyed; events from before sealing erased "
+        "in place and attested by `redacted_events` and `redactions_digest`). A consumer of the bus erases "
+        "its own copies of the user's data on this event.",
         {
             "initiated_by": "string",
             "org_ids": "string[]",
