@@ -181,8 +181,7 @@ def record_full(session: Session, clock: Clock, result: Verification) -> None:
     state = session.get(AuditVerification, result.chain)
     now = clock.now()
     if state is None:
-        if not result.ok or result.head is None:
-            return
+        # A broken chain gets a row too (its bounded point at the start), so its outcome is kept.
         state = AuditVerification(chain=result.chain, seq=0, hash=links.GENESIS, verified_at=now)
         session.add(state)
     state.full_verified_at, state.full_ok, state.full_broken = now, result.ok, result.broken

@@ -107,8 +107,15 @@ def test_the_worker_runs_the_full_verification_and_a_bounded_call_goes_on_from_i
 ) -> None:
     seed(container, org["id"], 12)
     job = next(j for j in default_jobs(container) if j.name == "audit.verify")
-    outcome = Worker(container).run_job(job)
-    assert outcome[0] is True and outcome[1][org["id"]] is True
+    outcomes: dict[str, bool] = {}
+    for _ in range(5):  # one chain per run, the least recently verified first
+        done, outcome = Worker(container).run_job(job)
+        assert done
+        if not outcome:
+            break
+        assert len(outcome) == 1
+        outcomes |= outcome
+    assert outcomes[org["id"]] is True and not Worker(container).run_job(job)[1]  # all done for a day
     after = verify(admin, org["id"])
     assert after["resumed"] and after["checked"] == 0 and after["complete"]
 
