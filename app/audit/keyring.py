@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -151,8 +153,11 @@ class SigningKeyring:
         now = self.clock.now()
         for old in self.session.scalars(select(AuditSigningKey).where(AuditSigningKey.status == ACTIVE)):
             old.status, old.retired_at = RETIRED, now
-        self.session.add(
-            AuditSigningKey(
+        # Two first readers may race (GET /v1/audit-keys needs no credential): insert if missing.
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        self.session.execute(
+            insert(AuditSigningKey)
+            .values(
                 kid=kid,
                 algorithm="Ed25519",
                 public_key=base64.b64encode(raw_public_key(self.base.public_key)).decode("ascii"),
@@ -160,6 +165,7 @@ class SigningKeyring:
                 status=ACTIVE,
                 created_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["kid"])
         )
         self.session.flush()
 
