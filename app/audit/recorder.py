@@ -135,8 +135,9 @@ class AuditRecorder:
             changes=stored["changes"],
             data=stored["data"],
             prev_hash=head.hash,
-            sealed=sealed or None,
         )
+        if sealed:  # left out otherwise: SQL NULL, where assigning None would store JSON null
+            event.sealed = sealed
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)

@@ -147,6 +147,10 @@ def test_a_deleted_account_is_gone_from_every_read_path_and_every_chain_verifies
         assert verdict.ok and verdict.anchored, verdict
     assert verify_export(after["jsonl"].splitlines(), key).erased_in_place == 1  # the legacy event
 
+    with container.engine.connect() as conn:  # SQL NULL where nothing is sealed or erased (not JSON null)
+        erased = conn.execute(text("SELECT count(*) FROM audit_events WHERE redacted IS NOT NULL"))
+        assert erased.scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM audit_events WHERE sealed IS NULL")).scalar()
     # Editing an erased-in-place event is still caught.
     with container.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET reason = 'edited' WHERE redacted IS NOT NULL"))
