@@ -130,17 +130,6 @@ class CheckpointOut(ResponseBody):
     signature: str
 
 
-class VerificationOut(ResponseBody):
-    chain: str
-    ok: bool
-    checked: int
-    first_seq: int | None
-    start: ChainPoint | None = Field(description="The purge horizon the first retained event links to")
-    head: ChainPoint | None
-    broken: BrokenLinkOut | None = None
-    checkpoint: CheckpointOut | None = Field(default=None, description="Latest signed checkpoint, checked")
-
-
 class PublicKeyOut(ResponseBody):
     algorithm: str
     key_id: str
