@@ -74,7 +74,7 @@ class Container:
             outbox=OutboxConfig(
                 enabled=bool(settings.bus_url),
                 subject_prefix=settings.bus_subject_prefix,
-                keyring=SubjectKeyring(settings.resolved_secret_key()),
+                keyring=SubjectKeyring(settings.resolved_secret_key),
             ),
             rate_limiter=limiter_from_url(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix),
         )

@@ -42,9 +42,15 @@ class SigningKeyring:
         self.session = session
         self.clock = clock
         self.base = base
-        secret = base.keyring_secret
-        self._wrap_key = derive(secret, b"tenantry audit checkpoint keys v1") if secret else None
         self._registered = False
+
+    @property
+    def _wrap_key(self) -> bytes | None:
+        """Derived when a rotated key is wrapped or unwrapped (never for the configured key)."""
+        secret = self.base.keyring_secret
+        if secret is None:
+            return None
+        return derive(secret if isinstance(secret, str) else secret(), b"tenantry audit checkpoint keys v1")
 
     # -- reading ---------------------------------------------------------------------------------------
 

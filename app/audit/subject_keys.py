@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,29 @@ def derive(secret: str, purpose: bytes) -> bytes:
 
 
 class SubjectKeyring:
-    """The wrapping and naming keys, derived once per process from the secret key."""
+    """The wrapping and naming keys, derived once per process from the secret key, on first use (a command
+    that seals nothing, such as ``tenantry demo`` in production before the secret is set, needs none)."""
 
-    def __init__(self, secret: str) -> None:
-        self.wrap_key = derive(secret, b"tenantry audit subject keys v1")
-        self.name_key = derive(secret, b"tenantry audit subject names v1")
+    def __init__(self, secret: str | Callable[[], str]) -> None:
+        self._secret = secret
+        self._keys: tuple[bytes, bytes] | None = None
+
+    def _derived(self) -> tuple[bytes, bytes]:
+        if self._keys is None:
+            secret = self._secret if isinstance(self._secret, str) else self._secret()
+            self._keys = (
+                derive(secret, b"tenantry audit subject keys v1"),
+                derive(secret, b"tenantry audit subject names v1"),
+            )
+        return self._keys
+
+    @property
+    def wrap_key(self) -> bytes:
+        return self._derived()[0]
+
+    @property
+    def name_key(self) -> bytes:
+        return self._derived()[1]
 
     def subject_id(self, subject: Subject) -> str:
         if subject.kind == "user":
