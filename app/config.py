@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # production; in development one is generated into the instance folder (app/audit/signing.py).
     audit_signing_key: str = ""
     audit_checkpoint_interval: int = Field(default=600, ge=10)  # seconds between worker checkpoints
+    # Bounded verification (app/audit/verification.py): events one GET …/audit-logs/verify walks at most;
+    # the worker's full verification of every chain, every so many seconds.
+    audit_verify_max_events: int = Field(default=100_000, ge=10)
+    audit_full_verify_interval: int = Field(default=24 * 3600, ge=60)
+    # Retention of the platform chain (events of platform keys and accounts), like an org's.
+    audit_platform_retention_days: int = Field(default=365, ge=30, le=3650)
     # Largest request body accepted (bytes): past it 413 in the format of the door (problem+json, SCIM Error).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)

@@ -15,6 +15,7 @@ from app.audit.integrity import AuditIntegrity
 from app.audit.recorder import SYSTEM, Actor, AuditRecorder, OutboxConfig, RequestContext
 from app.audit.search import AuditLogSearch
 from app.audit.signing import Signer, load_signer
+from app.audit.subject_keys import SubjectKeyring
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.resolver import CredentialResolver
@@ -87,7 +88,11 @@ class Container:
             clock=clock or SystemClock(),
             mailer=mailer or mailer_from_url(settings.smtp_url, settings.mail_from),
             authorizer=Authorizer(AuthzEngine(engine)),
-            outbox=OutboxConfig(enabled=bool(settings.bus_url), subject_prefix=settings.bus_subject_prefix),
+            outbox=OutboxConfig(
+                enabled=bool(settings.bus_url),
+                subject_prefix=settings.bus_subject_prefix,
+                keyring=SubjectKeyring(settings.resolved_secret_key),
+            ),
             rate_limiter=limiter_from_url(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix),
         )
         outbox.install(container)  # relay wakeup, outbox lag on /readyz and /metrics (bus only)
@@ -333,7 +338,7 @@ class Services:
 
     @cached_property
     def audit_log(self) -> AuditLogSearch:
-        return AuditLogSearch(self.session)
+        return AuditLogSearch(self.session, self.container.outbox.keyring)
 
     @cached_property
     def audit_integrity(self) -> AuditIntegrity:

@@ -52,7 +52,44 @@ def _checkpoint(c: Container) -> int:
 def _retention(c: Container) -> dict[str, int]:
     from app.audit.retention import RetentionPurge
 
-    return {r.org_id: r.purged for r in RetentionPurge(c.session_factory, c.clock).run()}
+    purge = RetentionPurge(
+        c.session_factory, c.clock, platform_retention_days=c.settings.audit_platform_retention_days
+    )
+    return {r.org_id: r.purged for r in purge.run()}
+
+
+def _full_verification(c: Container) -> dict[str, bool]:
+    """One chain whose last full verification is the oldest (or missing) and older than
+    ``TENANTRY_AUDIT_FULL_VERIFY_INTERVAL``, walked whole in one transaction: a run never holds the worker for
+    more than one chain, and every chain comes round once per interval. The outcome is stored (a broken chain
+    is logged as an error), so the bounded endpoint goes on from an intact chain's head."""
+    from datetime import timedelta
+
+    from sqlalchemy import or_, select
+
+    from app.audit.integrity import AuditIntegrity
+    from app.audit.models import AuditChainHead, AuditVerification
+    from app.audit.verification import record_full
+    from app.db import transaction
+
+    with transaction(c.session_factory) as session:
+        stale = c.clock.now() - timedelta(seconds=c.settings.audit_full_verify_interval)
+        last = AuditVerification.full_verified_at
+        chain = session.scalar(
+            select(AuditChainHead.chain)
+            .outerjoin(AuditVerification, AuditVerification.chain == AuditChainHead.chain)
+            .where(or_(last.is_(None), last < stale))
+            .order_by(last.is_not(None), last, AuditChainHead.chain)
+            .limit(1)
+        )
+    if chain is None:
+        return {}
+    with transaction(c.session_factory) as session:
+        result = AuditIntegrity(session, c.clock, c.audit_signer).verify(chain)
+        record_full(session, c.clock, result)
+    if not result.ok:
+        log.error("audit chain broken", extra={"chain": chain, "broken": result.broken})
+    return {chain: result.ok}
 
 
 def _domain_rechecks(c: Container) -> dict[str, int]:
@@ -115,6 +152,7 @@ def default_jobs(c: Container) -> list[Job]:
         Job("extracts.retention", 3600, _extract_retention),
         Job("tokens.signing_keys", 300, _signing_keys),
         Job("audit.checkpoint", c.settings.audit_checkpoint_interval, _checkpoint),
+        Job("audit.verify", 60, _full_verification),
         *EXTRA_JOBS,
     ]
 

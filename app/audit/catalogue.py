@@ -64,6 +64,8 @@ class AuditAction(StrEnum):
     EXTRACT_SUCCEEDED = "extract.succeeded"
     EXTRACT_SCHEDULE_SET = "extract.schedule_set"
     EXTRACT_SCHEDULE_DELETED = "extract.schedule_deleted"
+    AUDIT_KEY_ROTATED = "audit_key.rotated"
+    AUDIT_KEY_REVOKED = "audit_key.revoked"
     # SCIM provisioning by an identity provider (app/scim/); members and seats record their own events too.
     SCIM_USER_PROVISIONED = "scim_user.provisioned"
     SCIM_USER_UPDATED = "scim_user.updated"

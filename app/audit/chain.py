@@ -33,13 +33,21 @@ class BrokenLink:
     reason: str
 
 
+def content_digest(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(fields)).hexdigest()
+
+
 def verify(
-    events: Iterable[tuple[Mapping[str, Any], str, str]], start_hash: str | None = None
+    events: Iterable[tuple[Mapping[str, Any], str, str]],
+    start_hash: str | None = None,
+    attested: Mapping[str, str] | None = None,
 ) -> BrokenLink | None:
     """Walk ``(hashed_fields, prev_hash, hash)`` in sequence order; return the first broken link.
 
     ``start_hash`` is the expected ``prev_hash`` of the first event (``None`` trusts the first event's own,
-    as after retention purged the older part).
+    as after retention purged the older part). ``attested`` maps the id of an event erased in place (its
+    personal values replaced, so its content no longer gives its hash) to the digest its content must have
+    (``app/audit/erasure.py``); its stored hash still links the chain.
     """
     expected_prev = start_hash
     expected_seq: int | None = None
@@ -49,7 +57,11 @@ def verify(
             return BrokenLink(seq, str(fields["id"]), f"sequence gap: expected {expected_seq}")
         if expected_prev is not None and prev_hash != expected_prev:
             return BrokenLink(seq, str(fields["id"]), "prev_hash does not match the previous event's hash")
-        if link(prev_hash, fields) != stored:
+        digest = attested.get(str(fields["id"])) if attested else None
+        if digest is not None:
+            if content_digest(fields) != digest:
+                return BrokenLink(seq, str(fields["id"]), "content does not match its attested erasure")
+        elif link(prev_hash, fields) != stored:
             return BrokenLink(seq, str(fields["id"]), "hash does not match the event's content")
         expected_prev, expected_seq = stored, seq + 1
     return None

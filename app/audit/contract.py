@@ -83,13 +83,18 @@ CONTRACT: dict[AuditAction, EventContract] = {
         targets=("user",),
     ),
     AuditAction.USER_DELETED: EventContract(
-        "An account is deleted (DELETE /v1/me or by an operator): memberships end, email and name erased.",
+        "An account is deleted (DELETE /v1/me or by an operator): memberships end, email and name erased, "
+        "and so are its personal values in the audit log (keys destroyed; events from before sealing erased "
+        "in place and attested by `redacted_events` and `redactions_digest`). A consumer of the bus erases "
+        "its own copies of the user's data on this event.",
         {
             "initiated_by": "string",
             "org_ids": "string[]",
             "memberships_ended": "integer",
             "sessions_ended": "integer",
             "erased": "string[]",
+            "redacted_events": "integer~",
+            "redactions_digest": "string~",
         },
         targets=("user",),
     ),
@@ -377,6 +382,20 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.EXTRACT_SCHEDULE_DELETED: EventContract(
         "The org's monthly extract is turned off.", targets=("org",)
+    ),
+    # Checkpoint signing keys (app/audit/keyring.py), on the platform chain.
+    AuditAction.AUDIT_KEY_ROTATED: EventContract(
+        "A new checkpoint signing key signs from now on (`tenantry audit keys rotate`); the previous one is "
+        "retired (its checkpoints still verify).",
+        {"key_id": "string", "previous_key_ids": "string[]"},
+        targets=("audit_key",),
+    ),
+    AuditAction.AUDIT_KEY_REVOKED: EventContract(
+        "A checkpoint signing key is revoked (`tenantry audit keys revoke`): its checkpoints anchor nothing "
+        "any more.",
+        {"key_id": "string", "reason": "string"},
+        targets=("audit_key",),
+        changes=("status",),
     ),
     # SCIM provisioning (app/scim/service.py): the IdP's view of the same changes members and seats record.
     AuditAction.SCIM_USER_PROVISIONED: EventContract(

@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.chain import format_time
 from app.audit.models import AuditEvent
 from app.audit.search import AuditFilter, iter_batches
+from app.audit.subject_keys import Revealer, Shown, SubjectKeyring
 from app.control_chars import escape_controls
 
 Format = Literal["csv", "jsonl"]
 # Flask adds "; charset=utf-8" to text/* itself: naming it here doubled it.
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
-JSON_COLUMNS = ("targets", "context", "changes", "data")
+JSON_COLUMNS = ("targets", "context", "changes", "data", "sealed", "redacted")
 CSV_COLUMNS = (
     "id", "sequence", "occurred_at", "action", "type", "outcome", "reason",
     "actor_type", "actor_id", "actor_name", "targets", "ip", "user_agent", "request_id",
@@ -39,28 +40,40 @@ FORMULA_START = ("=", "+", "-", "@")  # tabs and carriage returns before a formu
 EVENTS = AuditEvent.__table__
 
 
-def export_columns() -> list[ColumnElement[Any]]:
+def export_columns(*, csv_cells: bool = True) -> list[ColumnElement[Any]]:
+    """The columns a file row is made of, JSON as text; ``csv_cells``: also the user agent and request id
+    taken out of ``context`` (only CSV has cells of their own for them)."""
     cols: list[ColumnElement[Any]] = [
         c.cast(Text).label(c.name) if c.name in JSON_COLUMNS else c for c in EVENTS.c
     ]
-    cols.append(AuditEvent.context["user_agent"].as_string().label("user_agent"))
-    cols.append(AuditEvent.context["request_id"].as_string().label("request_id"))
+    if csv_cells:
+        cols.append(AuditEvent.context["user_agent"].as_string().label("user_agent"))
+        cols.append(AuditEvent.context["request_id"].as_string().label("request_id"))
     return cols
 
 
 _s = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def jsonl_line(row: Row[Any]) -> str:
+def jsonl_line(row: Row[Any], shown: Shown | None = None) -> str:
     """The hashed fields (``app/audit/recorder.hashed_fields``), plus ``type``, ``prev_hash`` and ``hash``:
-    each line verifies on its own."""
-    actor = _s({"type": row.actor_type, "id": row.actor_id, "name": row.actor_name})
+    each line verifies on its own. Sealed personal values are shown (or ``[erased]``) and ``sealed`` gives,
+    per path, the token that was hashed (and its salt while readable); an event erased in place carries
+    ``redacted`` (the attested digest of its fields). Neither is hashed. (``app/extracts/rendering.py``
+    writes the same bytes faster for rows of one chain; a test holds them equal.)"""
+    name, targets, changes, data, extra = row.actor_name, row.targets, row.changes, row.data, ""
+    if shown is not None:
+        name, targets, changes, data = shown.actor_name, _s(shown.targets), _s(shown.changes), _s(shown.data)
+        extra = f',"sealed":{_s(shown.proofs)}'
+    if row.redacted is not None:
+        extra += f',"redacted":{row.redacted}'
+    actor = _s({"type": row.actor_type, "id": row.actor_id, "name": name})
     return (
         f'{{"id":{_s(row.id)},"chain":{_s(row.chain)},"org_id":{_s(row.org_id)},"seq":{row.seq},'
         f'"action":{_s(row.action)},"occurred_at":"{format_time(row.occurred_at)}","actor":{actor},'
-        f'"targets":{row.targets},"context":{row.context},"outcome":{_s(row.outcome)},'
-        f'"reason":{_s(row.reason)},"changes":{row.changes},"data":{row.data},'
-        f'"type":"tenantry.{row.action}.v1","prev_hash":"{row.prev_hash}","hash":"{row.hash}"}}\n'
+        f'"targets":{targets},"context":{row.context},"outcome":{_s(row.outcome)},'
+        f'"reason":{_s(row.reason)},"changes":{changes},"data":{data},'
+        f'"type":"tenantry.{row.action}.v1","prev_hash":"{row.prev_hash}","hash":"{row.hash}"{extra}}}\n'
     )
 
 
@@ -72,11 +85,14 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def csv_row(row: Row[Any]) -> list[str]:
+def csv_row(row: Row[Any], shown: Shown | None = None) -> list[str]:
+    name, targets, changes, data = row.actor_name, row.targets, row.changes, row.data
+    if shown is not None:
+        name, targets, changes, data = shown.actor_name, _s(shown.targets), _s(shown.changes), _s(shown.data)
     values = (
         row.id, str(row.seq), format_time(row.occurred_at), row.action, f"tenantry.{row.action}.v1",
-        row.outcome, row.reason, row.actor_type, row.actor_id, row.actor_name, row.targets, row.ip,
-        row.user_agent, row.request_id, row.changes, row.data, row.prev_hash, row.hash,
+        row.outcome, row.reason, row.actor_type, row.actor_id, name, targets, row.ip,
+        row.user_agent, row.request_id, changes, data, row.prev_hash, row.hash,
     )  # fmt: skip
     return [_cell(v) for v in values]
 
@@ -89,10 +105,14 @@ def export_stream(
     *,
     max_seq: int,
     checkpoint: dict[str, Any] | None,
+    keyring: SubjectKeyring | None,
+    key: dict[str, Any] | None = None,
     batch: int = 2000,
 ) -> Iterator[bytes]:
-    """The body, one chunk per batch; the JSON Lines file ends with ``{"checkpoint": {...}}``."""
+    """The body, one chunk per batch; the JSON Lines file ends with ``{"checkpoint": {...}, "key": {...}}``
+    (``key``: the public key document of the key that signed it, app/audit/keyring.py)."""
     session = session_factory()
+    revealer = Revealer(session, keyring)
     try:
         if fmt == "csv":
             buf = io.StringIO()
@@ -100,14 +120,18 @@ def export_stream(
             yield buf.getvalue().encode()
         batches = iter_batches(session, org_id, f, batch=batch, max_seq=max_seq, columns=export_columns())
         for rows in batches:
+            shown = revealer.batch(rows)
+            session.rollback()
             if fmt == "csv":
                 buf = io.StringIO()
-                csv.writer(buf, lineterminator="\r\n").writerows(csv_row(r) for r in rows)
+                csv.writer(buf, lineterminator="\r\n").writerows(
+                    csv_row(r, s) for r, s in zip(rows, shown, strict=True)
+                )
                 chunk = buf.getvalue()
             else:
-                chunk = "".join(jsonl_line(r) for r in rows)
+                chunk = "".join(jsonl_line(r, s) for r, s in zip(rows, shown, strict=True))
             yield chunk.encode()
         if fmt == "jsonl" and checkpoint is not None:
-            yield (json.dumps({"checkpoint": checkpoint}) + "\n").encode()
+            yield (json.dumps({"checkpoint": checkpoint, "key": key}) + "\n").encode()
     finally:
         session.close()

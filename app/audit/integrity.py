@@ -8,7 +8,7 @@ the signing key (the event at a signed checkpoint's ``seq`` no longer has the si
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit import chain as links
-from app.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPurgeHorizon
+from app.audit.erasure import redactions_digest
+from app.audit.keyring import REVOKED, SigningKeyring
+from app.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditPurgeHorizon,
+    AuditRedaction,
+)
 from app.audit.recorder import hashed_fields
 from app.audit.signing import Signer, statement, verify_signature
 from app.clock import Clock
@@ -69,14 +77,19 @@ class AuditIntegrity:
     def __init__(self, session: Session, clock: Clock, signer: Signer) -> None:
         self.session = session
         self.clock = clock
-        self.signer = signer
+        self.keys = SigningKeyring(session, clock, signer)
 
     # -- checkpoints --------------------------------------------------------------------------------
 
-    def latest_checkpoint(self, chain: str, *, at_most: int | None = None) -> AuditCheckpoint | None:
+    def latest_checkpoint(
+        self, chain: str, *, at_most: int | None = None, trusted: bool = False
+    ) -> AuditCheckpoint | None:
+        """The newest checkpoint of ``chain`` (``trusted``: signed by a key that is not revoked)."""
         stmt = select(AuditCheckpoint).where(AuditCheckpoint.chain == chain)
         if at_most is not None:
             stmt = stmt.where(AuditCheckpoint.seq <= at_most)
+        if trusted and (revoked := self.keys.revoked()):
+            stmt = stmt.where(AuditCheckpoint.key_id.not_in(revoked))
         return self.session.scalars(
             stmt.order_by(AuditCheckpoint.seq.desc(), AuditCheckpoint.id.desc())
         ).first()
@@ -86,8 +99,13 @@ class AuditIntegrity:
         head = self.session.get(AuditChainHead, chain)
         if head is None or head.seq == 0:
             return None
+        signer = self.keys.active_signer()
         latest = self.latest_checkpoint(chain)
-        if latest is not None and latest.seq == head.seq and latest.hash == head.hash:
+        if latest is not None and (latest.seq, latest.hash, latest.key_id) == (
+            head.seq,
+            head.hash,
+            signer.key_id,
+        ):
             return latest
         now = self.clock.now()
         cp = AuditCheckpoint(
@@ -95,8 +113,8 @@ class AuditIntegrity:
             seq=head.seq,
             hash=head.hash,
             signed_at=now,
-            key_id=self.signer.key_id,
-            signature=self.signer.sign(statement(chain, head.seq, head.hash, links.format_time(now))),
+            key_id=signer.key_id,
+            signature=signer.sign(statement(chain, head.seq, head.hash, links.format_time(now))),
         )
         self.session.add(cp)
         self.session.flush()
@@ -110,7 +128,8 @@ class AuditIntegrity:
                 AuditCheckpoint.chain == chain, AuditCheckpoint.seq == seq, AuditCheckpoint.hash == hash_
             )
         ).first()
-        if existing is not None and existing.key_id == self.signer.key_id:
+        signer = self.keys.active_signer()
+        if existing is not None and existing.key_id == signer.key_id:
             return existing
         now = self.clock.now()
         cp = AuditCheckpoint(
@@ -118,8 +137,8 @@ class AuditIntegrity:
             seq=seq,
             hash=hash_,
             signed_at=now,
-            key_id=self.signer.key_id,
-            signature=self.signer.sign(statement(chain, seq, hash_, links.format_time(now))),
+            key_id=signer.key_id,
+            signature=signer.sign(statement(chain, seq, hash_, links.format_time(now))),
         )
         self.session.add(cp)
         self.session.flush()
@@ -131,17 +150,27 @@ class AuditIntegrity:
 
     def checkpoint_is_valid(self, cp: AuditCheckpoint) -> bool:
         message = statement(cp.chain, cp.seq, cp.hash, links.format_time(cp.signed_at))
-        return cp.key_id == self.signer.key_id and verify_signature(
-            self.signer.public_key, message, cp.signature
-        )
+        found = self.keys.public_key(cp.key_id)
+        if found is None or found[1] == REVOKED:
+            return False
+        return verify_signature(found[0], message, cp.signature)
 
     # -- verification -------------------------------------------------------------------------------
 
     def chains(self) -> list[str]:
         return list(self.session.scalars(select(AuditChainHead.chain).order_by(AuditChainHead.chain)))
 
-    def verify(self, chain: str, *, batch: int = 2000) -> Verification:
-        """Walk the retained part of ``chain`` in sequence order up to the head read at the start."""
+    def span(self, chain: str) -> int:
+        """How many retained events a full verification of ``chain`` walks (for a progress bar)."""
+        head = self.session.get(AuditChainHead, chain)
+        horizon = self.session.get(AuditPurgeHorizon, chain)
+        return max(0, (head.seq if head else 0) - (horizon.seq if horizon else 0))
+
+    def verify(
+        self, chain: str, *, batch: int = 2000, progress: Callable[[int], None] | None = None
+    ) -> Verification:
+        """Walk the retained part of ``chain`` in sequence order up to the head read at the start;
+        ``progress`` is told how many events each batch held."""
         result = Verification(chain)
         head = self.session.get(AuditChainHead, chain)
         if head is None:
@@ -151,13 +180,23 @@ class AuditIntegrity:
         horizon = self.session.get(AuditPurgeHorizon, chain)
         start_seq, start_hash = (horizon.seq + 1, horizon.hash) if horizon else (1, links.GENESIS)
         result.start = {"seq": start_seq - 1, "hash": start_hash}
-        cp = self.latest_checkpoint(chain, at_most=head_seq)
+        cp = self.latest_checkpoint(chain, at_most=head_seq, trusted=True)
         if cp is not None:
             result.checkpoint = checkpoint_json(cp)
             if not self.checkpoint_is_valid(cp):
-                result.notes.append("the latest checkpoint's signature does not verify with this key")
-                return result.fail(cp.seq, "", "checkpoint signature invalid (or signed by another key)")
+                result.notes.append("the latest checkpoint's signature does not verify with its key")
+                return result.fail(cp.seq, "", "checkpoint signature invalid (or signed by an unknown key)")
         seen: dict[str, Any] = {"last": None, "cp_hash": None}
+        # Events erased in place: their content must have the digest their erasure attests.
+        attested: dict[str, str] = {
+            r.event_id: r.digest
+            for r in self.session.execute(
+                select(AuditRedaction.event_id, AuditRedaction.digest)
+                .where(AuditRedaction.chain == chain)
+                .order_by(AuditRedaction.redacted_at, AuditRedaction.erasure_id)
+            )
+        }
+        erasures: dict[str, tuple[int, str]] = {}  # erasure event id → (seq, the digest it attests)
 
         def walk() -> Iterator[tuple[Mapping[str, Any], str, str]]:
             after = start_seq - 1
@@ -175,7 +214,13 @@ class AuditIntegrity:
                     seen["last"] = (row.seq, row.id, row.hash)
                     if cp is not None and row.seq == cp.seq:
                         seen["cp_hash"] = (row.id, row.hash)
+                    if row.redacted is not None and row.id not in attested:
+                        attested[row.id] = ""  # claims an erasure nobody attested: never matches
+                    if row.action == "user.deleted" and "redactions_digest" in (row.data or {}):
+                        erasures[row.id] = (row.seq, str(row.data["redactions_digest"]))
                     yield hashed_fields(cast(AuditEvent, row)), row.prev_hash, row.hash
+                if progress is not None:
+                    progress(len(rows))
                 if len(rows) < batch:
                     return
                 after = rows[-1].seq
@@ -193,9 +238,17 @@ class AuditIntegrity:
                 str(fields["id"]),
                 f"sequence gap: expected {start_seq} after the purge horizon",
             )
-        broken = links.verify(_chain_with(first, events), start_hash)
+        broken = links.verify(_chain_with(first, events), start_hash, attested)
         if broken is not None:
             return result.fail(broken.seq, broken.event_id, broken.reason)
+        for event_id, (seq, claimed) in erasures.items():
+            pairs = self.session.execute(
+                select(AuditRedaction.event_id, AuditRedaction.digest).where(
+                    AuditRedaction.erasure_id == event_id
+                )
+            ).all()
+            if redactions_digest((p.event_id, p.digest) for p in pairs) != claimed:
+                return result.fail(seq, event_id, "the erasures it attests were changed")
         last_seq, last_id, last_hash = seen["last"]
         if last_seq != head_seq or last_hash != head_hash:
             return result.fail(head_seq, last_id, "the chain head does not match the last event (deleted?)")

@@ -53,6 +53,11 @@ class AuditEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Not hashed: the sealed personal values ({path: {"t": token, "k": key id, "c": ciphertext}}, see
+    # app/audit/personal.py), and for an event recorded before sealing existed whose personal values were
+    # erased in place, {"by": erasure event id, "digest": SHA-256 of its canonical fields after erasure}.
+    sealed: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    redacted: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class AuditChainHead(Base):
@@ -76,6 +81,8 @@ class AuditEventTarget(Base):
     __table_args__ = (
         Index("ix_audit_event_targets_org_target", "org_id", "target_id", "occurred_at", "event_id"),
         Index("ix_audit_event_targets_org_type", "org_id", "target_type", "occurred_at", "event_id"),
+        # Erasure finds every event naming a person, in any org (app/audit/erasure.py).
+        Index("ix_audit_event_targets_target", "target_id"),
     )
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -154,3 +161,68 @@ def target_rows(event: AuditEvent) -> list[AuditEventTarget]:
         )
         for i, t in enumerate(event.targets)
     ]
+
+
+class AuditSubjectKey(Base):
+    """One AES-256 key of one subject (a user id, or ``eml_`` + the digest of an email address), wrapped
+    with a key derived from ``TENANTRY_SECRET_KEY``. Erasure sets ``wrapped`` to NULL (crypto-shredding);
+    the row stays, so a reader tells an erased value from a missing key."""
+
+    __tablename__ = "audit_subject_keys"
+    __table_args__ = (Index("ix_audit_subject_keys_subject", "subject", "erased_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    wrapped: Mapped[str | None] = mapped_column(String(128))  # base64(nonce || AES-GCM(wrap key, key))
+    created_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+
+
+class AuditRedaction(Base):
+    """An event recorded before sealing existed, erased in place by an erasure (its personal values replaced
+    by ``[erased]``): the digest of its fields after the erasure. The erasure event carries the digest of
+    all its redactions, so the platform chain (and its signed checkpoints) attest them."""
+
+    __tablename__ = "audit_redactions"
+    __table_args__ = (Index("ix_audit_redactions_chain", "chain", "seq"),)
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    erasure_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
+    intact_before: Mapped[bool]  # the event still matched its hash when it was erased
+    redacted_at: Mapped[datetime]
+
+
+class AuditSigningKey(Base):
+    """A checkpoint signing key (app/audit/keyring.py): its public key, and its private key wrapped under a
+    key derived from ``TENANTRY_SECRET_KEY`` (NULL for the configured key, which lives in the environment)."""
+
+    __tablename__ = "audit_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    private_wrapped: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # active, retired, revoked
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class AuditVerification(Base):
+    """Where verification of a chain stands (app/audit/verification.py): the point the bounded walks have
+    verified up to, the newest checkpoint they checked, and the last full verification's outcome."""
+
+    __tablename__ = "audit_verifications"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime]
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    full_verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    full_ok: Mapped[bool | None] = mapped_column(default=None)
+    full_broken: Mapped[dict[str, Any] | None] = mapped_column(default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,8 @@ from app.audit import chain
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
 from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, target_rows
+from app.audit.personal import personal_values, seal, set_path
+from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
 from app.db import is_postgres
 from app.ids import new_uuid7
@@ -54,6 +57,9 @@ class OutboxConfig:
     enabled: bool = False
     subject_prefix: str = "tenantry.v1"
     wake: list[Any] = field(default_factory=list)  # callables run after a commit that wrote outbox rows
+    # Seals personal values per subject (app/audit/personal.py); the container always sets it. None records
+    # them in clear, as before sealing existed (only unit tests of other parts build a recorder so).
+    keyring: SubjectKeyring | None = None
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +85,13 @@ class AuditRecorder:
         self.actor = actor
         self.context = context
         self.outbox = outbox or OutboxConfig()
+        self._keys: SubjectKeys | None = None
+
+    @property
+    def subject_keys(self) -> SubjectKeys | None:
+        if self._keys is None and self.outbox.keyring is not None:
+            self._keys = SubjectKeys(self.session, self.clock, self.outbox.keyring)
+        return self._keys
 
     def record(
         self,
@@ -97,6 +110,13 @@ class AuditRecorder:
         who = actor or self.actor
         chain_key = org_id or PLATFORM_CHAIN
         head = self._lock_head(chain_key)
+        clear: dict[str, Any] = {
+            "actor": {"type": who.type, "id": who.id, "name": who.name},
+            "targets": [{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
+            "changes": {k: v for k, v in (changes or {}).items() if k not in SECRET_FIELDS},
+            "data": {k: v for k, v in (data or {}).items() if k not in SECRET_FIELDS},
+        }
+        stored, sealed = self._seal(clear)
         event = AuditEvent(
             id=str(new_uuid7()),
             chain=chain_key,
@@ -106,16 +126,18 @@ class AuditRecorder:
             occurred_at=self.clock.now(),
             actor_type=who.type,
             actor_id=who.id,
-            actor_name=who.name,
-            targets=[{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
+            actor_name=stored["actor"]["name"],
+            targets=stored["targets"],
             context={k: v for k, v in asdict(self.context).items() if v is not None},
             ip=self.context.ip,
             outcome=outcome,
             reason=reason,
-            changes={k: v for k, v in (changes or {}).items() if k not in SECRET_FIELDS},
-            data={k: v for k, v in (data or {}).items() if k not in SECRET_FIELDS},
+            changes=stored["changes"],
+            data=stored["data"],
             prev_hash=head.hash,
         )
+        if sealed:  # left out otherwise: SQL NULL, where assigning None would store JSON null
+            event.sealed = sealed
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)
@@ -127,13 +149,29 @@ class AuditRecorder:
                 OutboxEvent(
                     event_id=event.id,
                     subject=subject_for(self.outbox.subject_prefix, event),
-                    payload=to_cloudevent(event),
+                    payload=to_cloudevent(event, clear),
                     created_at=event.occurred_at,
                 )
             )
             self.session.info["outbox_written"] = True
         self.session.flush()
         return event
+
+    def _seal(self, clear: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stored (and hashed) form of the personal fields: each personal value replaced by its token,
+        and the sealed values by path. The clear form goes to the bus only."""
+        keys = self.subject_keys
+        values = personal_values(clear) if keys is not None else []
+        if keys is None or not values:
+            return clear, {}
+        stored: dict[str, Any] = json.loads(json.dumps(clear))
+        sealed: dict[str, Any] = {}
+        for pv in values:
+            key_id, key = keys.current(pv.subject)
+            token, entry = seal(key_id, key, pv.value)
+            set_path(stored, pv.path, token)
+            sealed[pv.path] = entry
+        return stored, sealed
 
     def lock_chain(self, org_id: str | None) -> None:
         """Take the org's chain lock now. A service that locks rows of its own (a seat pool) calls this

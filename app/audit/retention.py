@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.models import AuditChainHead, AuditEvent, AuditEventTarget, AuditPurgeHorizon
+from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, AuditEventTarget, AuditPurgeHorizon
 from app.clock import Clock
 from app.db import is_postgres, transaction
 from app.orgs.models import Organization
@@ -30,18 +30,30 @@ class PurgeResult:
 
 
 class RetentionPurge:
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock, *, batch: int = 5000) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        *,
+        batch: int = 5000,
+        platform_retention_days: int = 365,
+    ) -> None:
         self.session_factory = session_factory
         self.clock = clock
         self.batch = batch
+        self.platform_retention_days = platform_retention_days
 
     def run(self) -> list[PurgeResult]:
+        """Every org's chain by its own retention, and the platform chain (events with no org: platform keys,
+        accounts, signing keys) by ``TENANTRY_AUDIT_PLATFORM_RETENTION_DAYS``."""
         with transaction(self.session_factory) as session:
             orgs = session.execute(select(Organization.id, Organization.audit_retention_days)).all()
         results = [self.purge_org(org_id, days) for org_id, days in orgs]
+        results.append(self.purge_org(PLATFORM_CHAIN, self.platform_retention_days))
         return [r for r in results if r.purged]
 
     def purge_org(self, org_id: str, retention_days: int) -> PurgeResult:
+        """Purge one chain (an org id, or ``PLATFORM_CHAIN``) past ``retention_days``."""
         cutoff = self.clock.now() - timedelta(days=retention_days)
         total, horizon_seq = 0, None
         while True:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 import app.json_input as json_input
 from app.audit.catalogue import AuditAction
 from app.audit.models import AuditEvent, AuditEventTarget
+from app.audit.subject_keys import Revealer, Shown, SubjectKeyring
 from app.errors import AuditLogsDisabled, NotFound, ValidationFailed
 from app.orgs.models import Organization
 
@@ -165,8 +166,9 @@ def unique_rows(rows: Sequence[Row[Any]]) -> list[Row[Any]]:
 class AuditLogSearch:
     """Reads an org's audit log for its admins; refuses while the org has turned the log off."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyring: SubjectKeyring | None = None) -> None:
         self.session = session
+        self.keyring = keyring
 
     def require_enabled(self, org_id: str) -> Organization:
         org = self.session.get(Organization, org_id)
@@ -181,8 +183,9 @@ class AuditLogSearch:
 
     def page(
         self, org_id: str, f: AuditFilter, *, cursor: str | None, limit: int
-    ) -> tuple[Sequence[Row[Any]], str | None]:
-        """One page newest first, and the cursor of the next page (None on the last)."""
+    ) -> tuple[Sequence[Row[Any]], list[Shown | None], str | None]:
+        """One page newest first, what to show of each row's sealed values, and the cursor of the next page
+        (None on the last)."""
         self.require_enabled(org_id)
         after = decode_cursor(cursor) if cursor else None
         query = keyset_query(org_id, f, after=after, limit=limit + 1)
@@ -190,7 +193,7 @@ class AuditLogSearch:
         more = len(raw) > limit
         rows = unique_rows(raw)[:limit]
         nxt = encode_cursor(Position(rows[-1].occurred_at, rows[-1].id)) if more and rows else None
-        return rows, nxt
+        return rows, Revealer(self.session, self.keyring).batch(rows), nxt
 
 
 def iter_batches(

@@ -10,7 +10,8 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -39,6 +40,9 @@ def key_id(key: Ed25519PublicKey) -> str:
 @dataclass(frozen=True)
 class Signer:
     private_key: Ed25519PrivateKey
+    # TENANTRY_SECRET_KEY: wraps the private keys of rotated keys (app/audit/keyring.py); None: this signer
+    # alone, no rotated key can sign here (tests of other parts).
+    keyring_secret: str | Callable[[], str] | None = field(default=None, repr=False)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -91,7 +95,7 @@ def parse_private_key(value: str) -> Ed25519PrivateKey:
 def load_signer(settings: Settings) -> Signer:
     """The configured key; in development (and tests) one generated once into the instance folder."""
     if settings.audit_signing_key:
-        return Signer(parse_private_key(settings.audit_signing_key))
+        return Signer(parse_private_key(settings.audit_signing_key), settings.resolved_secret_key)
     if settings.env == "production":
         raise RuntimeError("TENANTRY_AUDIT_SIGNING_KEY must be set in production")
     settings.instance_path.mkdir(parents=True, exist_ok=True)
@@ -102,4 +106,4 @@ def load_signer(settings: Settings) -> Signer:
         )
         path.write_bytes(pem)
         path.chmod(0o600)
-    return Signer(parse_private_key(path.read_text()))
+    return Signer(parse_private_key(path.read_text()), settings.resolved_secret_key)

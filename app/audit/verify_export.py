@@ -3,7 +3,9 @@
 Self-contained on purpose: it needs Python 3.11+ and the ``cryptography`` package, nothing of Tenantry, so
 you can copy this file next to your export. It checks that
 
-1. the last line's checkpoint is signed by the instance's key (``GET /v1/audit/public-key``),
+1. the last line's checkpoint is signed by the key its ``key_id`` names, taken from the instance's key set
+   (``GET /v1/audit-keys``, saved as a file; a single PEM or base64 key works too), and that key is not
+   revoked,
 2. every event's ``hash`` is SHA-256(``prev_hash`` || canonical JSON of the event without ``type``,
    ``prev_hash`` and ``hash``), so no line was edited,
 3. consecutive events link (each ``prev_hash`` is the previous event's ``hash``) with no gap in ``seq``,
@@ -16,7 +18,7 @@ A data extract (``manifest.json`` next to its day files) is checked the same way
 count and SHA-256 against the manifest, then the JSON Lines of all files in manifest order against the
 manifest's checkpoint (a CSV extract is checked against the manifest only).
 
-Usage: ``python verify_export.py audit-logs.jsonl public-key.pem`` (or the base64 ``public_key`` value).
+Usage: ``python verify_export.py audit-logs.jsonl audit-keys.json`` (or a public-key.pem, or base64).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-UNHASHED = ("type", "prev_hash", "hash")
+UNHASHED = ("type", "prev_hash", "hash", "sealed", "redacted")
+TOKEN_PREFIX = "pii1."  # noqa: S105 - a marker, not a secret
 
 
 def canonical(value: Any) -> bytes:
@@ -44,6 +47,49 @@ def canonical(value: Any) -> bytes:
 
 def link(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(fields)).hexdigest()
+
+
+def _node(fields: Any, parts: list[str]) -> Any:
+    for part in parts:
+        fields = fields[int(part)] if isinstance(fields, list) else fields[part]
+    return fields
+
+
+def hashed_form(event: dict[str, Any]) -> dict[str, Any] | str:
+    """The fields as hashed: each sealed personal value (``sealed``: path → token, and the salt while the
+    value is readable) back to its token, after checking that the value shown is the one committed to.
+    A string is the reason it cannot be rebuilt."""
+    fields: dict[str, Any] = json.loads(json.dumps({k: v for k, v in event.items() if k not in UNHASHED}))
+    for path, proof in (event.get("sealed") or {}).items():
+        *parents, last = path.split(".")
+        try:
+            parent = _node(fields, parents)
+            key: Any = int(last) if isinstance(parent, list) else last
+            shown = parent[key]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return f"sealed path {path} is not in the event"
+        token = str(proof.get("token", ""))
+        if not token.startswith(TOKEN_PREFIX):
+            return f"sealed path {path} has no token"
+        if "salt" in proof:
+            digest = hashlib.sha256(base64.b64decode(proof["salt"]) + str(shown).encode("utf-8")).digest()
+            if TOKEN_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=") != token:
+                return f"the value at {path} is not the one hashed"
+        parent[key] = token
+    return fields
+
+
+KeySet = dict[str, tuple[Ed25519PublicKey, str]]  # key id → (public key, status)
+
+
+def load_key_set(text: str) -> KeySet:
+    """``GET /v1/audit-keys`` (or a manifest's ``keys`` list) as key id → (key, status)."""
+    document = json.loads(text)
+    entries = document["keys"] if isinstance(document, dict) else document
+    return {
+        str(e["key_id"]): (Ed25519PublicKey.from_public_bytes(base64.b64decode(e["public_key"])), e["status"])
+        for e in entries
+    }
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:
@@ -64,17 +110,23 @@ class Verdict:
     first_seq: int | None
     last_seq: int | None
     error: str | None = None
+    erased_in_place: int = 0  # events whose content was erased in place: linked, not content-checked
 
     def __str__(self) -> str:
         if self.error:
             return f"FAILED: {self.error}"
         span = f"seq {self.first_seq}..{self.last_seq}" if self.events else "no events"
+        if self.erased_in_place:
+            span += (
+                f"; {self.erased_in_place} of them erased in place after an account deletion: "
+                "linked, but their content cannot be checked against their hash"
+            )
         if self.anchored:
             return f"OK: {self.events} events ({span}) link to the signed checkpoint"
         return f"PARTIAL: {self.events} events ({span}) each match their hash, but cannot be tied to the head"
 
 
-def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict:
+def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey | KeySet) -> Verdict:
     events: list[tuple[int, dict[str, Any]]] = []
     checkpoint: dict[str, Any] | None = None
     for number, raw in enumerate(lines, start=1):
@@ -98,17 +150,29 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict
     if checkpoint is None:
         return fail("the export has no signed checkpoint line")
     message = canonical({k: checkpoint[k] for k in ("chain", "seq", "hash", "time")})
+    if isinstance(public_key, dict):
+        kid = str(checkpoint.get("key_id"))
+        if kid not in public_key:
+            return fail(f"the checkpoint is signed by key {kid}, which is not in the key set")
+        public_key, status = public_key[kid]
+        if status == "revoked":
+            return fail(f"the checkpoint is signed by key {kid}, which is revoked: it proves nothing")
     try:
         public_key.verify(base64.b64decode(checkpoint["signature"]), message)
     except (InvalidSignature, ValueError):
         return fail("the checkpoint's signature does not verify with this public key")
     contiguous = True
+    erased = 0
     previous: dict[str, Any] | None = None
     for number, event in events:
-        fields = {k: v for k, v in event.items() if k not in UNHASHED}
+        fields = hashed_form(event)
+        if isinstance(fields, str):
+            return fail(f"line {number} (seq {event.get('seq')}): {fields}")
         if event.get("chain") != checkpoint["chain"]:
             return fail(f"line {number} (seq {event.get('seq')}) belongs to another chain")
-        if link(event["prev_hash"], fields) != event["hash"]:
+        if event.get("redacted") is not None:
+            erased += 1  # the service attests its content (docs/audit-logs.md, "Erasure"); it still links
+        elif link(event["prev_hash"], fields) != event["hash"]:
             return fail(f"line {number} (seq {event['seq']}): content does not match its hash (edited)")
         if previous is not None:
             if event["seq"] == previous["seq"] + 1:
@@ -124,10 +188,10 @@ def verify_export(lines: Iterable[str], public_key: Ed25519PublicKey) -> Verdict
         return fail(
             f"the last event (seq {previous['seq']}) is not the signed head (seq {checkpoint['seq']})"
         )
-    return Verdict(True, anchored, len(events), first, last)
+    return Verdict(True, anchored, len(events), first, last, erased_in_place=erased)
 
 
-def verify_extract(manifest_path: Path, public_key: Ed25519PublicKey) -> Verdict:
+def verify_extract(manifest_path: Path, public_key: Ed25519PublicKey | KeySet) -> Verdict:
     """A data extract: its files against the manifest, then its events against the signed checkpoint."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     lines: list[str] = []
@@ -163,11 +227,12 @@ def main(argv: list[str]) -> int:
     export, key = argv
     key_path = Path(key)
     key_text = key_path.read_text() if not key.lstrip().startswith("-----") and key_path.is_file() else key
+    keys = load_key_set(key_text) if key_text.lstrip().startswith(("{", "[")) else load_public_key(key_text)
     if Path(export).name == "manifest.json":
-        verdict = verify_extract(Path(export), load_public_key(key_text))
+        verdict = verify_extract(Path(export), keys)
     else:
         with open(export, encoding="utf-8") as fh:
-            verdict = verify_export(fh, load_public_key(key_text))
+            verdict = verify_export(fh, keys)
     print(verdict)
     return 0 if verdict.ok and verdict.anchored else 1
 

@@ -111,6 +111,7 @@ def manifest(
     files: list[FileEntry],
     checkpoint: dict[str, Any] | None,
     created_at: datetime,
+    keys: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The manifest: what the extract holds, each file's rows and SHA-256, and the signed checkpoint of the
     last row (``checkpoint.seq`` == the last file's ``last_seq``), so the whole is verifiable offline."""
@@ -127,6 +128,8 @@ def manifest(
         "rows": sum(f.rows for f in files),
         "files": [f.as_dict() for f in files],
         "checkpoint": checkpoint,
+        # Every checkpoint signing key with its status (GET /v1/audit-keys): pick the checkpoint's key_id.
+        "keys": keys or [],
     }
 
 

@@ -22,7 +22,8 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Row, func, or_, select, update
@@ -35,12 +36,13 @@ from app.audit.integrity import AuditIntegrity, checkpoint_json
 from app.audit.models import AuditChainHead, AuditEvent
 from app.audit.recorder import SYSTEM, AuditRecorder, OutboxConfig, RequestContext, Target
 from app.audit.signing import Signer
+from app.audit.subject_keys import Revealer, Shown
 from app.clock import Clock
 from app.config import Settings
 from app.db import is_postgres, transaction
 from app.extracts import core
 from app.extracts.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, ExtractJob
-from app.extracts.rendering import render_part
+from app.extracts.rendering import LineWriter, render_part
 from app.extracts.storage import ExtractStorage
 from app.mail import MailDeliveryError, Mailer
 
@@ -96,6 +98,7 @@ class ExtractRunner:
         self.base_url = base_url.rstrip("/")
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.after_checkpoint = after_checkpoint  # tests: observe (or stop) a worker between checkpoints
+        self.lines = LineWriter()  # remembers the encoded values that repeat across the rows it writes
 
     def _audit(self, session: Session) -> AuditRecorder:
         return AuditRecorder(session, self.clock, SYSTEM, RequestContext(), self.outbox)
@@ -251,11 +254,12 @@ class ExtractRunner:
             cancel = job.cancel_requested
             progress = dict(job.progress)
             rows: Sequence[Row[Any]] = []
+            shown: list[Shown | None] = []
             if not cancel and job.last_seq is not None and progress["after_seq"] < job.last_seq:
                 rows = (
                     session.connection()
                     .execute(
-                        select(*export_columns())
+                        select(*export_columns(csv_cells=job.format == "csv"))
                         .where(
                             EVENTS.c.chain == job.org_id,
                             EVENTS.c.seq > progress["after_seq"],
@@ -266,6 +270,7 @@ class ExtractRunner:
                     )
                     .all()
                 )
+            shown = Revealer(session, self.outbox.keyring).batch(rows)
             snapshot = _JobView.of(job)
         if cancel:
             with transaction(self.session_factory) as session:
@@ -277,12 +282,16 @@ class ExtractRunner:
                 progress = self._close_day(snapshot, progress)
             return self._succeed(job_id, progress)
         self._check_links(snapshot, progress, rows)
+        shown_of = {r.id: s for r, s in zip(rows, shown, strict=True) if s is not None}
         for day, group in _by_day(rows, progress["day"]):
             if progress["day"] is not None and day.isoformat() != progress["day"] and progress["parts"]:
                 progress = self._close_day(snapshot, progress)  # the rows open a later day
             index = len(progress["parts"])
             key = core.part_key(snapshot.prefix, day, index)
-            data = render_part(group, snapshot.fmt, snapshot.compression, header=index == 0)
+            group_shown = [shown_of.get(r.id) for r in group]
+            data = render_part(
+                group, group_shown, snapshot.fmt, snapshot.compression, header=index == 0, lines=self.lines
+            )
             self.storage.write(key, [data])
             progress["parts"] = [
                 *progress["parts"],
@@ -298,12 +307,12 @@ class ExtractRunner:
         """The rows continue the chain from the last checkpoint, with no gap (a purge or an edit would
         otherwise pass silently into a signed extract)."""
         prev_seq, prev_hash = progress["after_seq"], progress["last_hash"]
-        for row in rows:
-            if row.seq != prev_seq + 1 or (prev_hash is not None and row.prev_hash != prev_hash):
-                raise RuntimeError(
-                    f"the audit chain does not link at seq {row.seq}; run `tenantry audit verify`"
-                )
-            prev_seq, prev_hash = row.seq, row.hash
+        fields = rows[0]._fields
+        pick = itemgetter(fields.index("seq"), fields.index("prev_hash"), fields.index("hash"))
+        for seq, row_prev, row_hash in map(pick, rows):
+            if seq != prev_seq + 1 or (prev_hash is not None and row_prev != prev_hash):
+                raise RuntimeError(f"the audit chain does not link at seq {seq}; run `tenantry audit verify`")
+            prev_seq, prev_hash = seq, row_hash
 
     def _close_day(self, job: _JobView, progress: dict[str, Any]) -> dict[str, Any]:
         day = date.fromisoformat(progress["day"])
@@ -357,15 +366,15 @@ class ExtractRunner:
             job = self._own(session, job_id)
             files = [core.FileEntry.of(f) for f in progress["files"]]
             signed: dict[str, Any] | None = None
+            integrity = AuditIntegrity(session, self.clock, self.signer)
             if job.last_seq is not None and progress["last_hash"] is not None:
-                cp = AuditIntegrity(session, self.clock, self.signer).checkpoint_at(
-                    job.org_id, job.last_seq, progress["last_hash"]
-                )
+                cp = integrity.checkpoint_at(job.org_id, job.last_seq, progress["last_hash"])
                 signed = checkpoint_json(cp)
             document = core.manifest(
                 job_id=job.id, org_id=job.org_id, source=job.source, fmt=cast(core.Format, job.format),
                 compression=cast(core.Compression, job.compression), start=job.span_start, end=job.span_end,
                 files=files, checkpoint=signed, created_at=self.clock.now(),
+                keys=integrity.keys.documents()["keys"],
             )  # fmt: skip
             self.storage.write(f"{job_prefix(job)}/{core.MANIFEST_NAME}", [core.manifest_bytes(document)])
             job.progress = progress
@@ -450,20 +459,27 @@ class _JobView:
 
 def _by_day(rows: Sequence[Row[Any]], open_day: str | None) -> Iterator[tuple[date, list[Row[Any]]]]:
     """Consecutive rows grouped by the file they go to: their UTC day, never earlier than the day before
-    them (a row stamped earlier than its predecessor, by a skewed clock, stays in the current file)."""
+    them (a row stamped earlier than its predecessor, by a skewed clock, stays in the current file). A row
+    is compared with the end of the current day; only a row past it has its own day worked out."""
     day = date.fromisoformat(open_day) if open_day else None
+    end = _day_end(day) if day is not None else None
     group: list[Row[Any]] = []
     for row in rows:
-        row_day = core.day_of(row.occurred_at)
-        if day is None or row_day > day:
+        moment = row.occurred_at
+        if end is None or moment >= end:
+            row_day = core.day_of(moment)
             if group:
                 assert day is not None
                 yield day, group
-            day, group = row_day, []
+            day, end, group = row_day, _day_end(row_day), []
         group.append(row)
     if group:
         assert day is not None
         yield day, group
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def _affected(result: object) -> int:

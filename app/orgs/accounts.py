@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
+from app.audit.erasure import SubjectErasure
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import LastOwner, NotFound
@@ -119,6 +120,10 @@ class AccountService:
                 "then delete the account.",
                 orgs=[{"id": o.id, "name": o.name} for o in blocking],
             )
+        # The audit log forgets the person too (app/audit/erasure.py): events from before sealing are erased
+        # in place now; the keys sealing the rest are destroyed once the deletion's own events are recorded.
+        erasure = SubjectErasure(self.session, self.clock, self.audit)
+        plan = erasure.plan_account(user.id, user.email, invitation_ids=[i.id for i in invitations])
         sessions_ended = sum(self.members.end_membership(e.member, reason="account_deleted") for e in held)
         sessions_ended += self.sessions.end_for_member(user.id)  # any left in orgs it no longer belongs to
         now = self.clock.now()
@@ -128,7 +133,7 @@ class AccountService:
         user.updated_at = now
         self._erase_invitations(invitations, user.email)
         self.session.flush()
-        self.audit.record(
+        event = self.audit.record(
             AuditAction.USER_DELETED,
             org_id=None,
             targets=[Target("user", user.id)],
@@ -137,9 +142,11 @@ class AccountService:
                 "org_ids": [entry.org.id for entry in held],
                 "memberships_ended": len(held),
                 "sessions_ended": sessions_ended,
-                "erased": ["email", "name", "invitation_emails"],
+                "erased": ["email", "name", "invitation_emails", "audit_personal_data"],
+                **plan.attestation(),
             },
         )
+        erasure.finish(plan, event.id)
 
     def _invitations_to(self, user: User) -> list[Invitation]:
         """Every invitation to the account's email or accepted by it, in any org, oldest first."""

@@ -39,7 +39,8 @@ def test_jsonl_export_streams_and_verifies_end_to_end(
     assert disposition.startswith("attachment; filename=") and disposition.endswith('.jsonl"')
     lines = resp.get_data(as_text=True).splitlines()
     trailer = json.loads(lines[-1])
-    assert set(trailer) == {"checkpoint"}
+    assert set(trailer) == {"checkpoint", "key"}  # the key document of the key that signed it
+    assert trailer["key"]["key_id"] == trailer["checkpoint"]["key_id"]
     assert json.loads(base64.b64decode(resp.headers["X-Tenantry-Audit-Checkpoint"])) == trailer["checkpoint"]
     events = [json.loads(line) for line in lines[:-1]]
     assert sorted(e["seq"] for e in events) == list(range(1, len(events) + 1))  # the whole chain

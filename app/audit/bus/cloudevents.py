@@ -40,7 +40,15 @@ def subject_for(prefix: str, event: AuditEvent) -> str:
     return f"{prefix}.{event.chain}.{aggregate}.{verb}"
 
 
-def to_cloudevent(event: AuditEvent) -> dict[str, Any]:
+def to_cloudevent(event: AuditEvent, clear: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``clear``: the personal fields as recorded (``actor``, ``targets``, ``changes``, ``data``), which the
+    bus carries in place of the stored tokens (docs/audit-logs.md, "Erasure")."""
+    shown = clear or {
+        "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
+        "targets": event.targets,
+        "changes": event.changes,
+        "data": event.data,
+    }
     return {
         "specversion": SPEC_VERSION,
         "id": event.id,
@@ -52,16 +60,16 @@ def to_cloudevent(event: AuditEvent) -> dict[str, Any]:
         "sequence": format_sequence(event.seq),
         "data": {
             "org_id": event.org_id,
-            "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
-            "targets": event.targets,
+            "actor": shown["actor"],
+            "targets": shown["targets"],
             "context": {
                 "ip": event.context.get("ip"),
                 "user_agent": event.context.get("user_agent"),
                 "request_id": event.context.get("request_id"),
             },
             "outcome": {"result": event.outcome, "reason": event.reason},
-            "changes": event.changes,
-            "details": event.data,
+            "changes": shown["changes"],
+            "details": shown["data"],
             "hash": event.hash,
             "prev_hash": event.prev_hash,
         },

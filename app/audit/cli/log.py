@@ -33,18 +33,29 @@ def audit() -> None:
     pass
 
 
-@audit.command("verify", help="Verify hash chains; exit 1 naming the first broken link of each broken chain.")
+@audit.command(
+    "verify",
+    help="Verify whole hash chains (a progress bar on a terminal); exit 1 naming the first broken link of "
+    "each broken chain. The outcome is stored: the bounded /verify endpoint goes on from an intact head.",
+)
 @click.option("--org", "org_id", default=None, help="Only this organisation's chain (default: every chain).")
 @click.option("--json", "as_json", is_flag=True)
 def verify(org_id: str | None, as_json: bool) -> None:
     from app.audit.integrity import AuditIntegrity
+    from app.audit.verification import record_full
     from app.db import transaction
 
     broken = False
+    show_bar = not as_json and sys.stderr.isatty()
     with built_container() as c, transaction(c.session_factory) as session:
         integrity = AuditIntegrity(session, c.clock, c.audit_signer)
         for chain in [org_id] if org_id else integrity.chains():
-            result = integrity.verify(chain)
+            if show_bar:
+                with click.progressbar(length=integrity.span(chain), label=chain, file=sys.stderr) as bar:
+                    result = integrity.verify(chain, progress=bar.update)
+            else:
+                result = integrity.verify(chain)
+            record_full(session, c.clock, result)
             broken = broken or not result.ok
             if as_json:
                 click.echo(json.dumps(result.as_dict()))
@@ -78,5 +89,57 @@ def purge() -> None:
     from app.audit.retention import RetentionPurge
 
     with built_container() as c:
-        for r in RetentionPurge(c.session_factory, c.clock).run():
+        purge = RetentionPurge(
+            c.session_factory, c.clock, platform_retention_days=c.settings.audit_platform_retention_days
+        )
+        for r in purge.run():
             click.echo(f"{r.org_id}: purged {r.purged} events, horizon at seq {r.horizon_seq}")
+
+
+@audit.group(
+    "keys", help="Checkpoint signing keys: list, rotate, revoke (GET /v1/audit-keys publishes them)."
+)
+def keys() -> None:
+    pass
+
+
+@keys.command("list", help="Every checkpoint signing key with its status; the active one signs.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json: bool) -> None:
+    from app.audit.keyring import SigningKeyring
+    from app.db import transaction
+
+    with built_container() as c, transaction(c.session_factory) as session:
+        document = SigningKeyring(session, c.clock, c.audit_signer).documents()
+    if as_json:
+        click.echo(json.dumps(document))
+        return
+    for key in document["keys"]:
+        when = key["revoked_at"] or key["retired_at"] or key["created_at"]
+        click.echo(f"{key['key_id']}  {key['status']:<8} since {when}")
+
+
+@keys.command("rotate", help="A new key signs checkpoints from now on; the previous one is retired.")
+def keys_rotate() -> None:
+    from app.audit.keyring import SigningKeyring
+    from app.db import transaction
+
+    with built_container() as c, transaction(c.session_factory) as session:
+        row = SigningKeyring(session, c.clock, c.audit_signer).rotate(c.services(session).audit)
+        click.echo(f"{row.kid} signs checkpoints now")
+
+
+@keys.command("revoke", help="Mark a retired key as no longer trusted: its checkpoints prove nothing.")
+@click.argument("kid")
+@click.option("--reason", default="revoked by an operator", show_default=True)
+def keys_revoke(kid: str, reason: str) -> None:
+    from app.audit.keyring import SigningKeyring
+    from app.db import transaction
+    from app.errors import AppError
+
+    try:
+        with built_container() as c, transaction(c.session_factory) as session:
+            SigningKeyring(session, c.clock, c.audit_signer).revoke(c.services(session).audit, kid, reason)
+    except AppError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{kid} revoked")

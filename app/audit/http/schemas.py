@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 from sqlalchemy import Row
 
-from app.api.schema import CURSOR_PATTERN, Query, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Query, QueryBool, ResponseBody
 from app.audit.chain import format_time
 from app.audit.search import AuditFilter
+from app.audit.subject_keys import Shown
 
 
 class AuditFilterQuery(Query):
@@ -82,9 +83,17 @@ class AuditLogPage(ResponseBody):
     next_cursor: str | None = None
 
 
-def event_json(row: Row[Any]) -> dict[str, Any]:
-    """The published shape of one event (API pages and CSV export)."""
+def event_json(row: Row[Any], shown: Shown | None = None) -> dict[str, Any]:
+    """The published shape of one event (API pages), sealed personal values shown or ``[erased]``."""
     ctx = row.context or {}
+    if shown is not None:
+        return {
+            **event_json(row),
+            "actor": {"type": row.actor_type, "id": row.actor_id, "name": shown.actor_name},
+            "targets": shown.targets,
+            "changes": shown.changes,
+            "data": shown.data,
+        }
     return {
         "id": row.id,
         "sequence": row.seq,
@@ -121,19 +130,51 @@ class CheckpointOut(ResponseBody):
     signature: str
 
 
-class VerificationOut(ResponseBody):
-    chain: str
-    ok: bool
-    checked: int
-    first_seq: int | None
-    start: ChainPoint | None = Field(description="The purge horizon the first retained event links to")
-    head: ChainPoint | None
-    broken: BrokenLinkOut | None = None
-    checkpoint: CheckpointOut | None = Field(default=None, description="Latest signed checkpoint, checked")
-
-
 class PublicKeyOut(ResponseBody):
     algorithm: str
     key_id: str
     public_key: str = Field(description="Raw 32-byte Ed25519 public key, base64")
     public_key_pem: str
+
+
+class AuditKeyOut(ResponseBody):
+    key_id: str
+    algorithm: str
+    public_key: str = Field(description="Raw 32-byte Ed25519 public key, base64")
+    public_key_pem: str
+    status: Literal["active", "retired", "revoked"] = Field(
+        description="active signs now; retired signed earlier checkpoints, which still verify; revoked is no "
+        "longer trusted: checkpoints signed by it prove nothing"
+    )
+    created_at: str
+    retired_at: str | None
+    revoked_at: str | None
+    revoked_reason: str | None
+
+
+class AuditKeySetOut(ResponseBody):
+    active: str = Field(description="The key id that signs new checkpoints")
+    keys: list[AuditKeyOut]
+
+
+class VerifyQuery(Query):
+    restart: QueryBool = Field(
+        default=False, description="Start over from the purge horizon instead of the last verified point"
+    )
+
+
+class CoverageOut(ResponseBody):
+    chain: str
+    ok: bool
+    from_seq: int | None = Field(description="The first event this call checked")
+    to_seq: int | None = Field(description="The last event this call checked")
+    head_seq: int
+    complete: bool = Field(description="The walk reached the chain head")
+    checked: int
+    resumed: bool = Field(description="Started from the point a previous call verified")
+    checkpoints: list[int] = Field(description="Seqs of the signed checkpoints checked on the way")
+    broken: BrokenLinkOut | None = None
+    checkpoint: CheckpointOut | None = Field(default=None, description="Newest signed checkpoint checked")
+    next: str | None = Field(description="What to do next: call again, or nothing")
+    first_seq: int | None = Field(description="As from_seq (earlier answers' name)")
+    head: ChainPoint | None
