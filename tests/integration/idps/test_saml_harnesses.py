@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
@@ -194,3 +196,57 @@ def test_simplesamlphp_refuses_a_wrong_password(simplesamlphp_factory: Callable[
 def test_saml_idp_metadata_names_its_certificate(saml_idp_factory: Callable[..., Any]) -> None:
     idp = saml_idp_factory(SP, USER)
     assert idp.keypair.cert_base64 in idp.metadata_xml().replace("\n", "")
+
+
+def logout_request(settings: OneLogin_Saml2_Settings, post: FormPost) -> tuple[str, str]:
+    """The SP's LogoutRequest for the session ``post`` opened (HTTP-Redirect): (URL, request id)."""
+    response = OneLogin_Saml2_Response(settings, post.saml_response)
+    auth = OneLogin_Saml2_Auth(
+        {"https": "on", "http_host": SP_HOST, "script_name": "/sso/logout", "get_data": {}, "post_data": {}},
+        old_settings=settings,
+    )
+    url = auth.logout(
+        return_to="https://app.example.test/bye",
+        name_id=response.get_nameid(),
+        session_index=response.get_session_index(),
+        name_id_format=response.get_nameid_format(),
+    )
+    return url, auth.get_last_request_id()
+
+
+def test_sp_initiated_logout_answers_the_slo_url(start_idp: Callable[..., Any]) -> None:
+    idp = start_idp()
+    settings = sp_settings(idp)
+    browser = idp.browser()
+    url, _ = start_request(settings, "rs")
+    post = idp.login(url, browser=browser)
+    slo_url, request_id = logout_request(settings, post)
+
+    answer = idp.logout(slo_url, browser=browser)
+
+    fields = answer.fields if isinstance(answer, FormPost) else answer.query
+    target = answer.action if isinstance(answer, FormPost) else answer.url.split("?")[0]
+    assert target == SP.slo_url
+    logout = OneLogin_Saml2_Logout_Response(settings, fields["SAMLResponse"])
+    slo_request = {
+        **acs_request(post),
+        "script_name": "/sso/saml/conn_1/slo",
+        "post_data": {},
+        "get_data": fields,
+    }
+    assert logout.is_valid(slo_request, request_id=request_id, raise_exceptions=True)
+    assert logout.get_status() == "urn:oasis:names:tc:SAML:2.0:status:Success"
+
+
+def test_idp_initiated_logout_sends_a_logout_request(start_idp: Callable[..., Any]) -> None:
+    idp = start_idp()
+    settings = sp_settings(idp)
+    browser = idp.browser()
+    idp.login(start_request(settings, "rs")[0], browser=browser)
+
+    request = idp.idp_initiated_logout(browser=browser)
+
+    fields = request.fields if isinstance(request, FormPost) else request.query
+    xml = OneLogin_Saml2_Logout_Request(settings, fields["SAMLRequest"]).get_xml()
+    assert OneLogin_Saml2_Logout_Request.get_nameid(xml) == USER.email
+    assert OneLogin_Saml2_Logout_Request.get_issuer(xml) == idp.entity_id
