@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from app.sso.oidc import (
     validate_id_token,
 )
 from tests.idps.oidc_http import RecordingHttp
-from tests.idps.oidc_provider import OidcClient, OidcProvider, new_signing_keys
+from tests.idps.oidc_provider import OidcClient, OidcProvider, new_signing_keys, start_oidc_provider
 from tests.idps.peers import TestUser
 
 pytestmark = pytest.mark.idp
@@ -127,9 +127,12 @@ def refused(reason: RefusalReason, call: Callable[[], object]) -> OidcRefusal:
     return caught.value
 
 
-@pytest.fixture
-def op(oidc_provider_factory: Callable[..., OidcProvider]) -> OidcProvider:
-    return oidc_provider_factory([CLIENT_A, CLIENT_B], USER)
+@pytest.fixture(scope="module")
+def op() -> Iterator[OidcProvider]:
+    """One OP for the tests that need nothing special of it (each login uses a fresh browser, so the tests do
+    not share a session at the OP); the others start their own through ``oidc_provider_factory``."""
+    with start_oidc_provider([CLIENT_A, CLIENT_B], USER) as provider:
+        yield provider
 
 
 # -- logins --
