@@ -344,6 +344,18 @@ def test_key_type_must_fit_the_algorithm() -> None:
     # An RS256 header pointing at the EC key's kid.
     token = sign(claims(), "RS256", key=RSA, kid="ec-1")
     refused(RefusalReason.KEY_MISMATCH, lambda: validate(token))
+    # An ES256 header on a P-384 key, an EdDSA header on an Ed448 key.
+    p384 = ECKey.generate_key("P-384", parameters={"kid": "ec-384"}, private=True)
+    ed448 = OKPKey.generate_key("Ed448", parameters={"kid": "ed-448"}, private=True)
+    cache, _ = make_cache(None, p384, ed448)
+    refused(
+        RefusalReason.KEY_MISMATCH,
+        lambda: validate(sign(claims(), "ES256", key=EC, kid="ec-384"), cache=cache),
+    )
+    refused(
+        RefusalReason.KEY_MISMATCH,
+        lambda: validate(sign(claims(), "EdDSA", key=ED, kid="ed-448"), cache=cache),
+    )
 
 
 @pytest.mark.parametrize("header", [{"jku": "https://evil/jwks"}, {"jwk": {"kty": "RSA"}}, {"crit": ["exp"]}])
