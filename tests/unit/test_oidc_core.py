@@ -247,6 +247,9 @@ def test_code_exchange_post_auth_public_client_and_errors() -> None:
         http, replace(METADATA, token_endpoint_auth_methods=("client_secret_post",)), PENDING, "c", "s"
     )
     assert http.posts[-1][1]["client_secret"] == "s" and "Authorization" not in http.posts[-1][2]
+    # An explicit method wins over what the issuer offers first.
+    exchange_code(http, METADATA, PENDING, "c", "s", "client_secret_post")
+    assert http.posts[-1][1]["client_secret"] == "s" and "Authorization" not in http.posts[-1][2]
     exchange_code(http, METADATA, PENDING, "c", None)
     assert http.posts[-1][1]["client_id"] == CLIENT_ID and "client_secret" not in http.posts[-1][1]
 

@@ -29,6 +29,7 @@ class OidcClientSettings:
     redirect_uri: str
     scopes: tuple[str, ...] = ("openid", "email", "profile")
     mapping: ClaimMapping = field(default_factory=ClaimMapping)
+    token_endpoint_auth_method: str | None = None  # client_secret_basic or _post; None: as the issuer offers
 
 
 class RelyingParty:
@@ -65,7 +66,9 @@ class RelyingParty:
         if pending.client_id != client.client_id or pending.redirect_uri != client.redirect_uri:
             raise OidcRefusal(RefusalReason.STATE_MISMATCH, "The sign-in was started for another connection.")
         code = read_callback(callback_query, pending, metadata)
-        tokens = exchange_code(self.http, metadata, pending, code, client.client_secret)
+        tokens = exchange_code(
+            self.http, metadata, pending, code, client.client_secret, client.token_endpoint_auth_method
+        )
         id_token = validate_id_token(
             tokens.id_token,
             metadata=metadata,

@@ -27,7 +27,11 @@ def exchange_code(
     pending: PendingAuthorization,
     code: str,
     client_secret: str | None,
+    auth_method: str | None = None,
 ) -> TokenResponse:
+    """Redeem ``code``. ``auth_method`` is the client's registered token endpoint authentication
+    (``client_secret_basic`` or ``client_secret_post``); None picks basic when the issuer offers it (RFC 6749
+    §2.3.1 says servers must), else post. Without a secret the client is public and PKCE is its only proof."""
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -37,7 +41,7 @@ def exchange_code(
     headers = {"Accept": "application/json"}
     if client_secret is None:
         form["client_id"] = pending.client_id  # a public client (§2.3: none), its proof is PKCE alone
-    elif "client_secret_basic" in metadata.token_endpoint_auth_methods:
+    elif (auth_method or _default_auth_method(metadata)) == "client_secret_basic":
         # §2.3.1: each part is form-urlencoded before the Basic encoding.
         pair = f"{quote(pending.client_id, safe='')}:{quote(client_secret, safe='')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
@@ -76,3 +80,8 @@ def exchange_code(
         token_type=token_type if isinstance(token_type, str) else None,
         scope=scope if isinstance(scope, str) else None,
     )
+
+
+def _default_auth_method(metadata: ProviderMetadata) -> str:
+    methods = metadata.token_endpoint_auth_methods
+    return "client_secret_basic" if "client_secret_basic" in methods else "client_secret_post"

@@ -152,6 +152,26 @@ def test_login_with_claims_from_userinfo(op: OidcProvider) -> None:
     assert conn.http.count(conn.metadata.userinfo_endpoint or "") == 1  # the email was only there
 
 
+@pytest.mark.parametrize("method", ["client_secret_post", "none"])
+def test_login_with_other_client_authentication(
+    oidc_provider_factory: Callable[..., OidcProvider], method: str
+) -> None:
+    """A client registered for client_secret_post (as some Okta apps are), and a public client (PKCE only)."""
+    client = OidcClient(
+        "conn-c", None if method == "none" else "secret-c", (REDIRECT_URI,), token_endpoint_auth_method=method
+    )
+    op = oidc_provider_factory([client], USER)
+    conn = Connection(op, client)
+    conn.client = replace(conn.client, token_endpoint_auth_method=None if method == "none" else method)
+
+    assert conn.complete(*conn.start()).email == USER.email
+    # A wrong secret is refused by the OP, whichever way it is sent.
+    if method != "none":
+        conn.client = replace(conn.client, client_secret="wrong")
+        refusal = refused(RefusalReason.TOKEN_ERROR, lambda: conn.complete(*conn.start()))
+        assert "invalid_client" in refusal.detail
+
+
 def test_login_with_claims_in_the_id_token(oidc_provider_factory: Callable[..., OidcProvider]) -> None:
     op = oidc_provider_factory([CLIENT_A], USER, conform_id_token_claims=False)
     conn = Connection(op, CLIENT_A)
