@@ -186,6 +186,7 @@ def _write_config(
         "simplesaml.nameidattribute": ATTRIBUTE_NAMES["email"],
         "attributes.NameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
         "SingleLogoutServiceBinding": [BINDING_REDIRECT, BINDING_POST],
+        "sign.logout": True,  # LogoutRequests and LogoutResponses are signed (Redirect: in the query)
     }
     remote: dict[str, Any] = {
         "AssertionConsumerService": [{"Binding": BINDING_POST, "Location": sp.acs_url, "index": 0}],

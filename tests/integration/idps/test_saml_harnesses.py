@@ -246,7 +246,22 @@ def test_idp_initiated_logout_sends_a_logout_request(start_idp: Callable[..., An
 
     request = idp.idp_initiated_logout(browser=browser)
 
+    target = request.action if isinstance(request, FormPost) else request.url.split("?")[0]
+    assert target == SP.slo_url
     fields = request.fields if isinstance(request, FormPost) else request.query
-    xml = OneLogin_Saml2_Logout_Request(settings, fields["SAMLRequest"]).get_xml()
+    logout = OneLogin_Saml2_Logout_Request(settings, fields["SAMLRequest"])
+    xml = logout.get_xml()
     assert OneLogin_Saml2_Logout_Request.get_nameid(xml) == USER.email
     assert OneLogin_Saml2_Logout_Request.get_issuer(xml) == idp.entity_id
+    if isinstance(request, FormPost):  # saml-idp: POST binding, the signature inside the XML
+        assert b"SignatureValue" in request.saml_xml()
+    else:  # SimpleSAMLphp: Redirect binding, signed in the query; python3-saml checks it
+        at_slo = {**acs_request(FormPost(SP.slo_url, {})), "script_name": "/sso/saml/conn_1/slo"}
+        signed = sp_settings(idp, wantMessagesSigned=True)
+        assert OneLogin_Saml2_Logout_Request(signed, fields["SAMLRequest"]).is_valid(
+            {**at_slo, "get_data": fields}, raise_exceptions=True
+        )
+        unsigned = {k: v for k, v in fields.items() if k not in ("Signature", "SigAlg")}
+        assert not OneLogin_Saml2_Logout_Request(signed, fields["SAMLRequest"]).is_valid(
+            {**at_slo, "get_data": unsigned}
+        )
