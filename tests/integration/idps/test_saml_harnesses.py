@@ -4,11 +4,13 @@ assertions required, accepts with the IdP's certificate, and refuses with anothe
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.response import OneLogin_Saml2_Response
@@ -116,6 +118,22 @@ def test_sp_initiated_login_yields_a_response_python3_saml_accepts(start_idp: Ca
     assert post.relay_state == "https://app.example.test/after"
     assert f'InResponseTo="{request_id}"'.encode() in post.saml_xml()
     assert_valid(settings, post, request_id)
+
+
+def test_sp_initiated_login_with_the_post_binding(start_idp: Callable[..., Any]) -> None:
+    """The SP's AuthnRequest posted (HTTP-POST binding: base64, not deflated) instead of redirected."""
+    idp = start_idp()
+    settings = sp_settings(idp)
+    authn_request = OneLogin_Saml2_Authn_Request(settings)
+    start = FormPost(
+        idp.sso_url,
+        {"SAMLRequest": base64.b64encode(authn_request.get_xml().encode()).decode(), "RelayState": "posted"},
+    )
+
+    post = idp.login(start)
+
+    assert isinstance(post, FormPost) and post.relay_state == "posted"
+    assert_valid(settings, post, authn_request.get_id())
 
 
 def test_idp_initiated_login_is_unsolicited(start_idp: Callable[..., Any]) -> None:
