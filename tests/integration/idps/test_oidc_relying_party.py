@@ -257,11 +257,21 @@ def test_wrong_issuer_is_refused(oidc_provider_factory: Callable[..., OidcProvid
     refused(RefusalReason.ISSUER_MISMATCH, lambda: conn1.validate(raw, pending.nonce))
 
 
-def test_expired_token_is_refused(op: OidcProvider) -> None:
+def test_expired_token_is_refused(oidc_provider_factory: Callable[..., OidcProvider]) -> None:
+    op = oidc_provider_factory([CLIENT_A], USER, id_token_ttl=60)  # ID tokens that live a minute
     conn = Connection(op, CLIENT_A)
     query, pending = conn.start()
-    conn.clock.offset = timedelta(hours=1, minutes=5)  # the OP's ID tokens live an hour
-    refused(RefusalReason.EXPIRED, lambda: conn.complete(query, pending))
+    conn.clock.offset = timedelta(seconds=60 + 120 + 5)  # past exp and the 120 s of allowed skew
+    refusal = refused(RefusalReason.EXPIRED, lambda: conn.complete(query, pending))
+    assert "has expired" in refusal.detail
+
+
+def test_expiry_within_the_allowed_skew_passes(oidc_provider_factory: Callable[..., OidcProvider]) -> None:
+    op = oidc_provider_factory([CLIENT_A], USER, id_token_ttl=60)
+    conn = Connection(op, CLIENT_A)
+    query, pending = conn.start()
+    conn.clock.offset = timedelta(seconds=60 + 100)  # a clock 100 s ahead of the OP's
+    assert conn.complete(query, pending).email == USER.email
 
 
 def test_rotated_key_is_fetched_once(oidc_provider_factory: Callable[..., OidcProvider]) -> None:
