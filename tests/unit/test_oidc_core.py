@@ -474,6 +474,12 @@ def test_jwks_entries_that_are_not_signing_keys_are_ignored() -> None:
     refused(RefusalReason.UNKNOWN_KEY, lambda: validate(sign(claims(), "ES256"), cache=cache))
 
 
+def test_a_jwks_cache_of_another_issuer_is_a_wiring_error() -> None:
+    other = JwksCache(MemoryHttp(), "https://other.example/jwks", FrozenClock(NOW))
+    with pytest.raises(ValueError, match="another issuer"):
+        validate(sign(claims()), cache=other)
+
+
 def test_unreachable_or_bad_jwks_is_a_refusal() -> None:
     cache = JwksCache(MemoryHttp(), JWKS_URI, FrozenClock(NOW))
     refused(RefusalReason.IDP_UNREACHABLE, lambda: validate(sign(claims()), cache=cache))

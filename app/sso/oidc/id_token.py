@@ -54,6 +54,8 @@ def validate_id_token(
     skew: timedelta = DEFAULT_SKEW,
     max_issued_age: timedelta = MAX_ISSUED_AGE,
 ) -> IdToken:
+    if jwks.jwks_uri != metadata.jwks_uri:
+        raise ValueError("the JWKS cache belongs to another issuer than the metadata")  # a wiring error
     header, claims, signing_input, signature = _split(raw)
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in metadata.algorithms:
@@ -71,8 +73,15 @@ def validate_id_token(
         raise OidcRefusal(RefusalReason.MALFORMED_ID_TOKEN, "The ID token's kid is not a string.")
     key = jwks.key_for(kid, KEY_TYPES[alg])
     _verify_signature(alg, key, signing_input, signature)
-    _check_claims(claims, metadata=metadata, client_id=client_id, nonce=nonce, clock=clock, skew=skew,
-                  max_issued_age=max_issued_age)  # fmt: skip
+    _check_claims(
+        claims,
+        metadata=metadata,
+        client_id=client_id,
+        nonce=nonce,
+        clock=clock,
+        skew=skew,
+        max_issued_age=max_issued_age,
+    )
     if access_token is not None and "at_hash" in claims:
         _check_at_hash(claims["at_hash"], access_token, alg, key)
     return IdToken(sub=claims["sub"], claims=claims, algorithm=alg, kid=kid)
