@@ -233,3 +233,40 @@ def test_a_response_for_connection_a_posted_to_connection_b_is_refused(
     assert refusal.reason in {"destination_mismatch", "audience_mismatch", "issuer_mismatch"}, refusal.reason
     assert refusal.data["connection_id"] == conn_b.id
     assert post_to_acs(client, outcome).status_code == 302  # at its own ACS it still works
+
+
+def test_replay_cache_in_redis_when_configured(
+    app: Any,
+    admin: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    redis_url: str,
+    redis_prefix: str,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    """With TENANTRY_RATE_LIMIT_URL set, the ACS's replay cache is Redis (shared by every instance): a second
+    app on the same database and Redis refuses the assertion the first one accepted."""
+    import redis
+
+    from app import create_app
+
+    settings = container.settings.model_copy(
+        update={"rate_limit_url": redis_url, "rate_limit_prefix": redis_prefix}
+    )
+    containers = [Container.build(settings) for _ in range(2)]
+    first, second = (create_app(settings, c) for c in containers)
+    _conn, idp = _connect(admin, org, saml_idp_factory)
+    browser_side = first.test_client()
+    outcome = idp.login(start_login(browser_side, f"org={org['id']}"))
+    pending = browser_side.get_cookie("tenantry_sso_tx", path="/sso")
+    assert pending is not None
+    assert post_to_acs(browser_side, outcome).status_code == 302
+    other_instance = second.test_client()
+    other_instance.set_cookie("tenantry_sso_tx", pending.value, path="/sso")
+    resp = post_to_acs(other_instance, outcome)
+    assert resp.status_code == 400 and "used already" in resp.get_data(as_text=True)
+    keys = redis.Redis.from_url(redis_url).keys(f"{redis_prefix}:saml-replay:*")
+    assert len(keys) == 1
+    for c in containers:
+        c.engine.dispose()
