@@ -32,7 +32,8 @@ session (logout needs it).
 
 OIDC handle (``oidc_provider.OidcProvider``): ``issuer``, ``discovery()``, ``jwks()``, ``signing_keys``
 (private JWKs, to forge tokens the real JWKS vouches for), ``sub``; ``authorize(authorization_url,
-login=None) -> str``: logs in, consents, returns the callback URL (``code``, ``state``, ``iss`` or ``error``).
+login=None) -> str``: logs in, consents, returns the callback URL (``code``, ``state``, ``iss`` or ``error``);
+``register_client(OidcClient)`` adds a client to the running OP (once its redirect URI is known).
 ``oidc_http.RecordingHttp`` is an ``app.sso.oidc.OidcHttp`` over requests that records what it fetched.
 
 Errors: ``browser.DriverError`` (with ``.page``) when an IdP answers something the flow cannot continue from;
