@@ -46,7 +46,7 @@ from app.sso.keys import SecretBox
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.oidc_connections import OidcConnectionService
 from app.sso.oidc_fetch import PinnedOidcHttp
-from app.sso.oidc_flows import JwksRegistry
+from app.sso.oidc_flows import CurrentClock, JwksRegistry
 from app.sso.replay import DatabaseReplayCache, RedisReplayCache, replay_cache_for
 from app.sso.service import SsoLoginService
 
@@ -112,7 +112,7 @@ class Container:
     @cached_property
     def oidc_jwks(self) -> JwksRegistry:
         """One JWKS cache per OIDC connection for the process (the refetch limit holds per connection)."""
-        return JwksRegistry(self.oidc_http, self.clock)
+        return JwksRegistry(self.oidc_http, CurrentClock(lambda: self.clock))
 
     @cached_property
     def saml_replay_cache(self) -> DatabaseReplayCache | RedisReplayCache:

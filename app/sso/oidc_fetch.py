@@ -73,6 +73,7 @@ class PinnedOidcHttp:
         timeout = self.policy.timeout
         deadline = time.monotonic() + timeout
         conn: http.client.HTTPConnection
+        resp: http.client.HTTPResponse | None = None
         if scheme == "https":
             context = self.ssl_context or ssl.create_default_context()
             conn = _PinnedHTTPS(host, port, address, timeout, context)
@@ -111,4 +112,6 @@ class PinnedOidcHttp:
         except (OSError, http.client.HTTPException) as exc:
             raise OidcFetchRefused("connect_error", f"{url} could not be fetched: {exc}.") from None
         finally:
+            if resp is not None:
+                resp.close()  # a body left unread (too large, too slow) keeps the socket open otherwise
             conn.close()

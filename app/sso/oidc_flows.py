@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 
 from app.clock import Clock
 from app.sso.attributes import AssertedIdentity
@@ -54,6 +56,16 @@ def failed(reason: str, detail: str | None = None) -> LoginFailed:
     )
     error.operator_detail = detail
     return error
+
+
+class CurrentClock:
+    """The clock of ``source()`` at each reading: long-lived caches follow a clock swapped later (tests)."""
+
+    def __init__(self, source: Callable[[], Clock]) -> None:
+        self._source = source
+
+    def now(self) -> datetime:
+        return self._source().now()
 
 
 class JwksRegistry:

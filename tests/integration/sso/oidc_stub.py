@@ -36,6 +36,8 @@ class StubOp:
     token_factory: TokenFactory | None = None
     pending: dict[str, dict[str, str]] = field(default_factory=dict)  # code -> authorization request
     jwks_fetches: int = 0
+    discovery_status: int = 200
+    extra_discovery: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kid(self) -> str:
@@ -57,6 +59,7 @@ class StubOp:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": True,
+            **self.extra_discovery,
         }
 
 
@@ -80,7 +83,7 @@ def _handler(op: StubOp) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             parts = urlsplit(self.path)
             if parts.path == "/.well-known/openid-configuration":
-                return self._json(200, op.discovery())
+                return self._json(op.discovery_status, op.discovery())
             if parts.path == "/jwks":
                 op.jwks_fetches += 1
                 return self._json(200, {"keys": [op.key.as_dict(private=False)]})

@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -20,6 +21,7 @@ import requests
 from flask.testing import FlaskClient
 from joserfc.jwk import RSAKey
 
+from app.clock import FrozenClock
 from app.container import Container
 from tests.conftest import Api
 from tests.integration.sso.e2e import path_of, session_token
@@ -154,7 +156,12 @@ def test_forged_id_token_is_refused(
 
 
 def test_unknown_kid_refetches_the_jwks_at_most_once_a_minute_per_connection(
-    client: FlaskClient, admin: Api, org: dict[str, Any], example_domain: str, stub: StubOp
+    client: FlaskClient,
+    admin: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    stub: StubOp,
 ) -> None:
     conn = connect(admin, org["id"], stub)
     stub.token_factory = _unknown_kid
@@ -162,5 +169,16 @@ def test_unknown_kid_refetches_the_jwks_at_most_once_a_minute_per_connection(
         assert login(client, org["id"], conn).json["reason"] == "unknown_key"
     # The first login fetched the JWKS (that fetch is the fresh look for the unknown kid); the next logins
     # (other requests, the same process) share the connection's cache and may not refetch within the minute.
-    # The refetch once the minute has passed (rotation) is tested on the core with the real OP.
     assert stub.jwks_fetches == 1
+    # A minute later, an unknown kid may refetch once (a rotation at the IdP), then not again for a minute.
+    clock = FrozenClock(container.clock.now())
+    container.clock = clock
+    clock.advance(timedelta(seconds=61))
+    for _ in range(2):
+        assert login(client, org["id"], conn).json["reason"] == "unknown_key"
+    assert stub.jwks_fetches == 2
+    # A token under a key the cache holds needs no fetch at all.
+    clock.advance(timedelta(seconds=61))
+    stub.token_factory = lambda op, request: op.sign(claims(op, request))
+    ok = login(client, org["id"], conn)
+    assert ok.status_code == 302 and stub.jwks_fetches == 2
