@@ -93,11 +93,13 @@ class Settings(BaseSettings):
     sso_metadata_timeout: float = Field(default=5.0, gt=0)
     sso_metadata_refresh_interval: int = Field(default=24 * 3600, ge=60)
     sso_allowed_return_origins: str = ""
-    sso_clock_skew: int = Field(default=120, ge=0, le=600)  # seconds allowed on SAML validity windows
+    sso_clock_skew: int = Field(default=120, ge=0, le=300)  # seconds allowed on SAML validity windows
     sso_transaction_ttl: int = Field(default=600, ge=60, le=3600)  # a login started must end within this
     sso_cert_warning_days: int = Field(default=30, ge=1)
+    # Sign-in starts and ACS posts allowed per client IP (``limits`` notation), shared like every limit.
+    sso_rate_ip: str = "120/minute"
 
-    @field_validator("domain_verify_rate")
+    @field_validator("domain_verify_rate", "sso_rate_ip")
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse

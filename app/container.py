@@ -277,6 +277,7 @@ class Services:
             members=self.members,
             mappings=self.group_mappings,
             sessions=self.sessions,
+            invitations=self.invitations,
         )
 
     @cached_property

@@ -1,6 +1,7 @@
 """Generate the SAML attack corpus: tests/fixtures/saml/*.xml and manifest.json (file -> expected verdict).
 
-    .venv/bin/python scripts/gen_saml_corpus.py
+    .venv/bin/python scripts/gen_saml_corpus.py               # encrypted cases kept when present
+    .venv/bin/python scripts/gen_saml_corpus.py --reencrypt   # rebuild them too
 
 Every case is a Response as it reaches the ACS (the decoded XML), built by tests/saml_builder.py from the TEST
 keys in tests/fixtures/saml/keys/ (created on the first run, then reused so the files are stable), at the
@@ -151,7 +152,7 @@ def xsw7() -> bytes:
     root, original = _assertion_level()
     evil = _strip_signature(copy.deepcopy(original))
     _set_name(evil, EVIL_NAME)
-    extensions = etree.Element(SAMLP + "Extensions")
+    extensions = etree.Element(SAMLP + "Extensions", nsmap={"samlp": SAMLP_NS})
     extensions.append(evil)
     root.find(SAML + "Issuer").addnext(extensions)
     return _xml(root)
@@ -162,7 +163,7 @@ def xsw8() -> bytes:
     root, original = _assertion_level()
     copy_of_original = _strip_signature(copy.deepcopy(original))
     _set_name(original, EVIL_NAME)
-    obj = etree.SubElement(original.find(DS + "Signature"), DS + "Object")
+    obj = etree.SubElement(original.find(DS + "Signature"), DS + "Object", nsmap={"ds": DS_NS})
     obj.append(copy_of_original)
     return _xml(root)
 
@@ -223,8 +224,8 @@ def two_assertions() -> bytes:
 def duplicate_id() -> bytes:
     """A second element carrying the signed Assertion's ID (reference ambiguity)."""
     root = response_element(with_(BASE, sign_response=False))
-    extensions = etree.Element(SAMLP + "Extensions")
-    marker = etree.SubElement(extensions, "{urn:evil}Marker")
+    extensions = etree.Element(SAMLP + "Extensions", nsmap={"samlp": SAMLP_NS})
+    marker = etree.SubElement(extensions, "{urn:evil}Marker", nsmap={"evil": "urn:evil"})
     marker.set("ID", BASE.assertion_id)
     root.find(SAML + "Issuer").addnext(extensions)
     return _xml(root)
@@ -268,6 +269,69 @@ def external_dtd() -> bytes:
 
 def truncated() -> bytes:
     return response_bytes(BASE)[:-40]
+
+
+def mutated(shape_: Shape, change: Callable[[etree._Element], None]) -> Callable[[], bytes]:
+    """Build, re-parse (lxml's find() misses names xmlsec created in place), change, serialise."""
+
+    def build() -> bytes:
+        root = etree.fromstring(response_bytes(shape_))
+        change(root)
+        return _xml(root)
+
+    return build
+
+
+def _set_signature_method(root: etree._Element) -> None:
+    root.find(f".//{DS}SignatureMethod").set("Algorithm", "http://www.w3.org/2000/09/xmldsig#hmac-sha1")
+
+
+def _add_xslt(root: etree._Element) -> None:
+    transform = etree.SubElement(root.find(f".//{DS}Transforms"), DS + "Transform")
+    transform.set("Algorithm", "http://www.w3.org/TR/1999/REC-xslt-19991116")
+
+
+def _cipher_reference(root: etree._Element) -> None:
+    xenc = "{http://www.w3.org/2001/04/xmlenc#}"
+    cipher_data = root.find(f".//{xenc}EncryptedData/{xenc}CipherData")
+    cipher_data.remove(cipher_data.find(xenc + "CipherValue"))
+    etree.SubElement(cipher_data, xenc + "CipherReference").set("URI", "file:///etc/passwd")
+
+
+def _rsa_1_5(root: etree._Element) -> None:
+    xenc = "{http://www.w3.org/2001/04/xmlenc#}"
+    method = root.find(f".//{xenc}EncryptedKey/{xenc}EncryptionMethod")
+    method.set("Algorithm", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
+
+
+def _namespaced_duplicate_id(root: etree._Element) -> None:
+    extensions = etree.Element(SAMLP + "Extensions", nsmap={"samlp": SAMLP_NS})
+    marker = etree.SubElement(extensions, "{urn:evil}Marker", nsmap={"evil": "urn:evil"})
+    marker.set("{urn:evil}ID", BASE.assertion_id)
+    root.find(SAML + "Issuer").addnext(extensions)
+
+
+def assertion_in_status_detail() -> bytes:
+    """A signed evil-named assertion (another request's) hidden in StatusDetail, the real one in place."""
+    root = response_element(with_(BASE, sign_response=False))
+    hidden = etree.fromstring(assertion_xml(with_(BASE, assertion_id="id-assertion-0009", name_id=EVIL_NAME)))
+    sign(hidden, BASE)
+    detail = etree.SubElement(root.find(SAMLP + "Status"), SAMLP + "StatusDetail", nsmap={"samlp": SAMLP_NS})
+    detail.append(hidden)
+    return _xml(root)
+
+
+def assertion_in_advice() -> bytes:
+    """The evil assertion (unsigned) carries the IdP-signed original inside its Advice."""
+    root, original = _assertion_level()
+    evil = _strip_signature(copy.deepcopy(original))
+    evil.set("ID", "id-evil-assertion")
+    _set_name(evil, EVIL_NAME)
+    advice = etree.Element(SAML + "Advice", nsmap={"saml": SAML_NS})
+    evil.find(SAML + "Conditions").addnext(advice)
+    original.addprevious(evil)
+    advice.append(original)
+    return _xml(root)
 
 
 OKTA = with_(
@@ -506,11 +570,50 @@ CASES: dict[str, Case] = {
         "audience_mismatch",
         {},
     ),
+    # more signature and encryption tricks
+    "whole_document_reference": (
+        shape(with_(BASE, sign_response=False, reference_uri="")),
+        "signature_reference_invalid",
+        {},
+    ),
+    "hmac_signature_method": (
+        mutated(with_(BASE, sign_response=False), _set_signature_method),
+        "algorithm_refused",
+        {},
+    ),
+    "xslt_transform": (mutated(with_(BASE, sign_response=False), _add_xslt), "transform_forbidden", {}),
+    "encrypted_cipher_reference": (
+        mutated(with_(BASE, sign_response=False, encrypt_to="test-sp-encryption"), _cipher_reference),
+        "decryption_failed",
+        {},
+    ),
+    "encrypted_rsa_1_5_key_transport": (
+        mutated(with_(BASE, sign_response=False, encrypt_to="test-sp-encryption"), _rsa_1_5),
+        "encryption_algorithm_refused",
+        {},
+    ),
+    "namespaced_duplicate_id": (
+        mutated(with_(BASE, sign_response=False), _namespaced_duplicate_id),
+        "duplicate_id",
+        {},
+    ),
+    "assertion_in_status_detail": (assertion_in_status_detail, "assertion_count", {}),
+    "assertion_in_advice": (assertion_in_advice, "assertion_count", {}),
+    "response_signed_by_attacker": (
+        shape(with_(BASE, signer="test-attacker", sign_assertion=False)),
+        "signature_invalid",
+        {},
+    ),
     # parsing
     "xxe_external_entity": (lambda: XXE, "doctype_forbidden", {}),
     "billion_laughs": (lambda: BILLION_LAUGHS, "doctype_forbidden", {}),
     "external_dtd": (external_dtd, "doctype_forbidden", {}),
     "truncated_xml": (truncated, "malformed_xml", {}),
+    "utf16_encoded": (
+        lambda: response_bytes(BASE).replace(b"UTF-8", b"UTF-16").decode().encode("utf-16"),
+        "malformed_xml",
+        {},
+    ),
     "status_responder": (status_failure, "status_not_success", {}),
     "empty_nameid": (shape(with_(BASE, name_id="")), "name_id_missing", {}),
 }
@@ -524,10 +627,15 @@ def main() -> None:
         "defaults": {"expected_request_id": REQUEST_ID, "allow_unsolicited": False},
         "cases": {},
     }
+    # Encrypted cases use a random session key: keep the committed files unless asked (no churn in git).
+    reencrypt = "--reencrypt" in sys.argv[1:]
     for stale in CORPUS_DIR.glob("*.xml"):
-        stale.unlink()
+        if stale.stem not in CASES or reencrypt or "encrypt" not in stale.stem:
+            stale.unlink()
     for stem, (build, verdict, arguments) in CASES.items():
-        (CORPUS_DIR / f"{stem}.xml").write_bytes(build())
+        path = CORPUS_DIR / f"{stem}.xml"
+        if not path.exists():
+            path.write_bytes(build())
         manifest["cases"][f"{stem}.xml"] = {"expect": verdict, **arguments}
     (CORPUS_DIR / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"{len(CASES)} cases written to {CORPUS_DIR}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -159,7 +159,7 @@ class Shape:
     response_id: str = "id-response-0001"
     assertion_id: str = "id-assertion-0001"
     session_index: str = "session-0001"
-    extra: dict[str, str] = field(default_factory=dict)
+    reference_uri: str | None = None  # None: "#" + the signed element's ID
 
 
 def _instant(value: dt.datetime) -> str:
@@ -229,7 +229,8 @@ def sign(element: etree._Element, shape: Shape) -> None:
         issuer.addnext(signature)
     else:
         element.insert(0, signature)
-    ref = xmlsec.template.add_reference(signature, _DIGEST[shape.digest_alg], uri="#" + element.get("ID"))
+    uri = "#" + element.get("ID") if shape.reference_uri is None else shape.reference_uri
+    ref = xmlsec.template.add_reference(signature, _DIGEST[shape.digest_alg], uri=uri)
     xmlsec.template.add_transform(ref, xmlsec.constants.TransformEnveloped)
     xmlsec.template.add_transform(ref, xmlsec.constants.TransformExclC14N)
     x509_data = xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))

@@ -458,6 +458,7 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "idp_slo_url",
             "idp_metadata_url",
             "idp_certs",
+            "idp_set_by_owner",
             "oidc_issuer",
             "oidc_client_id",
             "oidc_client_secret_sealed",

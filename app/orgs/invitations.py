@@ -340,6 +340,28 @@ class InvitationService:
         else:
             self._check_account_holder(invitation, user, caller)
             case, proof = "existing", PROOF_SESSION
+        member = self._join(invitation, user, case)
+        issued = self.sessions.issue(user.id, invitation.org_id, "invitation", account_proof=proof)
+        return Acceptance(member, user, issued, case)
+
+    def pending_for(self, org_id: str, email: str) -> Invitation | None:
+        """The live pending invitation of ``email`` to ``org_id``, if any (SSO sign-in honours it)."""
+        return self.session.scalars(
+            select(Invitation).where(
+                Invitation.org_id == org_id,
+                Invitation.email == normalize_email(email),
+                Invitation.status == PENDING,
+                Invitation.expires_at > self.clock.now(),
+            )
+        ).one_or_none()
+
+    def accept_signed_in(self, invitation: Invitation, user: User, case: AccountCase) -> Membership:
+        """Accept for a person whose control of the address another way in proved (an SSO sign-in through
+        the org's connection for an address of its verified domains): the invitation's role and seat apply.
+        The caller issues the session."""
+        return self._join(invitation, user, case)
+
+    def _join(self, invitation: Invitation, user: User, case: AccountCase) -> Membership:
         # From here on the invitee is the one acting: membership, seat and acceptance events name them.
         self.audit.actor = Actor("user", user.id, user.name or user.email)
         member = self.members.add(invitation.org_id, user, invitation.role, source="invitation")
@@ -363,8 +385,7 @@ class InvitationService:
                 "account": case,
             },
         )
-        issued = self.sessions.issue(user.id, invitation.org_id, "invitation", account_proof=proof)
-        return Acceptance(member, user, issued, case)
+        return member
 
     def failure_of(self, token: str, error: AppError, caller: Principal | None = None) -> Failure | None:
         """A refused acceptance as a failure for the audit aggregation, when the token names an invitation

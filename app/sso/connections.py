@@ -158,6 +158,7 @@ class SsoConnectionService:
             updated_at=now,
         )
         self._apply_idp(conn, data.idp, now)
+        conn.idp_set_by_owner = self._is_owner(principal, org_id)
         self.session.add(conn)
         self.session.flush()
         for use, generated in keys.by_use.items():
@@ -210,6 +211,7 @@ class SsoConnectionService:
         now = self.clock.now()
         if data.idp is not None:
             self._apply_idp(conn, data.idp, now)
+            conn.idp_set_by_owner = self._is_owner(principal, org_id)
         after = self._snapshot(conn)
         changes = diff(before, after)
         if not changes:
@@ -456,6 +458,10 @@ class SsoConnectionService:
             )
         check_grant(principal, self.authorizer, org_id, role)
 
+    def _is_owner(self, principal: Principal, org_id: str) -> bool:
+        held = self.authorizer.held(principal, org_id)
+        return held is None or "owners:manage" in held  # None: a platform key
+
     def _apply_idp(self, conn: SsoConnection, idp: IdpConfig, now: datetime) -> None:
         if list(idp.certs) != list(conn.idp_certs or []):
             conn.idp_cert_warned_at = None  # a new certificate set: warn again if it expires soon
@@ -512,6 +518,7 @@ class SsoConnectionService:
     def _snapshot(conn: SsoConnection) -> dict[str, Any]:
         snap: dict[str, Any] = {name: getattr(conn, name) for name in POLICY_FIELDS + IDP_FIELDS}
         snap["attribute_map"] = dict(conn.attribute_map)
+        snap["idp_set_by_owner"] = conn.idp_set_by_owner
         snap["idp_certs"] = [cert_info(p).fingerprint_sha256 for p in conn.idp_certs]
         return snap
 

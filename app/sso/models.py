@@ -39,6 +39,9 @@ class SsoConnection(Base):
     require_verified_domain: Mapped[bool] = mapped_column(default=True)
     # {"email": attr, "first_name": attr, "last_name": attr, "groups": attr}
     attribute_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Whether whoever last set the IdP (its settings, metadata or URL) held ``owners:manage``: only then may
+    # the connection sign owners in (an admin's IdP must not become a way into an owner's membership).
+    idp_set_by_owner: Mapped[bool] = mapped_column(default=False)
     # SAML: the IdP
     idp_entity_id: Mapped[str | None] = mapped_column(String(1024))
     idp_sso_url: Mapped[str | None] = mapped_column(String(2048))

@@ -178,6 +178,8 @@ class OidcConnectionService:
         )
         self._apply_discovery(conn, data.discovered)
         self._seal_secret(conn, data.client_secret)
+        # Owners sign in only through a connection whose IdP an owner set last (app/sso/service.py).
+        conn.idp_set_by_owner = self._is_owner(principal, org_id)
         self.session.add(conn)
         self.session.flush()
         self.audit.record(
@@ -202,6 +204,9 @@ class OidcConnectionService:
                 setattr(conn, name, value)
         if data.attribute_map is not None:
             conn.attribute_map = _clean_map({**conn.attribute_map, **data.attribute_map})
+        if data.client_id is not None or data.discovered is not None or data.client_secret is not None:
+            # Who the IdP is changes with the issuer or the client: owner-set only if an owner does it.
+            conn.idp_set_by_owner = self._is_owner(principal, org_id)
         if data.client_id is not None:
             conn.oidc_client_id = data.client_id
         if data.scopes is not None:
@@ -361,6 +366,10 @@ class OidcConnectionService:
             raise _invalid("token_endpoint_auth_method", "The issuer offers no client secret authentication.")
         return method
 
+    def _is_owner(self, principal: Principal, org_id: str) -> bool:
+        held = self.authorizer.held(principal, org_id)
+        return held is None or "owners:manage" in held  # None: a platform key
+
     def _check_role(self, org_id: str, role: str, principal: Principal) -> None:
         if role == OWNER:
             raise ValidationFailed(
@@ -391,6 +400,7 @@ class OidcConnectionService:
     def _snapshot(conn: SsoConnection) -> dict[str, Any]:
         snap: dict[str, Any] = {name: getattr(conn, name) for name in POLICY_FIELDS}
         snap["attribute_map"] = dict(conn.attribute_map)
+        snap["idp_set_by_owner"] = conn.idp_set_by_owner
         snap["oidc_issuer"] = conn.oidc_issuer
         snap["oidc_client_id"] = conn.oidc_client_id
         snap["oidc_scopes"] = list(conn.oidc_scopes or [])

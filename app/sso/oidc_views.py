@@ -39,7 +39,7 @@ from app.sso.schemas import (
     SsoConnectionUpdate,
 )
 from app.sso.transaction import PendingLogin
-from app.sso.views import _note_refusal, _redirect, _transactions, sso
+from app.sso.views import _note_refusal, _rate_limit, _redirect, _transactions, sso
 from app.web import container, db_session, services
 
 SEALED = "sealed"
@@ -74,6 +74,7 @@ def start_login(conn: SsoConnection, return_to: str | None, login_hint: str | No
 
 @sso.get("/oidc/<connection_id>/callback")
 def oidc_callback(connection_id: str) -> Response:
+    _rate_limit()  # per client IP, shared with sign-in starts and ACS posts
     conn = services().sso_connections.find(connection_id)
     if conn is None or conn.type != OIDC:
         raise NotFound("No sign-in connection has that address.")
@@ -184,6 +185,7 @@ def out(conn: SsoConnection) -> SsoConnectionOut:
         jit=conn.jit,
         allow_idp_initiated=False,
         require_verified_domain=conn.require_verified_domain,
+        idp_set_by_owner=conn.idp_set_by_owner,
         attribute_map=AttributeMapOut(**attrs),
         sp_entity_id=None,
         acs_url=None,

@@ -156,6 +156,9 @@ class SsoConnectionOut(ResponseBody):
     jit: bool
     allow_idp_initiated: bool
     require_verified_domain: bool
+    idp_set_by_owner: bool = Field(
+        description="An owner set the IdP last: only then may owners sign in through this connection."
+    )
     attribute_map: AttributeMapOut = Field(
         description="Attribute names read for each field, in order (configured first, then defaults)."
     )
@@ -201,6 +204,7 @@ class SsoConnectionOut(ResponseBody):
             jit=conn.jit,
             allow_idp_initiated=conn.allow_idp_initiated,
             require_verified_domain=conn.require_verified_domain,
+            idp_set_by_owner=conn.idp_set_by_owner,
             attribute_map=AttributeMapOut(**attrs),
             sp_entity_id=urls.entity_id,
             acs_url=urls.acs_url,

@@ -6,13 +6,17 @@ The rules, in order (each refusal names its ``reason``, recorded as ``sso.login_
 2. The identity carries an email (``email_missing``, ``email_invalid``).
 3. The email belongs to a verified domain of *this* org, unless the connection says otherwise
    (``email_domain_not_verified``): an IdP cannot sign in people of domains the org does not own.
-4. An existing member must be active (``member_suspended``); a person who is not a member is created only
-   when the connection does JIT (``not_a_member``), with the connection's default role, granted through the
-   one grant rule as an admin would (``check_grant``; a connection never grants owner).
+4. An existing member must be active (``member_suspended``); an owner signs in only through a connection
+   whose IdP an owner set (``owner_needs_owner_configured_connection``: else an admin's IdP would be a way
+   into an owner's membership). A person who is not a member joins when a pending invitation names the
+   address (for addresses of the org's verified domains only; its role and seat apply, JIT or not), or else
+   only when the connection does JIT (``not_a_member``), with the connection's default role granted through
+   the one grant rule as an admin would (``check_grant``; a connection never grants owner).
 5. Groups the IdP asserts (by name, or the SCIM group's externalId) join the member to the org's groups that
    exist, and their group mappings apply exactly as SCIM applies them (role, seat when there is room, or
    ``shortfall``); a mapped group no longer asserted is left. Names are updated from the assertion.
-6. A session (``method="sso"``, ``account_proof="sso"``) and ``sso.login_succeeded``.
+6. A session (``method="sso"``; ``account_proof="sso"`` only for an address of the org's verified domains)
+   and ``sso.login_succeeded``.
 
 Everything is one transaction: a refusal writes nothing but its audit event (recorded apart).
 """
@@ -30,10 +34,11 @@ from app.audit.recorder import Actor, AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.domains.service import DomainService
-from app.errors import Forbidden
+from app.errors import Forbidden, SeatLimitReached
 from app.orgs.accounts import AccountService, normalize_email
+from app.orgs.invitations import InvitationService
 from app.orgs.members import MemberService
-from app.orgs.models import Membership, Organization, User
+from app.orgs.models import Invitation, Membership, Organization, User
 from app.orgs.sessions import IssuedSession, SessionService
 from app.rbac.permissions import ADMIN, OWNER, Authorizer, check_grant
 from app.scim.mappings import GroupMappingService
@@ -88,6 +93,7 @@ class SsoLoginService:
         members: MemberService,
         mappings: GroupMappingService,
         sessions: SessionService,
+        invitations: InvitationService,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -98,6 +104,7 @@ class SsoLoginService:
         self.members = members
         self.mappings = mappings
         self.sessions = sessions
+        self.invitations = invitations
 
     def check_usable(self, conn: SsoConnection) -> Organization:
         org = self.session.get(Organization, conn.org_id)
@@ -113,7 +120,8 @@ class SsoLoginService:
         if email is None:
             raise refused("email_invalid", "Your identity provider sent an email address that is not valid.")
         org_id = conn.org_id
-        if conn.require_verified_domain and not self.domains.email_in_verified_domain(org_id, email):
+        owned = self.domains.email_in_verified_domain(org_id, email)
+        if conn.require_verified_domain and not owned:
             raise refused(
                 "email_domain_not_verified",
                 f"{email} is not in a domain this organisation has verified, so this connection cannot sign "
@@ -127,28 +135,38 @@ class SsoLoginService:
         if member is not None:
             if member.status != "active":
                 raise refused("member_suspended", "Your membership of this organisation is suspended.")
-        else:
-            if not conn.jit:
+            if member.role == OWNER and not conn.idp_set_by_owner:
                 raise refused(
-                    "not_a_member",
-                    "You are not a member of this organisation yet; ask an administrator to invite you.",
+                    "owner_needs_owner_configured_connection",
+                    "Owners sign in through a connection whose identity provider an owner configured; ask an "
+                    "owner to save this connection's IdP settings.",
                 )
-            if conn.default_role == OWNER:
-                raise refused("role_not_grantable", "This connection's default role cannot be granted.")
-            try:
-                check_grant(principal, self.authorizer, org_id, conn.default_role)
-            except Forbidden:
-                raise refused(
-                    "role_not_grantable", "This connection's default role cannot be granted at sign-in."
-                ) from None
-            user, _created = self.accounts.get_or_create(email, identity.display_name, org_id=org_id)
-            member = self.members.add(org_id, user, conn.default_role, source=JIT_SOURCE)
+        else:
+            invitation = self._invitation(conn, email) if owned else None
+            if invitation is None:
+                self._check_jit(conn, principal)
+            user, created = self.accounts.get_or_create(email, identity.display_name, org_id=org_id)
+            if invitation is not None:
+                try:
+                    member = self.invitations.accept_signed_in(
+                        invitation, user, "created" if created else "existing"
+                    )
+                except SeatLimitReached:
+                    raise refused(
+                        "seat_limit_reached",
+                        "Your invitation comes with a seat, and none is free; ask an administrator.",
+                    ) from None
+            else:
+                member = self.members.add(org_id, user, conn.default_role, source=JIT_SOURCE)
             jit = True
         assert user is not None
         self._update_name(user, identity)
         if identity.groups is not None:
             self._sync_groups(member, identity.groups, principal)
-        issued = self.sessions.issue(user.id, org_id, "sso", account_proof="sso")
+        # The IdP proves the account itself only for addresses of the org's own verified domains: a connection
+        # that accepts other domains signs people in to this org, never as the account (no /v1/me, no
+        # account deletion, no vouching for invitations elsewhere).
+        issued = self.sessions.issue(user.id, org_id, "sso", account_proof="sso" if owned else None)
         self.session.add(
             SsoSession(
                 session_id=issued.id,
@@ -180,6 +198,29 @@ class SsoLoginService:
             actor=Actor("user", user.id, user.name or user.email),
         )
         return LoginResult(user, member, issued, jit)
+
+    def _invitation(self, conn: SsoConnection, email: str) -> Invitation | None:
+        """A pending invitation is the admins' consent (JIT or not), with its role and seat; an owner
+        invitation only through a connection whose IdP an owner set."""
+        invitation = self.invitations.pending_for(conn.org_id, email)
+        if invitation is not None and invitation.role == OWNER and not conn.idp_set_by_owner:
+            return None
+        return invitation
+
+    def _check_jit(self, conn: SsoConnection, principal: Principal) -> None:
+        if not conn.jit:
+            raise refused(
+                "not_a_member",
+                "You are not a member of this organisation yet; ask an administrator to invite you.",
+            )
+        if conn.default_role == OWNER:
+            raise refused("role_not_grantable", "This connection's default role cannot be granted.")
+        try:
+            check_grant(principal, self.authorizer, conn.org_id, conn.default_role)
+        except Forbidden:
+            raise refused(
+                "role_not_grantable", "This connection's default role cannot be granted at sign-in."
+            ) from None
 
     def _update_name(self, user: User, identity: AssertedIdentity) -> None:
         name = identity.display_name

@@ -14,6 +14,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.failures import Failure
 from app.audit.recorder import Actor, Target
 from app.errors import AppError, MalformedRequest, NotFound, Unauthenticated
+from app.ratelimit import Rule
 from app.sso import cookies
 from app.sso.errors import LoginFailed, LoginRefused, NoConnection
 from app.sso.flows import SamlFlows, peek_attribute, peek_in_response_to
@@ -49,6 +50,16 @@ def _transactions() -> LoginTransactions:
 def _return_to(value: str | None) -> str | None:
     settings = container().settings
     return safe_return_to(value, settings.base_url, settings.sso_allowed_return_origins)
+
+
+def _rate_limit() -> None:
+    """Sign-in starts and ACS posts per client IP (429 page with Retry-After past it)."""
+    settings = container().settings
+    container().rate_limiter.hit(
+        Rule("sso_ip", settings.sso_rate_ip),
+        request.remote_addr or "-",
+        detail="Too many sign-in attempts from this address. Wait a minute and try again.",
+    )
 
 
 def _connection(connection_id: str) -> SsoConnection:
@@ -100,6 +111,7 @@ def login() -> Response:
         raise MalformedRequest("return_to is not an address this service may send you back to.")
     if not email and not org_id:
         return _html(login_page(return_to=return_to))
+    _rate_limit()
     svc = services()
     if not org_id:
         match = svc.domains.org_for_email(email[:320])
@@ -144,6 +156,7 @@ def metadata(connection_id: str) -> Response:
 # --- ACS -----------------------------------------------------------------------------------------------
 @sso.post("/saml/<connection_id>/acs")
 def acs(connection_id: str) -> Response:
+    _rate_limit()
     conn = _connection(connection_id)
     saml_response = request.form.get("SAMLResponse", "")
     if not saml_response:

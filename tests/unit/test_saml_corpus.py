@@ -116,11 +116,14 @@ def test_valid_cases_expire(name: str, case: dict[str, Any]) -> None:
     assert _verdict(name, case, now=NOW + dt.timedelta(hours=1)) == "expired"
 
 
-XSW = [
-    (name, case)
-    for name, case in CASES
-    if name.startswith("xsw") or name in ("two_assertions", "duplicate_id")
-]
+STRUCTURAL = {
+    "two_assertions.xml",
+    "duplicate_id.xml",
+    "namespaced_duplicate_id.xml",
+    "assertion_in_status_detail.xml",
+    "assertion_in_advice.xml",
+}
+XSW = [(name, case) for name, case in CASES if name.startswith("xsw") or name in STRUCTURAL]
 
 
 @pytest.mark.parametrize(("name", "case"), XSW, ids=[name for name, _ in XSW])
@@ -176,3 +179,22 @@ def test_comment_injection_is_refused_and_the_full_text_is_what_was_signed() -> 
     assert name_id.text == "alice@corp-a.test"
     assert text_of(name_id) == "alice@corp-a.test.evil.test"
     assert _verdict("comment_injection_nameid.xml", {}) == "comment_injection"
+
+
+def test_the_committed_corpus_is_what_the_generator_builds() -> None:
+    """The files are not hand-edited: every deterministic case (RSA PKCS#1 v1.5 signatures are) is rebuilt
+    byte for byte; encrypted cases use a random session key, so only their manifest entry is compared."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gen_saml_corpus", Path(__file__).resolve().parents[2] / "scripts" / "gen_saml_corpus.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.NOW == NOW
+    assert set(generator.CASES) == {name.removesuffix(".xml") for name, _ in CASES}
+    for stem, (build, verdict, arguments) in generator.CASES.items():
+        assert MANIFEST["cases"][f"{stem}.xml"] == {"expect": verdict, **arguments}, stem
+        if "encrypt" not in stem:
+            assert build() == (CORPUS / f"{stem}.xml").read_bytes(), f"{stem}: run scripts/gen_saml_corpus.py"

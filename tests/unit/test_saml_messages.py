@@ -445,3 +445,71 @@ def test_parse_idp_metadata_refusals(document: bytes | str, reason: str) -> None
     with pytest.raises(SamlRefusal) as refused:
         parse_idp_metadata(document, entity_id=entity_id)
     assert refused.value.reason == reason
+
+
+# --- Helpers for the connection service ---
+
+
+def test_new_sp_key_signs_and_decrypts(sp: SpSettings, idp: IdpSettings) -> None:
+    from app.sso.saml import certificate_not_after, new_sp_key, validate_response
+
+    fresh = new_sp_key(sp.entity_id, now=NOW)
+    assert certificate_not_after(fresh.certificate_pem) == NOW + dt.timedelta(days=3650)
+    mine = SpSettings(
+        entity_id=sp.entity_id, acs_url=sp.acs_url, slo_url=sp.slo_url, signing=fresh, decryption=(fresh,)
+    )
+    out = authn_request(mine, idp, binding="post", relay_state=None, now=NOW)
+    xml = base64.b64decode(out.fields["SAMLRequest"])
+    assert OneLogin_Saml2_Utils.validate_sign(xml, fresh.certificate_pem, xpath=AUTHN_XPATH)
+    # a message encrypted to the previous key still opens while the fresh key comes first
+    shape = b.with_(b.Shape(now=NOW), encrypt_to="test-sp-encryption")
+    assert validate_response(
+        base64.b64encode(b.response_bytes(shape)).decode(),
+        sp=SpSettings(
+            entity_id=sp.entity_id,
+            acs_url=sp.acs_url,
+            slo_url=sp.slo_url,
+            signing=fresh,
+            decryption=(fresh, *sp.decryption),  # the new key first, the old ones still open old messages
+        ),
+        idp=idp,
+        expected_request_id=b.REQUEST_ID,
+        allow_unsolicited=False,
+        now=NOW,
+        clock_skew=SKEW,
+    ).encrypted
+
+
+def test_idp_settings_from_fields() -> None:
+    from app.sso.saml import idp_settings_from_fields
+
+    body = certificate_body(b.key_pair("test-idp").cert_pem)
+    settings = idp_settings_from_fields(
+        entity_id=" https://idp.test/x ", sso_url="https://idp.test/sso", certificates=[body, body]
+    )
+    assert settings.entity_id == "https://idp.test/x"
+    assert len(settings.certificates) == 1 and settings.certificates[0].startswith(
+        "-----BEGIN CERTIFICATE-----"
+    )
+    assert settings.sso_binding == BINDING_REDIRECT
+    for kwargs, reason in (
+        (
+            {"entity_id": "", "sso_url": "https://idp.test/sso", "certificates": [body]},
+            Reason.METADATA_INVALID,
+        ),
+        (
+            {"entity_id": "e", "sso_url": "javascript:alert(1)", "certificates": [body]},
+            Reason.METADATA_INVALID,
+        ),
+        (
+            {"entity_id": "e", "sso_url": "https://idp.test/sso", "certificates": []},
+            Reason.NO_IDP_CERTIFICATE,
+        ),
+        (
+            {"entity_id": "e", "sso_url": "https://idp.test/sso", "certificates": ["MIIB"]},
+            Reason.NO_IDP_CERTIFICATE,
+        ),
+    ):
+        with pytest.raises(SamlRefusal) as refused:
+            idp_settings_from_fields(**kwargs)  # type: ignore[arg-type]
+        assert refused.value.reason == reason

@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('allow_idp_initiated', sa.Boolean(), nullable=False),
     sa.Column('require_verified_domain', sa.Boolean(), nullable=False),
     sa.Column('attribute_map', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('idp_set_by_owner', sa.Boolean(), nullable=False),
     sa.Column('idp_entity_id', sa.String(length=1024), nullable=True),
     sa.Column('idp_sso_url', sa.String(length=2048), nullable=True),
     sa.Column('idp_sso_binding', sa.String(length=16), nullable=True),

@@ -6,19 +6,23 @@ No Flask, no database. The SSO views and services call these:
   ``validate.py``; anything wrong raises :class:`SamlRefusal` with a stable ``reason``. Replay is the
   caller's: keep ``ValidatedAssertion.replay_key`` until ``replay_expires_at``.
 - :func:`authn_request` (SP-initiated login, Redirect or POST binding, always signed).
-- :func:`sp_metadata` and :func:`parse_idp_metadata` (hardened: no DTD, size-limited).
+- :func:`sp_metadata` and :func:`parse_idp_metadata` (hardened: no DTD, size-limited);
+  :func:`idp_settings_from_fields` for settings typed in by an admin.
+- Keys: :func:`new_sp_key` (a connection's SP signing or encryption key pair) and
+  :func:`certificate_not_after` (for the IdP certificate expiry warning).
 - Single logout: :func:`logout_request` (SP-initiated, signed Redirect), :func:`validate_logout_response`,
   :func:`validate_logout_request` (IdP-initiated) and :func:`logout_response` (our answer to it).
 """
 
 from app.sso.saml.errors import Reason, SamlRefusal
+from app.sso.saml.keys import certificate_not_after, new_sp_key
 from app.sso.saml.logout import (
     logout_request,
     logout_response,
     validate_logout_request,
     validate_logout_response,
 )
-from app.sso.saml.metadata import parse_idp_metadata, sp_metadata
+from app.sso.saml.metadata import idp_settings_from_fields, parse_idp_metadata, sp_metadata
 from app.sso.saml.requests import authn_request
 from app.sso.saml.settings import (
     BINDING_POST,
@@ -50,8 +54,11 @@ __all__ = [
     "SpSettings",
     "ValidatedAssertion",
     "authn_request",
+    "certificate_not_after",
+    "idp_settings_from_fields",
     "logout_request",
     "logout_response",
+    "new_sp_key",
     "parse_idp_metadata",
     "sp_metadata",
     "validate_logout_request",

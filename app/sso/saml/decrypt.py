@@ -43,6 +43,10 @@ def decrypt_assertion(encrypted_assertion: Element, keys: Sequence[SpKey]) -> El
     ]
     if not encrypted_keys:
         raise SamlRefusal(Reason.DECRYPTION_FAILED, "no EncryptedKey")
+    for node in (encrypted_data, *encrypted_keys):
+        # CipherReference would make xmlsec fetch a URI (SSRF, local files): only inline CipherValue.
+        if node.find(f"{XENC}CipherData/{XENC}CipherValue") is None:
+            raise SamlRefusal(Reason.DECRYPTION_FAILED, "only an inline CipherValue is accepted")
     for encrypted_key in encrypted_keys:
         if _method(encrypted_key) not in algorithms.KEY_TRANSPORT:
             raise SamlRefusal(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
+from datetime import datetime, timedelta
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import NameOID
 
 from app.sso.saml.errors import Reason, SamlRefusal
+from app.sso.saml.settings import SpKey
 
 _PEM_BODY = re.compile(r"-----BEGIN [A-Z ]+-----|-----END [A-Z ]+-----|\s+")
 
@@ -34,8 +37,13 @@ def certificate_body(cert: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def xmlsec_certificate_key(cert: str) -> xmlsec.Key:
+    """The certificate's public key alone, for verifying. Loading the certificate itself works too, but then
+    every ``ctx.key = …`` duplicates the X.509 data (about 120 µs per signature, against under 1 µs)."""
+    spki = public_key(cert).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     try:
-        return xmlsec.Key.from_memory(certificate_pem(cert).encode(), xmlsec.constants.KeyDataFormatCertPem)
+        return xmlsec.Key.from_memory(spki, xmlsec.constants.KeyDataFormatPem)
     except xmlsec.Error as exc:
         raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the IdP certificate does not load: {exc}") from None
 
@@ -68,3 +76,37 @@ def xmlsec_signing_key(private_key_pem: str, certificate_pem: str) -> xmlsec.Key
     key = xmlsec.Key.from_memory(private_key_pem.encode(), xmlsec.constants.KeyDataFormatPem)
     key.load_cert_from_memory(certificate_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
     return key
+
+
+def certificate_not_after(cert: str) -> datetime:
+    """When a certificate expires (UTC), for the "IdP certificate expires within 30 days" warning."""
+    try:
+        return x509.load_pem_x509_certificate(certificate_pem(cert).encode()).not_valid_after_utc
+    except ValueError as exc:
+        raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the certificate does not load: {exc}") from None
+
+
+def new_sp_key(entity_id: str, *, now: datetime, valid_for: timedelta = timedelta(days=3650)) -> SpKey:
+    """A fresh RSA-2048 key pair with a self-signed certificate, for a connection's SP signing or encryption.
+
+    SAML peers use the certificate only as a key container (pinned through metadata), so self-signed is the
+    norm; the validity still matters to IdPs that check it, hence ten years by default.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, entity_id[:64])])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + valid_for)
+        .sign(key, hashes.SHA256())
+    )
+    return SpKey(
+        private_key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+    )

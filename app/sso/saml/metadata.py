@@ -55,6 +55,35 @@ def sp_metadata(sp: SpSettings) -> str:
     )
 
 
+def idp_settings_from_fields(
+    *,
+    entity_id: str,
+    sso_url: str,
+    certificates: tuple[str, ...] | list[str],
+    sso_binding: str = BINDING_REDIRECT,
+    slo_url: str | None = None,
+) -> IdpSettings:
+    """IdP settings typed in by an admin (entity id, SSO URL, certificate as PEM or bare base64), checked."""
+    if not entity_id.strip() or not sso_url.strip():
+        raise SamlRefusal(Reason.METADATA_INVALID, "the IdP entity id and SSO URL are required")
+    if not sso_url.startswith(("https://", "http://")):
+        raise SamlRefusal(Reason.METADATA_INVALID, f"the SSO URL {sso_url!r} is not an http(s) URL")
+    if sso_binding not in (BINDING_REDIRECT, BINDING_POST):
+        raise SamlRefusal(Reason.METADATA_INVALID, f"unsupported SSO binding {sso_binding!r}")
+    pems = tuple(dict.fromkeys(certificate_pem(c) for c in certificates if c.strip()))
+    if not pems:
+        raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, "at least one IdP signing certificate is required")
+    for pem in pems:
+        public_key(pem)
+    return IdpSettings(
+        entity_id=entity_id.strip(),
+        sso_url=sso_url.strip(),
+        sso_binding=sso_binding,
+        slo_url=slo_url,
+        certificates=pems,
+    )
+
+
 def _entity(root: Element, entity_id: str | None) -> Element:
     if root.tag == MD + "EntityDescriptor":
         candidates = [root]

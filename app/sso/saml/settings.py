@@ -109,7 +109,8 @@ class InboundMessage:
     """A SAMLRequest/SAMLResponse as received by a view.
 
     Redirect binding: build with :meth:`from_query` from the RAW query string (the detached signature covers
-    the exact bytes sent, so it must not be re-encoded). POST binding: :meth:`from_form` from the form fields.
+    the exact bytes sent, so it must not be re-encoded): in Flask
+    ``request.query_string.decode("latin-1")``. POST binding: :meth:`from_form` from ``request.form``.
     """
 
     binding: Binding
@@ -144,5 +145,6 @@ class IdpLogoutRequest:
 
 
 DEFAULT_CLOCK_SKEW = timedelta(seconds=120)
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # a larger setting is capped: skew widens every replay window
 MAX_MESSAGE_BYTES = 256 * 1024  # decoded XML; real responses are a few KB, metadata a few tens of KB
 MAX_METADATA_BYTES = 1024 * 1024

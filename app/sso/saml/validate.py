@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.sso.saml import signatures
 from app.sso.saml.decrypt import decrypt_assertion
 from app.sso.saml.errors import Reason, SamlRefusal
-from app.sso.saml.settings import MAX_MESSAGE_BYTES, IdpSettings, SpSettings, ValidatedAssertion
+from app.sso.saml.settings import (
+    MAX_CLOCK_SKEW,
+    MAX_MESSAGE_BYTES,
+    IdpSettings,
+    SpSettings,
+    ValidatedAssertion,
+)
 from app.sso.saml.times import check_window, parse_instant
 from app.sso.saml.xml import (
     DS,
@@ -72,7 +78,12 @@ def validate_response(
     now: datetime,
     clock_skew: timedelta,
 ) -> ValidatedAssertion:
-    """Validate a POSTed SAMLResponse for this SP and IdP; raise SamlRefusal on anything wrong."""
+    """Validate a POSTed SAMLResponse for this SP and IdP; raise SamlRefusal on anything wrong.
+
+    ``now`` is the caller's clock (naive means UTC); ``clock_skew`` is capped at ``MAX_CLOCK_SKEW``.
+    """
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+    clock_skew = min(max(clock_skew, timedelta(0)), MAX_CLOCK_SKEW)
     try:
         root = parse(decode_post_message(saml_response_b64), max_bytes=MAX_MESSAGE_BYTES)
         return _validate(root, sp, idp, expected_request_id, allow_unsolicited, now, clock_skew)
@@ -83,17 +94,22 @@ def validate_response(
 
 
 def check_unique_ids(root: Element) -> None:
-    """An ID appears once in the document, or a reference could resolve to a different element (XSW)."""
+    """An ID value appears once in the document, or a reference could resolve to another element (XSW).
+
+    xmlsec registers attributes by local name (any namespace, so ``evil:ID`` too) and libxml2 treats
+    ``xml:id`` as an ID: every attribute named ``ID`` or ``id`` in any namespace counts.
+    """
     seen: set[str] = set()
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
-        value = element.get("ID")
-        if value is None:
-            continue
-        if value in seen:
-            raise SamlRefusal(Reason.DUPLICATE_ID, f"ID {value!r} appears more than once")
-        seen.add(value)
+        for name, value in element.attrib.items():
+            local = name.rpartition("}")[2]
+            if local not in ("ID", "id", "Id"):
+                continue
+            if value in seen:
+                raise SamlRefusal(Reason.DUPLICATE_ID, f"ID {value!r} appears more than once")
+            seen.add(value)
 
 
 def _check_signature_positions(root: Element, assertion: Element | None) -> None:

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
+from app.config import Settings
 from app.container import Container
 from app.db import transaction
 from app.sso.keys import SecretBox, SecretUnreadable, key_context
@@ -17,6 +18,12 @@ from tests.conftest import Api, make_org_key
 from tests.integration.sso.helpers import idp_cert, saml_fields
 
 BASE = "/v1/orgs/{org}/sso-connections"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The production rule for metadata URLs: https and public addresses only."""
+    return settings.model_copy(update={"allow_private_metadata_urls": False})
 
 
 def _create(api: Api, org: dict[str, Any], **extra: object) -> dict[str, Any]:

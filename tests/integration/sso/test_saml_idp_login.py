@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.container import Container
 from app.db import transaction
 from app.orgs.models import Membership, User
 from tests.conftest import Api
+from tests.idps.browser import FormPost, parse_forms
 from tests.idps.peers import TestUser, shared_keypair
 from tests.idps.saml_idp import SamlIdp
 from tests.integration.sso.e2e import Connection, create_connection, post_to_acs, session_token, start_login
@@ -191,6 +193,16 @@ def test_email_outside_the_orgs_verified_domains_is_refused(
     assert _member(container, org["id"], outsider.email) is None
     [event] = _events(container, org["id"], "sso.login_failed")
     assert event.reason == "email_domain_not_verified"
+    # A connection told to accept other domains signs the person in to this org, but never as the account.
+    admin.patch(f"/v1/orgs/{org['id']}/sso-connections/{_conn.id}", {"require_verified_domain": False})
+    resp = post_to_acs(client, idp.login(start_login(client, f"org={org['id']}")))
+    assert resp.status_code == 302
+    token = session_token(resp)
+    assert token is not None
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/v1/orgs/{org['id']}", headers=headers).status_code == 200
+    me = client.get("/v1/me", headers=headers)
+    assert me.status_code == 403 and me.json["code"] == "account_proof_required"
 
 
 def test_idp_initiated_only_when_allowed(
@@ -270,3 +282,84 @@ def test_replay_cache_in_redis_when_configured(
     assert len(keys) == 1
     for c in containers:
         c.engine.dispose()
+
+
+def test_post_binding_when_the_idp_wants_it(
+    client: FlaskClient,
+    admin: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    conn, idp = _connect(admin, org, saml_idp_factory)
+    admin.patch(f"/v1/orgs/{org['id']}/sso-connections/{conn.id}", {"idp_sso_binding": "post"})
+    page = client.get(f"/sso/login?org={org['id']}")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    [form] = parse_forms(page.get_data(as_text=True), "http://localhost/sso/login")
+    assert form.action == idp.sso_url and "SAMLRequest" in form.fields
+    assert b"<ds:Signature" in base64.b64decode(form.fields["SAMLRequest"])  # signed in the document
+    resp = post_to_acs(client, idp.login(FormPost(form.action, dict(form.fields))))
+    assert resp.status_code == 302 and session_token(resp) is not None
+
+
+def test_owners_sign_in_only_through_a_connection_whose_idp_an_owner_set(
+    client: FlaskClient,
+    admin: Api,
+    owner: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    """Else an admin (who may manage SSO but not owners) could point a connection at an IdP of their own and
+    sign in as an owner."""
+    conn, idp = _connect(admin, org, saml_idp_factory)
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 302
+    member, _user = _member(container, org["id"], USER.email) or (None, None)
+    assert member is not None
+    assert owner.patch(f"/v1/orgs/{org['id']}/members/{member.id}", {"role": "owner"}).status_code == 200
+    resp = post_to_acs(client, idp.login(start_login(client, f"org={org['id']}")))
+    assert resp.status_code == 403 and session_token(resp) is None
+    [event] = _events(container, org["id"], "sso.login_failed")
+    assert event.reason == "owner_needs_owner_configured_connection"
+    url = f"/v1/orgs/{org['id']}/sso-connections/{conn.id}"
+    assert owner.patch(url, {"idp_metadata_url": idp.metadata_url}).status_code == 200
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 302
+    # An admin changing the IdP afterwards takes that away again.
+    assert admin.patch(url, {"idp_metadata_url": idp.metadata_url}).status_code == 200
+    assert post_to_acs(client, idp.login(start_login(client, f"org={org['id']}"))).status_code == 403
+
+
+def test_a_pending_invitation_is_honoured_at_sso_sign_in_even_without_jit(
+    client: FlaskClient,
+    admin: Api,
+    platform: Api,
+    org: dict[str, Any],
+    example_domain: str,
+    container: Container,
+    saml_idp_factory: Callable[..., SamlIdp],
+) -> None:
+    """With SSO enforced, an invitee cannot accept by token (403 sso_required): signing in through SSO
+    accepts the invitation, with its role and seat."""
+    org_id = org["id"]
+    assert platform.put(f"/v1/orgs/{org_id}/seats/pro", {"limit": 1}).status_code == 200
+    assert admin.patch(f"/v1/orgs/{org_id}", {"sso_enforced": True}).status_code == 200
+    invited = platform.post(
+        f"/v1/orgs/{org_id}/invitations",
+        {"email": USER.email, "role": "admin", "seat_type": "pro", "return_token": True},
+    ).json
+    assert (
+        client.post("/v1/invitations/accept", json={"token": invited["token"]}).json["code"] == "sso_required"
+    )
+    _conn, idp = _connect(admin, org, saml_idp_factory, jit=False)
+    resp = post_to_acs(client, idp.login(start_login(client, f"email={USER.email}")))
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    member, _user = _member(container, org_id, USER.email) or (None, None)
+    assert member is not None and (member.role, member.seat_type, member.source) == (
+        "admin",
+        "pro",
+        "invitation",
+    )
+    listed = admin.get(f"/v1/orgs/{org_id}/invitations?status=accepted").json["data"]
+    assert [i["id"] for i in listed] == [invited["id"]]
+    assert len(_events(container, org_id, "invitation.accepted")) == 1

@@ -153,3 +153,15 @@ def test_enforced_sso_refuses_invitation_acceptance_for_verified_domain_addresse
     assert client.post("/v1/invitations/accept", json={"token": outside["token"]}).status_code in (200, 201)
     assert admin.patch(f"/v1/orgs/{org['id']}", {"sso_enforced": False}).status_code == 200
     assert client.post("/v1/invitations/accept", json={"token": inside["token"]}).status_code in (200, 201)
+
+
+def test_sign_in_attempts_are_rate_limited_per_ip(
+    app: Any, client: FlaskClient, org: dict[str, Any], conn: dict[str, Any]
+) -> None:
+    app.extensions["tenantry"].settings.sso_rate_ip = "3/minute"
+    app.extensions["tenantry"].rate_limiter.reset()
+    codes = [client.get(f"/sso/login?org={org['id']}").status_code for _ in range(3)]
+    limited = client.post(f"/sso/saml/{conn['id']}/acs", data={"SAMLResponse": "eA=="})
+    assert codes == [302, 302, 302]
+    assert limited.status_code == 429 and limited.headers["Retry-After"] and limited.mimetype == "text/html"
+    assert client.get("/sso/login").status_code == 200  # the bare page is not limited
