@@ -213,7 +213,11 @@ def delete_sso_connection(org_id: str, connection_id: str) -> None:
     "SP metadata, and still decrypt, until removed with DELETE …/keys/{key_id}.",
 )
 def rotate_sso_keys(org_id: str, connection_id: str, body: RotateKeysIn) -> SsoConnectionOut:
-    _service().get(org_id, connection_id)
+    if _service().get(org_id, connection_id).type == OIDC:
+        raise UnsupportedConnectionType(
+            "OIDC connections have no SP keys; change the client secret with PATCH instead.",
+            errors=[{"field": "type", "message": "oidc"}],
+        )
     db_session().commit()
     uses = (SIGNING, ENCRYPTION) if body.use == "both" else (body.use,)
     keys = generate_keys(org_id, container().clock.now(), uses)

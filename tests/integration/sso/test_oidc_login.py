@@ -110,6 +110,34 @@ def test_connection_api_answers_the_redirect_uri_and_seals_the_secret(
             f"/v1/orgs/{org['id']}/sso-connections/{conn['id']}", {"idp_sso_url": "https://x.example/sso"}
         )
         assert bad.status_code == 422 and bad.json["code"] == "invalid_idp_settings"
+        rotate = admin.post(f"/v1/orgs/{org['id']}/sso-connections/{conn['id']}/rotate-keys", {})
+        assert rotate.status_code == 422 and rotate.json["code"] == "unsupported_connection_type"
+        # The SAML endpoints do not know an OIDC connection.
+        assert admin.client.get(f"/sso/saml/{conn['id']}/metadata").status_code == 404
+
+
+def test_the_idps_refusal_is_a_readable_page_and_audited(
+    client: FlaskClient, admin: Api, org: dict[str, Any], example_domain: str, container: Container
+) -> None:
+    with oidc_connection(admin, org["id"]) as (conn, op):
+        params = query_of(start(client, org["id"], conn["id"]))
+        # The person declines at the IdP: it answers this browser's state with an error (RFC 6749 §4.1.2.1).
+        denied = {
+            "error": "access_denied",
+            "error_description": "<script>alert(1)</script>",
+            "state": params["state"],
+            "iss": op.issuer,
+        }
+        page = client.get(f"{urlsplit(conn['redirect_uri']).path}?{urlencode(denied)}")
+        assert page.status_code == 400 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+        assert "Your identity provider refused the sign-in." in html and "<script>" not in html
+        assert session_token(page) is None
+        [event] = events(container, org["id"], "sso.login_failed")
+        assert event.reason == "idp_error" and "access_denied" in event.data["detail"]
+        # A disabled connection starts nothing.
+        admin.patch(f"/v1/orgs/{org['id']}/sso-connections/{conn['id']}", {"enabled": False})
+        assert client.get(f"/sso/login?org={org['id']}&connection={conn['id']}").status_code == 404
 
 
 def test_issuer_discovery_is_fetched_under_the_ssrf_rules(admin: Api, org: dict[str, Any]) -> None:
