@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,6 +20,7 @@ from app.audit.models import AuditEvent
 from app.container import Container
 from app.db import transaction
 from app.orgs.models import Membership, User
+from app.scim.models import ScimGroup
 from app.sso.models import SsoConnection
 from app.sso.oidc_connections import secret_context
 from tests.conftest import Api, make_org_key
@@ -277,3 +279,26 @@ def test_tenant_separation_between_connections(
         assert member_of(container, other["id"], USER.email) is None
         # Login through org=Acme with Globex's connection id: not Acme's connection, nothing starts.
         assert client.get(f"/sso/login?org={org['id']}&connection={conn_b['id']}").status_code == 404
+
+
+def test_groups_from_userinfo_apply_the_group_mappings(
+    client: FlaskClient, admin: Api, org: dict[str, Any], example_domain: str, container: Container
+) -> None:
+    """oidc-provider (conformIdTokenClaims, its default) puts only ``sub`` in the ID token: the email, names
+    and the ``groups`` claim come from userinfo, and the org's mapping of the asserted group applies."""
+    now = datetime.now(UTC)
+    with transaction(container.session_factory) as session:
+        group = ScimGroup(org_id=org["id"], display_name="Eng", created_at=now, updated_at=now)
+        session.add(group)
+        session.flush()
+        group_id = group.id
+    mapped = admin.post(f"/v1/orgs/{org['id']}/group-mappings", {"group_id": group_id, "role": "admin"})
+    assert mapped.status_code == 201, mapped.json
+    with oidc_connection(admin, org["id"], scopes=["openid", "email", "profile", "groups"]) as (conn, op):
+        done = client.get(path_of(op.authorize(start(client, org["id"], conn["id"]))))
+        assert done.status_code == 302, done.get_data(as_text=True)
+    member = member_of(container, org["id"], USER.email)
+    assert member is not None and member.role == "admin"
+    with transaction(container.session_factory) as session:
+        user = session.scalars(select(User).where(User.email == USER.email)).one()
+        assert user.name == "Grace Hopper"
