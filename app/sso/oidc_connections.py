@@ -48,7 +48,8 @@ from app.sso.oidc import (
 from app.sso.oidc.http import fetch_json
 
 DEFAULT_SCOPES = ("openid", "email", "profile")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+PUBLIC_CLIENT = "none"  # noqa: S105 - RFC 7591's token_endpoint_auth_method of a client without a secret
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", PUBLIC_CLIENT)
 POLICY_FIELDS = ("name", "enabled", "default_role", "jit", "require_verified_domain")
 # The claim each attribute is read from when the connection names none (OIDC Core §5.1; groups as Okta
 # and Entra ID send them once configured).
@@ -217,7 +218,8 @@ class OidcConnectionService:
             self._seal_secret(conn, data.client_secret)
         if data.token_endpoint_auth_method is not None or data.client_secret is not None:
             discovered = data.discovered or self._stored_discovery(conn)
-            method = data.token_endpoint_auth_method or conn.oidc_token_auth_method
+            kept = None if conn.oidc_token_auth_method == PUBLIC_CLIENT else conn.oidc_token_auth_method
+            method = data.token_endpoint_auth_method or kept  # a secret given to a public client: as offered
             secret = data.client_secret if data.client_secret is not None else self.client_secret(conn)
             conn.oidc_token_auth_method = self._auth_method(method, secret, discovered)
         changes = diff(before, self._snapshot(conn))
@@ -350,13 +352,15 @@ class OidcConnectionService:
     @staticmethod
     def _auth_method(method: str | None, secret: str | None, discovered: Discovered) -> str | None:
         """The client's token endpoint authentication, checked against the secret and the issuer."""
-        if secret is None:
-            if method not in (None, "none"):
-                raise _invalid("client_secret", f"{method} needs a client secret.")
-            return "none"
-        if method == "none":
-            raise _invalid("token_endpoint_auth_method", "none is for public clients: drop client_secret.")
         offered = discovered.metadata.token_endpoint_auth_methods
+        if secret is None:
+            if method not in (None, PUBLIC_CLIENT):
+                raise _invalid("client_secret", f"{method} needs a client secret.")
+            if PUBLIC_CLIENT not in offered:
+                raise _invalid("client_secret", "The issuer takes no public clients: give the client secret.")
+            return PUBLIC_CLIENT
+        if method == PUBLIC_CLIENT:
+            raise _invalid("token_endpoint_auth_method", "none is for public clients: drop client_secret.")
         if method is not None and method not in offered:
             raise _invalid(
                 "token_endpoint_auth_method",

@@ -55,21 +55,29 @@ def member_of(container: Container, org_id: str, email: str) -> Membership | Non
 
 @contextmanager
 def oidc_connection(
-    admin: Api, org_id: str, user: TestUser = USER, *, client_id: str = "tenantry", **body: Any
+    admin: Api,
+    org_id: str,
+    user: TestUser = USER,
+    *,
+    client_id: str = "tenantry",
+    secret: str | None = SECRET,
+    **body: Any,
 ) -> Iterator[tuple[dict[str, Any], OidcProvider]]:
     """A connection to a real OP. The OP must know the connection's redirect URI, which exists only once the
     connection does (and creating it fetches the OP's discovery document): so the OP is started, the
     connection created, and the OP restarted on the same port with the same keys and the redirect URI."""
     port, keys = free_port(), new_signing_keys()
-    bootstrap = OidcClient(client_id, SECRET, ("http://localhost/unused",))
+    method = "client_secret_basic" if secret else "none"
+    bootstrap = OidcClient(client_id, secret, ("http://localhost/unused",), token_endpoint_auth_method=method)
     with start_oidc_provider([bootstrap], user, port=port, signing_keys=keys) as op:
+        given = {"client_secret": secret} if secret else {}
         resp = admin.post(
             f"/v1/orgs/{org_id}/sso-connections",
-            {"type": "oidc", "issuer": op.issuer, "client_id": client_id, "client_secret": SECRET, **body},
+            {"type": "oidc", "issuer": op.issuer, "client_id": client_id, **given, **body},
         )
         assert resp.status_code == 201, resp.json
         conn: dict[str, Any] = resp.json
-    client = OidcClient(client_id, SECRET, (conn["redirect_uri"],))
+    client = OidcClient(client_id, secret, (conn["redirect_uri"],), token_endpoint_auth_method=method)
     with start_oidc_provider([client], user, port=port, signing_keys=keys) as op:
         yield conn, op
 
@@ -302,3 +310,14 @@ def test_groups_from_userinfo_apply_the_group_mappings(
     with transaction(container.session_factory) as session:
         user = session.scalars(select(User).where(User.email == USER.email)).one()
         assert user.name == "Grace Hopper"
+
+
+def test_a_public_client_signs_in_with_pkce_alone(
+    client: FlaskClient, admin: Api, org: dict[str, Any], example_domain: str, container: Container
+) -> None:
+    with oidc_connection(admin, org["id"], secret=None) as (conn, op):
+        assert conn["oidc"]["client_secret_set"] is False
+        assert conn["oidc"]["token_endpoint_auth_method"] == "none"
+        done = client.get(path_of(op.authorize(start(client, org["id"], conn["id"]))))
+        assert done.status_code == 302 and session_token(done) is not None, done.get_data(as_text=True)
+    assert member_of(container, org["id"], USER.email) is not None
