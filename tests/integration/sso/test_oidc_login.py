@@ -321,3 +321,16 @@ def test_a_public_client_signs_in_with_pkce_alone(
         done = client.get(path_of(op.authorize(start(client, org["id"], conn["id"]))))
         assert done.status_code == 302 and session_token(done) is not None, done.get_data(as_text=True)
     assert member_of(container, org["id"], USER.email) is not None
+
+
+def test_discovery_by_email_sends_the_address_as_login_hint(
+    client: FlaskClient, admin: Api, org: dict[str, Any], example_domain: str
+) -> None:
+    with oidc_connection(admin, org["id"]) as (conn, op):
+        resp = client.get(f"/sso/login?{urlencode({'email': USER.email})}")
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        params = query_of(resp.headers["Location"])
+        assert params["login_hint"] == USER.email and params["client_id"] == "tenantry"
+        assert params["scope"] == "openid email profile" and params["response_type"] == "code"
+        done = client.get(path_of(op.authorize(resp.headers["Location"])))
+        assert done.status_code == 302 and done.headers["Location"] == "http://localhost/"
