@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from app.mail import LogMailer, announce_log_mailer
     from app.observability import configure_logging
     from app.scim.views import scim
+    from app.sso import oidc_views  # noqa: F401 - attaches the OIDC callback to the /sso blueprint
     from app.sso.email_views import sso_email
     from app.sso.session_views import sso_session
     from app.sso.views import sso

@@ -45,6 +45,10 @@ from app.sso.connections import SsoConnectionService
 from app.sso.email_codes import EmailCodePolicy, EmailCodeService
 from app.sso.enforcement import refuse_unless_allowed
 from app.sso.keys import SecretBox
+from app.sso.metadata_fetch import FetchPolicy
+from app.sso.oidc_connections import OidcConnectionService
+from app.sso.oidc_fetch import PinnedOidcHttp
+from app.sso.oidc_flows import CurrentClock, JwksRegistry
 from app.sso.replay import DatabaseReplayCache, RedisReplayCache, replay_cache_for
 from app.sso.service import SsoLoginService
 from app.tokens.keyring import KeyRing, PublicKeys
@@ -108,6 +112,23 @@ class Container:
         """Encrypts SP private keys and client secrets at rest (derived once per process)."""
         settings = self.settings
         return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+
+    @cached_property
+    def oidc_http(self) -> PinnedOidcHttp:
+        """The OIDC core's network under the SSRF rules of SAML metadata (app/sso/oidc_fetch.py)."""
+        settings = self.settings
+        return PinnedOidcHttp(
+            FetchPolicy(
+                allow_private=settings.allow_private_metadata_urls,
+                max_bytes=settings.sso_metadata_max_bytes,
+                timeout=settings.sso_metadata_timeout,
+            )
+        )
+
+    @cached_property
+    def oidc_jwks(self) -> JwksRegistry:
+        """One JWKS cache per OIDC connection for the process (the refetch limit holds per connection)."""
+        return JwksRegistry(self.oidc_http, CurrentClock(lambda: self.clock))
 
     @cached_property
     def saml_replay_cache(self) -> DatabaseReplayCache | RedisReplayCache:
@@ -286,6 +307,20 @@ class Services:
             base_url=settings.base_url,
             refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
             cert_warning=timedelta(days=settings.sso_cert_warning_days),
+        )
+
+    @cached_property
+    def oidc_connections(self) -> OidcConnectionService:
+        settings = self.container.settings
+        return OidcConnectionService(
+            self.session,
+            self.container.clock,
+            self.audit,
+            self.authorizer,
+            box=self.container.sso_secret_box,
+            base_url=settings.base_url,
+            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
+            allow_http=settings.allow_private_metadata_urls,
         )
 
     @cached_property

@@ -104,6 +104,12 @@ def _sso_metadata(c: Container) -> dict[str, int]:
     return refresh.run(c)
 
 
+def _sso_oidc_discovery(c: Container) -> dict[str, int]:
+    from app.sso import oidc_refresh
+
+    return oidc_refresh.run(c)
+
+
 def _sso_replay_purge(c: Container) -> int:
     return c.saml_replay_cache.purge()
 
@@ -146,6 +152,7 @@ def default_jobs(c: Container) -> list[Job]:
         Job("audit.retention", 3600, _retention),
         Job("domains.recheck", 60, _domain_rechecks),
         Job("sso.metadata", 300, _sso_metadata),
+        Job("sso.oidc_discovery", 300, _sso_oidc_discovery),
         Job("sso.replay_purge", 600, _sso_replay_purge),
         Job("extracts.schedule", 3600, _extract_schedules),
         Job("extracts.run", 5, _extracts),

@@ -499,7 +499,8 @@ CONTRACT: dict[AuditAction, EventContract] = {
     ),
     AuditAction.SSO_CONNECTION_UPDATED: EventContract(
         "A connection's settings change (PATCH, or the worker's metadata refresh with `reason` "
-        "metadata_refreshed); only changed fields appear, certificates as SHA-256 fingerprints.",
+        "metadata_refreshed); only changed fields appear, certificates as SHA-256 fingerprints, an OIDC "
+        "client secret as a fingerprint of its sealed value (`oidc_client_secret_sealed`), never itself.",
         {"connection_id": "string", "type": "string", "reason": "string~"},
         targets=("sso_connection",),
         changes=(
@@ -516,6 +517,11 @@ CONTRACT: dict[AuditAction, EventContract] = {
             "idp_metadata_url",
             "idp_certs",
             "idp_set_by_owner",
+            "oidc_issuer",
+            "oidc_client_id",
+            "oidc_client_secret_sealed",
+            "oidc_scopes",
+            "oidc_token_auth_method",
         ),
     ),
     AuditAction.SSO_CONNECTION_DELETED: EventContract(

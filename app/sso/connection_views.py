@@ -7,11 +7,12 @@ from datetime import timedelta
 from app.api.endpoint import operation
 from app.api.v1 import v1
 from app.credentials.principal import Principal
+from app.sso import oidc_views  # OIDC connections (issue 12), kept apart from the SAML code
 from app.sso.connections import ConnectionInput, SsoConnectionService, generate_keys
 from app.sso.errors import UnsupportedConnectionType
 from app.sso.idp_config import IdpConfig, from_fields, from_metadata, from_url
 from app.sso.metadata_fetch import FetchPolicy
-from app.sso.models import ENCRYPTION, SIGNING, SsoConnection
+from app.sso.models import ENCRYPTION, OIDC, SIGNING, SsoConnection
 from app.sso.schemas import (
     ConnectionListQuery,
     RotateKeysIn,
@@ -31,6 +32,8 @@ def _service() -> SsoConnectionService:
 
 
 def _out(conn: SsoConnection) -> SsoConnectionOut:
+    if conn.type == OIDC:
+        return oidc_views.out(conn)
     svc = _service()
     warn = container().clock.now() + timedelta(days=container().settings.sso_cert_warning_days)
     return SsoConnectionOut.of(conn, svc.urls(conn.id), svc.keys_of(conn.id), warn)
@@ -82,14 +85,19 @@ def _principal() -> Principal:
     description="SAML: give the IdP's metadata XML, a metadata URL (fetched now, over https from a public "
     "address, then refreshed by the worker), or `idp_entity_id`, `idp_sso_url` and `idp_x509_cert`. The "
     "answer carries the SP's `sp_entity_id`, `acs_url`, `metadata_url` and `slo_url` to give the IdP. "
-    "422 `unsupported_connection_type` for oidc (next release), `invalid_idp_settings`, "
-    "`idp_metadata_unavailable`; 403 when `default_role` carries permissions the caller lacks.",
+    "OIDC: give `issuer` (its discovery document is fetched now under the same rules, then refreshed), "
+    "`client_id`, `client_secret` (sealed at rest; omit it for a public client), optionally `scopes` and "
+    "`token_endpoint_auth_method`; the answer carries the `redirect_uri` to register at the IdP. "
+    "422 `invalid_idp_settings`, `idp_metadata_unavailable`; 403 when `default_role` carries permissions "
+    "the caller lacks.",
 )
 def create_sso_connection(org_id: str, body: SsoConnectionCreate) -> SsoConnectionOut:
-    if body.type != "saml":
+    if body.type == OIDC:
+        return oidc_views.create(org_id, body, _principal())
+    if body.oidc_given():
         raise UnsupportedConnectionType(
-            "OIDC connections arrive with the next release; create a SAML connection.",
-            errors=[{"field": "type", "message": "only saml is supported"}],
+            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
+            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
         )
     principal = _principal()
     db_session().commit()  # no transaction (nor SQLite's write lock) is held while we fetch or generate keys
@@ -155,6 +163,13 @@ def get_sso_connection(org_id: str, connection_id: str) -> SsoConnectionOut:
 def update_sso_connection(org_id: str, connection_id: str, body: SsoConnectionUpdate) -> SsoConnectionOut:
     principal = _principal()
     current = _service().get(org_id, connection_id)
+    if current.type == OIDC:
+        return oidc_views.update(org_id, current, body, principal)
+    if body.oidc_given():
+        raise UnsupportedConnectionType(
+            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
+            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
+        )
     db_session().commit()
     idp = _idp(body, current)
     data = ConnectionInput(
@@ -198,7 +213,11 @@ def delete_sso_connection(org_id: str, connection_id: str) -> None:
     "SP metadata, and still decrypt, until removed with DELETE …/keys/{key_id}.",
 )
 def rotate_sso_keys(org_id: str, connection_id: str, body: RotateKeysIn) -> SsoConnectionOut:
-    _service().get(org_id, connection_id)
+    if _service().get(org_id, connection_id).type == OIDC:
+        raise UnsupportedConnectionType(
+            "OIDC connections have no SP keys; change the client secret with PATCH instead.",
+            errors=[{"field": "type", "message": "oidc"}],
+        )
     db_session().commit()
     uses = (SIGNING, ENCRYPTION) if body.use == "both" else (body.use,)
     keys = generate_keys(org_id, container().clock.now(), uses)

@@ -25,6 +25,7 @@ class SsoConnection(Base):
     __table_args__ = (
         Index("ix_sso_connections_org_id", "org_id", "id"),
         Index("ix_sso_connections_metadata_refresh", "idp_metadata_next_refresh_at"),
+        Index("ix_sso_connections_oidc_refresh", "oidc_discovery_next_refresh_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sso"))
@@ -58,6 +59,14 @@ class SsoConnection(Base):
     oidc_issuer: Mapped[str | None] = mapped_column(String(1024))
     oidc_client_id: Mapped[str | None] = mapped_column(String(255))
     oidc_client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # OIDC (revision 0010; app/sso/oidc_connections.py): scopes, the client's token endpoint authentication
+    # (None: as the issuer offers), the issuer's checked discovery document and its refresh by the worker.
+    oidc_scopes: Mapped[list[str] | None] = mapped_column(JsonType)
+    oidc_token_auth_method: Mapped[str | None] = mapped_column(String(32))
+    oidc_discovery: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    oidc_discovery_fetched_at: Mapped[datetime | None]
+    oidc_discovery_error: Mapped[str | None] = mapped_column(String(500))
+    oidc_discovery_next_refresh_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

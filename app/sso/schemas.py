@@ -12,6 +12,7 @@ from app.sso.attributes import DEFAULT_ATTRIBUTES
 from app.sso.connections import SpUrls
 from app.sso.idp_config import cert_info
 from app.sso.models import SsoConnection, SsoSpKey
+from app.sso.oidc_schemas import OidcFieldsIn, OidcSettingsOut
 
 AttrName = str
 _URL = Field(default=None, min_length=1, max_length=2048)
@@ -70,7 +71,7 @@ class _IdpFields(RequestBody):
         return [*([self.idp_x509_cert] if self.idp_x509_cert else []), *(self.idp_x509_certs or [])]
 
 
-class SsoConnectionCreate(_IdpFields):
+class SsoConnectionCreate(_IdpFields, OidcFieldsIn):
     type: Literal["saml", "oidc"]
     name: str = Field(default="SAML", min_length=1, max_length=200)
     enabled: BodyBool = True
@@ -81,13 +82,9 @@ class SsoConnectionCreate(_IdpFields):
         default=True, description="The asserted email must be in one of the org's verified domains."
     )
     attribute_map: AttributeMapIn | None = None
-    # OIDC (the next issue): accepted in the shape, refused until it ships.
-    issuer: str | None = _URL
-    client_id: str | None = Field(default=None, min_length=1, max_length=255)
-    client_secret: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
-class SsoConnectionUpdate(_IdpFields):
+class SsoConnectionUpdate(_IdpFields, OidcFieldsIn):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     enabled: BodyBool | None = None
     default_role: str | None = Field(default=None, min_length=1, max_length=64)
@@ -165,14 +162,17 @@ class SsoConnectionOut(ResponseBody):
     attribute_map: AttributeMapOut = Field(
         description="Attribute names read for each field, in order (configured first, then defaults)."
     )
-    sp_entity_id: str
-    acs_url: str
-    metadata_url: str
-    slo_url: str
+    sp_entity_id: str | None = Field(description="SAML only.")
+    acs_url: str | None = Field(description="SAML only.")
+    metadata_url: str | None = Field(description="SAML only.")
+    slo_url: str | None = Field(description="SAML only.")
     idp: IdpOut
     sp_keys: list[SpKeyOut]
     created_at: datetime
     updated_at: datetime
+    # OIDC (app/sso/oidc_views.py fills these; SAML connections leave them null)
+    redirect_uri: str | None = Field(default=None, description="OIDC only: register it at the IdP.")
+    oidc: OidcSettingsOut | None = None
 
     @classmethod
     def of(

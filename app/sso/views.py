@@ -18,7 +18,7 @@ from app.ratelimit import Rule
 from app.sso import cookies
 from app.sso.errors import LoginFailed, LoginRefused, NoConnection
 from app.sso.flows import SamlFlows, peek_attribute, peek_in_response_to
-from app.sso.models import SAML, SsoConnection
+from app.sso.models import OIDC, SAML, SsoConnection
 from app.sso.pages import auto_post_page, login_page
 from app.sso.return_to import safe_return_to
 from app.sso.saml import InboundMessage
@@ -122,13 +122,17 @@ def login() -> Response:
             )
         org_id = match.org_id
     stmt = select(SsoConnection).where(
-        SsoConnection.org_id == org_id, SsoConnection.enabled.is_(True), SsoConnection.type == SAML
+        SsoConnection.org_id == org_id, SsoConnection.enabled.is_(True), SsoConnection.type.in_((SAML, OIDC))
     )
     if wanted:
         stmt = stmt.where(SsoConnection.id == wanted)
     conn = db_session().scalars(stmt.order_by(SsoConnection.id).limit(1)).first()
     if conn is None:
         raise NoConnection("This organisation has no single sign-on connection that is enabled.")
+    if conn.type == OIDC:
+        from app.sso import oidc_views
+
+        return oidc_views.start_login(conn, return_to, email or None)
     out = _flows().start_login(conn)
     db_session().commit()
     now = container().clock.now()

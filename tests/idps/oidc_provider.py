@@ -77,6 +77,7 @@ class OidcProvider:
     conform_id_token_claims: bool
     process: IdpProcess
     sub: str = field(default="")
+    registration_token: str = field(default="", repr=False)
 
     @property
     def discovery_url(self) -> str:
@@ -96,6 +97,20 @@ class OidcProvider:
 
     def browser(self) -> Browser:
         return Browser([self.issuer])
+
+    def register_client(self, client: OidcClient) -> None:
+        """Add ``client`` to the running OP (dynamic registration, RFC 7591, with the harness's token): for a
+        client whose redirect URI is known only once the OP runs (a connection's callback URL)."""
+        resp = requests.post(
+            self.discovery()["registration_endpoint"],
+            json=client.registration(),
+            headers={"Authorization": f"Bearer {self.registration_token}"},
+            timeout=10,
+        )
+        if resp.status_code != 201:
+            raise AssertionError(f"registration refused: {resp.status_code} {resp.text}")
+        assert resp.json()["client_id"] == client.client_id
+        self.clients = (*self.clients, client)
 
     def authorize(
         self, authorization_url: str, *, browser: Browser | None = None, login: str | None = None
@@ -151,12 +166,14 @@ def start_oidc_provider(
     issuer = f"http://127.0.0.1:{port}"
     keys = signing_keys or new_signing_keys()
     subject = sub or f"sub-{secrets.token_hex(8)}"
+    registration_token = secrets.token_urlsafe(24)
     config = {
         "issuer": issuer,
         "port": port,
         "clients": [c.registration() for c in clients],
         "jwks": {"keys": keys},
         "cookie_keys": [secrets.token_hex(16)],
+        "registration_token": registration_token,
         "conform_id_token_claims": conform_id_token_claims,
         "pkce_required": pkce_required,
         "id_token_ttl": id_token_ttl,
@@ -182,7 +199,15 @@ def start_oidc_provider(
         process.start()
         try:
             yield OidcProvider(
-                issuer, port, tuple(clients), user, keys, conform_id_token_claims, process, sub=subject
+                issuer,
+                port,
+                tuple(clients),
+                user,
+                keys,
+                conform_id_token_claims,
+                process,
+                sub=subject,
+                registration_token=registration_token,
             )
         finally:
             process.stop()

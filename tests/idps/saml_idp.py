@@ -11,14 +11,14 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from tests.idps.browser import Browser, Form, FormPost, Outcome, Page
+from tests.idps.browser import Browser, Filler, Form, Outcome, Page
 from tests.idps.peers import KeyPair, ServiceProvider, TestUser, shared_keypair
 from tests.idps.process import IdpProcess, idps_dir, require, require_program
+from tests.idps.saml_base import RunningSamlIdp
 from tests.support import free_port
 
 EMAIL_NAMEID = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -32,58 +32,30 @@ ATTRIBUTES = [
 ]
 
 
-@dataclass
-class SamlIdp:
-    """A running saml-idp. URLs are on 127.0.0.1; ``keypair`` is the IdP's signing certificate and key."""
+class SamlIdp(RunningSamlIdp):
+    """A running npm saml-idp (see ``RunningSamlIdp`` for the flows)."""
 
-    entity_id: str
-    base_url: str
-    keypair: KeyPair
-    sp: ServiceProvider
-    user: TestUser
-    process: IdpProcess
-
-    @property
-    def sso_url(self) -> str:
-        return f"{self.base_url}/saml/sso"
-
-    @property
-    def slo_url(self) -> str:
-        return f"{self.base_url}/saml/slo"
-
-    @property
-    def metadata_url(self) -> str:
-        return f"{self.base_url}/metadata"
-
-    @property
-    def cert_pem(self) -> str:
-        return self.keypair.cert_pem
-
-    def metadata_xml(self) -> str:
-        resp = requests.get(self.metadata_url, timeout=10)
-        resp.raise_for_status()
-        return resp.text
-
-    def browser(self) -> Browser:
-        return Browser([self.base_url])
-
-    def login(self, start: str | FormPost, *, browser: Browser | None = None) -> Outcome:
-        """SP-initiated: ``start`` is the SP's redirect to the IdP (``…/saml/sso?SAMLRequest=…``) or its POST
-        binding form. Returns the ``FormPost`` the browser would send to the ACS."""
-        return (browser or self.browser()).run(start, self._fill)
+    sso_path = "/saml/sso"
+    slo_path = "/saml/slo"
+    metadata_path = "/metadata"
 
     def idp_initiated_login(
         self, relay_state: str | None = None, *, browser: Browser | None = None
     ) -> Outcome:
-        """IdP-initiated (unsolicited): the person starts at the IdP; the response goes to the SP's ACS."""
         # saml-idp takes the RelayState of unsolicited responses from its settings.
         requests.post(f"{self.base_url}/settings", data={"RelayState": relay_state or ""}, timeout=10)
-        return (browser or self.browser()).run(f"{self.base_url}/", self._fill)
+        return (browser or self.browser()).run(f"{self.base_url}/", self.login_filler())
 
-    @staticmethod
-    def _fill(page: Page) -> tuple[Form, dict[str, str]] | None:
-        form = page.form_posting_to("/signin")
-        return (form, dict(form.fields)) if form else None
+    def idp_initiated_logout(self, *, browser: Browser) -> Outcome:
+        return browser.run(f"{self.base_url}/signout", lambda page: None)
+
+    def login_filler(self) -> Filler:
+        def fill(page: Page) -> tuple[Form, dict[str, str]] | None:
+            # The profile form, prefilled from the configuration: submitted as is.
+            form = page.form_posting_to("/signin")
+            return (form, dict(form.fields)) if form else None
+
+        return fill
 
 
 def _config_js(user: TestUser) -> str:

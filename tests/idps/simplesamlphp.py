@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-import requests
-
-from tests.idps.browser import Browser, Form, FormPost, Outcome, Page
+from tests.idps.browser import Browser, Filler, Form, FormPost, Outcome, Page
 from tests.idps.peers import KeyPair, ServiceProvider, TestUser, shared_keypair
 from tests.idps.process import IdpProcess, require, require_program
+from tests.idps.saml_base import RunningSamlIdp
 from tests.support import free_port
 
 SSP_ROOT = Path("/usr/share/simplesamlphp")
@@ -33,56 +32,40 @@ ATTRIBUTE_NAMES = {"email": "email", "first_name": "givenName", "last_name": "sn
 
 
 @dataclass
-class SimpleSamlPhp:
-    """A running SimpleSAMLphp IdP on 127.0.0.1."""
+class SimpleSamlPhp(RunningSamlIdp):
+    """A running SimpleSAMLphp IdP (see ``RunningSamlIdp`` for the flows); ``config_dir`` is its generated
+    configuration."""
 
-    entity_id: str
-    base_url: str
-    keypair: KeyPair
-    sp: ServiceProvider
-    user: TestUser
-    config_dir: Path
-    process: IdpProcess
+    config_dir: Path = Path()
 
-    @property
-    def sso_url(self) -> str:
-        return f"{self.base_url}/saml2/idp/SSOService.php"
-
-    @property
-    def slo_url(self) -> str:
-        return f"{self.base_url}/saml2/idp/SingleLogoutService.php"
-
-    @property
-    def metadata_url(self) -> str:
-        return f"{self.base_url}/saml2/idp/metadata.php"
-
-    @property
-    def cert_pem(self) -> str:
-        return self.keypair.cert_pem
-
-    def metadata_xml(self) -> str:
-        resp = requests.get(self.metadata_url, timeout=10)
-        resp.raise_for_status()
-        return resp.text
-
-    def browser(self) -> Browser:
-        return Browser([self.base_url])
+    sso_path = "/saml2/idp/SSOService.php"
+    slo_path = "/saml2/idp/SingleLogoutService.php"
+    metadata_path = "/saml2/idp/metadata.php"
 
     def login(
         self, start: str | FormPost, *, browser: Browser | None = None, password: str | None = None
     ) -> Outcome:
-        """SP-initiated: ``start`` is the SP's redirect to ``sso_url`` (or its POST binding form). Logs in as
-        the configured user (or with ``password``, to test a refusal); returns the form posted to the ACS."""
+        """As ``RunningSamlIdp.login``; ``password`` types another password (a refused login raises
+        ``DriverError``)."""
         return (browser or self.browser()).run(start, self._filler(password))
 
     def idp_initiated_login(
         self, relay_state: str | None = None, *, browser: Browser | None = None
     ) -> Outcome:
-        """IdP-initiated (unsolicited) SSO to the configured SP."""
         query = {"spentityid": self.sp.entity_id, **({"RelayState": relay_state} if relay_state else {})}
-        return (browser or self.browser()).run(f"{self.sso_url}?{urlencode(query)}", self._filler(None))
+        return (browser or self.browser()).run(f"{self.sso_url}?{urlencode(query)}", self.login_filler())
 
-    def _filler(self, password: str | None) -> Any:
+    def idp_initiated_logout(self, *, browser: Browser, return_to: str | None = None) -> Outcome:
+        """``return_to`` (default: the SP's origin) is where SimpleSAMLphp sends the browser once the SP has
+        answered; it must be on the SP's host."""
+        acs = urlsplit(self.sp.acs_url)
+        query = urlencode({"ReturnTo": return_to or f"{acs.scheme}://{acs.netloc}/"})
+        return browser.run(f"{self.slo_url}?{query}", lambda page: None)
+
+    def login_filler(self) -> Filler:
+        return self._filler(None)
+
+    def _filler(self, password: str | None) -> Filler:
         attempts = 0
 
         def fill(page: Page) -> tuple[Form, dict[str, str]] | None:
@@ -159,6 +142,10 @@ def _write_config(
         "admin.protectindexpage": False,
         "admin.protectmetadata": False,
         "admin.checkforupdates": False,
+        # ReturnTo and RelayState URLs SimpleSAMLphp may send the browser to: the SP's own host.
+        "trusted.url.domains": sorted(
+            {h for u in (sp.acs_url, sp.slo_url) if u and (h := urlsplit(u).netloc)}
+        ),
         "timezone": "UTC",
         "enable.saml20-idp": True,
         "module.enable": {"exampleauth": True, "core": True, "saml": True, "admin": True},
@@ -199,6 +186,7 @@ def _write_config(
         "simplesaml.nameidattribute": ATTRIBUTE_NAMES["email"],
         "attributes.NameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
         "SingleLogoutServiceBinding": [BINDING_REDIRECT, BINDING_POST],
+        "sign.logout": True,  # LogoutRequests and LogoutResponses are signed (Redirect: in the query)
     }
     remote: dict[str, Any] = {
         "AssertionConsumerService": [{"Binding": BINDING_POST, "Location": sp.acs_url, "index": 0}],
@@ -276,6 +264,6 @@ def start_simplesamlphp(
         )
         process.start()
         try:
-            yield SimpleSamlPhp(entity_id, base_url, keypair, sp, user, config_dir, process)
+            yield SimpleSamlPhp(entity_id, base_url, keypair, sp, user, process, config_dir=config_dir)
         finally:
             process.stop()

@@ -1,7 +1,7 @@
 """audit_over_years: sealed personal values, subject keys, in-place erasures (issue 13, audit half)
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 
 Events recorded before this revision keep their personal values in clear (their hashes cover them, and
 re-hashing would break every signed checkpoint): an account deletion erases them in place and attests the
@@ -14,7 +14,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -192,3 +192,32 @@ def test_es256_client(oidc_provider_factory: Callable[..., OidcProvider]) -> Non
         resp.json()["id_token"], KeySet.import_key_set(op.jwks()), algorithms=["ES256"]
     ).header
     assert header["alg"] == "ES256"
+
+
+def test_a_client_registered_once_the_op_runs(oidc_provider_factory: Callable[..., OidcProvider]) -> None:
+    """A connection's callback URL is known only after the connection exists, which needs the OP running
+    (discovery): the client is then added to the running OP with the id and secret the test chose."""
+    op = oidc_provider_factory([], USER)
+    late = OidcClient("late-client", "late-secret", ("http://127.0.0.1:9/sso/oidc/conn_late/callback",))
+    op.register_client(late)
+    verifier, challenge = pkce_pair()
+    url = authorization_url(op, state="s", nonce="n", challenge=challenge)
+    url = url.replace(CLIENT.client_id, late.client_id).replace("conn_1", "conn_late")
+    callback = op.authorize(url)
+    assert callback.startswith(late.redirect_uris[0] + "?code=")
+    code = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}["code"]
+    resp = requests.post(
+        op.discovery()["token_endpoint"],
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": late.redirect_uris[0],
+              "code_verifier": verifier},
+        auth=(late.client_id, "late-secret"),
+        timeout=10,
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    # Registration needs the harness's token.
+    other = OidcClient("intruder", "x", ("https://evil.example/cb",))
+    for headers in ({}, {"Authorization": "Bearer not-the-token"}):
+        refused = requests.post(
+            op.discovery()["registration_endpoint"], json=other.registration(), headers=headers, timeout=10
+        )
+        assert refused.status_code in (400, 401), refused.text

@@ -4,11 +4,15 @@ assertions required, accepts with the IdP's certificate, and refuses with anothe
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
@@ -116,6 +120,22 @@ def test_sp_initiated_login_yields_a_response_python3_saml_accepts(start_idp: Ca
     assert_valid(settings, post, request_id)
 
 
+def test_sp_initiated_login_with_the_post_binding(start_idp: Callable[..., Any]) -> None:
+    """The SP's AuthnRequest posted (HTTP-POST binding: base64, not deflated) instead of redirected."""
+    idp = start_idp()
+    settings = sp_settings(idp)
+    authn_request = OneLogin_Saml2_Authn_Request(settings)
+    start = FormPost(
+        idp.sso_url,
+        {"SAMLRequest": base64.b64encode(authn_request.get_xml().encode()).decode(), "RelayState": "posted"},
+    )
+
+    post = idp.login(start)
+
+    assert isinstance(post, FormPost) and post.relay_state == "posted"
+    assert_valid(settings, post, authn_request.get_id())
+
+
 def test_idp_initiated_login_is_unsolicited(start_idp: Callable[..., Any]) -> None:
     idp = start_idp()
     settings = sp_settings(idp)
@@ -194,3 +214,72 @@ def test_simplesamlphp_refuses_a_wrong_password(simplesamlphp_factory: Callable[
 def test_saml_idp_metadata_names_its_certificate(saml_idp_factory: Callable[..., Any]) -> None:
     idp = saml_idp_factory(SP, USER)
     assert idp.keypair.cert_base64 in idp.metadata_xml().replace("\n", "")
+
+
+def logout_request(settings: OneLogin_Saml2_Settings, post: FormPost) -> tuple[str, str]:
+    """The SP's LogoutRequest for the session ``post`` opened (HTTP-Redirect): (URL, request id)."""
+    response = OneLogin_Saml2_Response(settings, post.saml_response)
+    auth = OneLogin_Saml2_Auth(
+        {"https": "on", "http_host": SP_HOST, "script_name": "/sso/logout", "get_data": {}, "post_data": {}},
+        old_settings=settings,
+    )
+    url = auth.logout(
+        return_to="https://app.example.test/bye",
+        name_id=response.get_nameid(),
+        session_index=response.get_session_index(),
+        name_id_format=response.get_nameid_format(),
+    )
+    return url, auth.get_last_request_id()
+
+
+def test_sp_initiated_logout_answers_the_slo_url(start_idp: Callable[..., Any]) -> None:
+    idp = start_idp()
+    settings = sp_settings(idp)
+    browser = idp.browser()
+    url, _ = start_request(settings, "rs")
+    post = idp.login(url, browser=browser)
+    slo_url, request_id = logout_request(settings, post)
+
+    answer = idp.logout(slo_url, browser=browser)
+
+    fields = answer.fields if isinstance(answer, FormPost) else answer.query
+    target = answer.action if isinstance(answer, FormPost) else answer.url.split("?")[0]
+    assert target == SP.slo_url
+    logout = OneLogin_Saml2_Logout_Response(settings, fields["SAMLResponse"])
+    slo_request = {
+        **acs_request(post),
+        "script_name": "/sso/saml/conn_1/slo",
+        "post_data": {},
+        "get_data": fields,
+    }
+    assert logout.is_valid(slo_request, request_id=request_id, raise_exceptions=True)
+    assert logout.get_status() == "urn:oasis:names:tc:SAML:2.0:status:Success"
+
+
+def test_idp_initiated_logout_sends_a_logout_request(start_idp: Callable[..., Any]) -> None:
+    idp = start_idp()
+    settings = sp_settings(idp)
+    browser = idp.browser()
+    idp.login(start_request(settings, "rs")[0], browser=browser)
+
+    request = idp.idp_initiated_logout(browser=browser)
+
+    target = request.action if isinstance(request, FormPost) else request.url.split("?")[0]
+    assert target == SP.slo_url
+    fields = request.fields if isinstance(request, FormPost) else request.query
+    logout = OneLogin_Saml2_Logout_Request(settings, fields["SAMLRequest"])
+    xml = logout.get_xml()
+    assert OneLogin_Saml2_Logout_Request.get_nameid(xml) == USER.email
+    assert OneLogin_Saml2_Logout_Request.get_issuer(xml) == idp.entity_id
+    if isinstance(request, FormPost):  # saml-idp: POST binding, the signature inside the XML
+        assert b"SignatureValue" in request.saml_xml()
+    else:  # SimpleSAMLphp: Redirect binding, signed in the query; python3-saml checks it
+        at_slo = {**acs_request(FormPost(SP.slo_url, {})), "script_name": "/sso/saml/conn_1/slo"}
+        signed = sp_settings(idp, wantMessagesSigned=True)
+        assert OneLogin_Saml2_Logout_Request(signed, fields["SAMLRequest"]).is_valid(
+            {**at_slo, "get_data": fields}, raise_exceptions=True
+        )
+        unsigned = {k: v for k, v in fields.items() if k not in ("Signature", "SigAlg")}
+        assert not OneLogin_Saml2_Logout_Request(signed, fields["SAMLRequest"]).is_valid(
+            {**at_slo, "get_data": unsigned}
+        )

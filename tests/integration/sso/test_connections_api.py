@@ -108,11 +108,12 @@ def test_invalid_bodies_are_422_naming_the_field(
     assert any(field in e["field"] for e in resp.json["errors"]), resp.json
 
 
-def test_oidc_is_reserved_and_malformed_json_is_400(
+def test_oidc_with_an_unreachable_issuer_is_422_and_malformed_json_is_400(
     admin: Api, org: dict[str, Any], client: FlaskClient
 ) -> None:
     resp = admin.post(BASE.format(org=org["id"]), {"type": "oidc", "issuer": "https://x", "client_id": "a"})
-    assert resp.status_code == 422 and resp.json["code"] == "unsupported_connection_type"
+    # OIDC connections (issue 12): the issuer's discovery document is fetched at creation.
+    assert resp.status_code == 422 and resp.json["code"] == "idp_metadata_unavailable", resp.json
     raw = client.post(
         BASE.format(org=org["id"]),
         data=b"{not json",
