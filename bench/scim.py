@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.scim                                   # SQLite
     .venv/bin/python -m bench.scim --database postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python -m bench.scim --serve 2                         # import over HTTP, 2 gunicorn workers
 
 Requests go through the whole app (WSGI, authentication, rate limit, SCIM views, audit writes) in process,
 so the figures are the server's cost without a network. Targets (issue 9): ``userName eq`` and
@@ -11,14 +12,22 @@ so the figures are the server's cost without a network. Targets (issue 9): ``use
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,6 +97,77 @@ def load_org(container: Container, members: int) -> tuple[str, str]:
     return tag, token
 
 
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def _serve(url: str, workers: int) -> Server:
+    """``tenantry serve`` (gunicorn, ``--preload``, sync workers) on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
+    env.update(
+        TENANTRY_DATABASE_URL=url,
+        TENANTRY_INSTANCE_PATH=tempfile.mkdtemp(),
+        TENANTRY_SECRET_KEY="bench-secret-key",
+        TENANTRY_LOG_LEVEL="WARNING",
+    )
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parents[1])  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310 - loopback
+                return Server(process, base)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("tenantry serve did not start")
+
+
+@dataclass
+class HttpResponse:
+    status_code: int
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def get_data(self, as_text: bool = False) -> Any:
+        return self.body.decode() if as_text else self.body
+
+
+class HttpClient:
+    """The two calls the import makes, over plain ``http.client`` (gunicorn's sync workers close each
+    connection, as behind a load balancer without keep-alive to the app)."""
+
+    def __init__(self, base: str) -> None:
+        self.host, self.port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
+
+    def _call(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> HttpResponse:
+        conn = http.client.HTTPConnection(self.host or "127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, urllib.parse.quote(path, safe="/?&="), body=body, headers=headers)
+            resp = conn.getresponse()
+            return HttpResponse(resp.status, resp.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers: dict[str, str]) -> HttpResponse:
+        return self._call("GET", path, None, headers)
+
+    def post(self, path: str, data: str, content_type: str, headers: dict[str, str]) -> HttpResponse:
+        return self._call("POST", path, data, {**headers, "Content-Type": content_type})
+
+
 def timed(call: Callable[[], Any], runs: int) -> float:
     samples = []
     for _ in range(runs):
@@ -104,6 +184,13 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--imports", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--serve",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="import over HTTP against `tenantry serve --workers WORKERS` (gunicorn, as in production)",
+    )
     args = parser.parse_args()
 
     if args.database:
@@ -165,8 +252,10 @@ def main() -> None:
     per_thread = args.imports // args.threads
     errors: list[str] = []
 
+    server = _serve(url, args.serve) if args.serve else None
+
     def importer(n: int) -> None:
-        client = app.test_client()
+        client: Any = HttpClient(server.base) if server is not None else app.test_client()
         for i in range(per_thread):
             user_name = f"import-{n}-{i}@okta.example"
             found = client.get(
@@ -198,9 +287,13 @@ def main() -> None:
         t.join()
     elapsed = time.perf_counter() - started
     requests = 2 * per_thread * args.threads
+    if server is not None:
+        server.stop()
+    where = f"over HTTP, gunicorn with {args.serve} workers" if args.serve else "in process"
     print(
-        f"import: {per_thread * args.threads} users ({requests} requests) with {args.threads} threads in "
-        f"{elapsed:.1f} s = {requests / elapsed:.0f} requests/s; errors: {len(errors)} {errors[:3]}"
+        f"import ({where}): {per_thread * args.threads} users ({requests} requests) with {args.threads} "
+        f"threads in {elapsed:.1f} s = {requests / elapsed:.0f} requests/s; "
+        f"errors: {len(errors)} {errors[:3]}"
     )
     container.engine.dispose()
     if args.database:

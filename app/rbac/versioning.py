@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.credentials.models import ApiKey
+from app.credentials.models import ApiKey, ScimToken
 from app.ids import new_id
 from app.orgs.models import Membership, Organization, SeatPool
 from app.rbac.models import AuthzVersion, CasbinRule, CustomRole
@@ -105,6 +105,8 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
                 touched.add(org_id)
             elif isinstance(obj, ApiKey) and dirty and _changed(obj, ("revoked_at",)):
                 session.info.setdefault(_REVOKED, set()).add(obj.key_hash)
+            elif isinstance(obj, ScimToken) and dirty and _changed(obj, ("revoked_at",)):
+                session.info.setdefault(_REVOKED, set()).add(obj.token_hash)  # cached like API keys
 
 
 def bump(session: Session, org_ids: set[str]) -> dict[str, int]:

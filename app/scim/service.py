@@ -20,7 +20,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
-from app.errors import Conflict, NotFound, PreconditionFailed
+from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService
 from app.orgs.members import MemberService
 from app.orgs.models import Membership, User
@@ -101,12 +101,14 @@ def _sort_column(
 def _window(
     stmt: Select[Any], total_stmt: Select[Any], query: ListQuery, session: Session
 ) -> tuple[int, Any]:
-    total = int(session.scalar(total_stmt) or 0)
     start = max(1, query.start_index)
     count = max(0, min(query.count, MAX_COUNT))
     if count == 0:
-        return total, []
-    return total, session.execute(stmt.offset(start - 1).limit(count)).all()
+        return int(session.scalar(total_stmt) or 0), []
+    rows = session.execute(stmt.offset(start - 1).limit(count)).all()
+    if start == 1 and len(rows) < count:
+        return len(rows), rows  # the whole result is on this page: no count needed (an IdP's lookups)
+    return int(session.scalar(total_stmt) or 0), rows
 
 
 class ScimService:
@@ -203,13 +205,19 @@ class ScimService:
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         name = _display_name(fields.attributes)
         user, created = self.accounts.get_or_create(fields.email, name, org_id=org_id)
-        if self.members.find(org_id, user.id) is not None:
-            raise Conflict(f"The account {fields.email} is already a member of this organisation.")
-        member = self.members.add(org_id, user, MEMBER, source="scim")
-        member.user_name = folded
-        member.external_id = fields.external_id
-        member.attributes = fields.attributes
-        self.session.flush()
+        try:
+            member = self.members.add(
+                org_id,
+                user,
+                MEMBER,
+                source="scim",
+                new_account=created,
+                user_name=folded,
+                external_id=fields.external_id,
+                attributes=dict(fields.attributes),
+            )
+        except AlreadyMember:
+            raise Conflict(f"The account {fields.email} is already a member of this organisation.") from None
         self.audit.record(
             AuditAction.SCIM_USER_PROVISIONED,
             org_id=org_id,
@@ -224,7 +232,7 @@ class ScimService:
         )
         if not fields.active:
             self._deactivate(member, principal)
-        return self.user_row(member, user)
+        return self._row(member, user, ())  # a new member is in no group yet
 
     def replace_user(
         self, org_id: str, member_id: str, body: Mapping[str, Any], principal: Principal, version: str | None
