@@ -20,10 +20,11 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
+from app.domains.service import DomainService
 from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService
 from app.orgs.members import MemberService
-from app.orgs.models import Membership, User
+from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SeatService
 from app.rbac.permissions import MEMBER
 from app.scim import filter as scim_filter
@@ -33,9 +34,11 @@ from app.scim.mappings import GroupMappingService
 from app.scim.models import ScimGroup, ScimGroupMember
 from app.scim.resources import (
     GroupRow,
+    UserFields,
     UserRow,
     group_fields,
     group_resource,
+    looks_like_email,
     user_fields,
     user_resource,
     version_of,
@@ -122,6 +125,7 @@ class ScimService:
         accounts: AccountService,
         seats: SeatService,
         mappings: GroupMappingService,
+        domains: DomainService | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -130,6 +134,7 @@ class ScimService:
         self.accounts = accounts
         self.seats = seats
         self.mappings = mappings
+        self.domains = domains
 
     # --- users -------------------------------------------------------------------------------------------
     def _member(self, org_id: str, member_id: str) -> tuple[Membership, User]:
@@ -197,8 +202,30 @@ class ScimService:
             stmt = stmt.where(Membership.id != except_id)
         return self.session.scalar(stmt) is not None
 
+    def _check_domains(self, org_id: str, fields: UserFields) -> None:
+        """The org's ``scim_outside_domains`` setting: with ``refuse``, a userName or email outside the org's
+        verified domains (``DomainService.email_in_verified_domain``: the org holds the most specific
+        verified domain covering it) is 400 invalidValue, naming the address. ``accept`` (the default)
+        checks nothing."""
+        org = self.session.get(Organization, org_id)
+        if org is None or org.scim_outside_domains != "refuse":
+            return
+        addresses = [fields.user_name] if looks_like_email(fields.user_name) else []
+        for entry in fields.attributes.get("emails") or []:
+            value = entry.get("value") if isinstance(entry, Mapping) else None
+            if isinstance(value, str) and looks_like_email(value.strip()):
+                addresses.append(value.strip())
+        for address in dict.fromkeys(a.casefold() for a in addresses):
+            if self.domains is None or not self.domains.email_in_verified_domain(org_id, address):
+                raise InvalidValue(
+                    f"'{address}' is outside this organisation's verified domains, and the organisation "
+                    "refuses such users (its setting scim_outside_domains is 'refuse').",
+                    address=address,
+                )
+
     def create_user(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> UserRow:
         fields = user_fields(body, USER_TYPE)
+        self._check_domains(org_id, fields)
         self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
         if self._user_name_taken(org_id, folded):
@@ -241,6 +268,7 @@ class ScimService:
         member, user = self._member(org_id, member_id)
         _check_version(self._row(member, user, ()), version)
         fields = user_fields(body, USER_TYPE)
+        self._check_domains(org_id, fields)
         folded = fields.user_name.casefold()
         if folded != member.user_name and self._user_name_taken(org_id, folded, member.id):
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
