@@ -117,10 +117,11 @@ def _serve(url: str, workers: int) -> Server:
         TENANTRY_DATABASE_URL=url,
         TENANTRY_INSTANCE_PATH=tempfile.mkdtemp(),
         TENANTRY_SECRET_KEY="bench-secret-key",
-        TENANTRY_LOG_LEVEL="WARNING",
-    )
+    )  # the default log level (INFO: a JSON line per request, as in production), to /dev/null
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parents[1])  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603
+        cmd, env=env, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
