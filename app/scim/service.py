@@ -69,6 +69,7 @@ GROUP_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
 
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
+GROUP_PINNING_KEYS: Final = frozenset({"id", "externalid", "displayname"})
 
 
 class InvalidSort(ScimError):
@@ -396,13 +397,17 @@ class ScimService:
 
     def list_groups(self, org_id: str, query: ListQuery, *, with_members: bool = True) -> Page:
         where: list[ColumnElement[bool]] = [ScimGroup.org_id == org_id]
+        pinned = False
         if query.filter:
-            where.append(scim_filter.to_sql(scim_filter.parse(query.filter), GROUP_COLUMNS, GROUP))
+            parsed = scim_filter.parse(query.filter)
+            where.append(scim_filter.to_sql(parsed, GROUP_COLUMNS, GROUP))
+            pinned = scim_filter.pins(parsed, GROUP_PINNING_KEYS, GROUP)
         order: list[Any] = []
         if query.sort_by:
             column = _sort_column(GROUP_COLUMNS, GROUP, query.sort_by)
             order.append(column.desc() if query.sort_order == "descending" else column.asc())
-        stmt = select(ScimGroup).where(*where).order_by(*order, ScimGroup.id)
+        tie_break = (ScimGroup.id + "") if pinned else ScimGroup.id  # as list_users
+        stmt = select(ScimGroup).where(*where).order_by(*order, tie_break)
         total_stmt = select(func.count()).select_from(ScimGroup).where(*where)
         total, rows = _window(stmt, total_stmt, query, self.session)
         groups = [r[0] for r in rows]
