@@ -293,6 +293,7 @@ class Services:
             accounts=self.accounts,
             seats=self.seats,
             mappings=self.group_mappings,
+            domains=self.domains,
         )
 
     @cached_property

@@ -6,6 +6,8 @@ commits or rolls back.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -69,15 +71,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if memory else NullPool,
+            poolclass=StaticPool if memory else QueuePool,
             **kwargs,
         )
         _configure_sqlite(engine)
-        return engine
+        return _fork_safe(engine)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    return _fork_safe(create_engine(url, **kwargs))
+
+
+def _fork_safe(engine: Engine) -> Engine:
+    """A forked child (gunicorn ``--preload`` workers) starts with an empty pool: it never uses a connection
+    its parent opened. SQLite files are pooled too (a new connection per request costs its pragmas, and
+    closing the last one checkpoints the WAL: twice the time of the request's own work)."""
+    ref = weakref.ref(engine)
+
+    def _in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_in_child)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -50,7 +50,14 @@ CONTRACT: dict[AuditAction, EventContract] = {
     AuditAction.ORG_CREATED: EventContract(
         "An organisation is created (platform key or `tenantry orgs create`).",
         targets=("org",),
-        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join"),
+        changes=(
+            "name",
+            "audit_logs_enabled",
+            "audit_retention_days",
+            "sso_enforced",
+            "auto_join",
+            "scim_outside_domains",
+        ),
     ),
     AuditAction.ORG_UPDATED: EventContract(
         "An organisation's name or settings change (PATCH /v1/orgs/{org}); only changed fields appear. "
@@ -58,7 +65,14 @@ CONTRACT: dict[AuditAction, EventContract] = {
         "auto-join are turned off, with `reason` domain_unverified or domain_deleted.",
         {"reason": "string~"},
         targets=("org",),
-        changes=("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join"),
+        changes=(
+            "name",
+            "audit_logs_enabled",
+            "audit_retention_days",
+            "sso_enforced",
+            "auto_join",
+            "scim_outside_domains",
+        ),
     ),
     AuditAction.ORG_DELETED: EventContract(
         "An organisation is deleted: members end (seats freed), pending invitations, keys, tokens and "

@@ -23,6 +23,7 @@ from app.db import is_postgres
 from app.ids import new_uuid7
 
 ActorType = Literal["user", "api_key", "scim_token", "system"]
+_HELD = "audit_heads_held"  # session.info: (transaction, {chain: head locked in it})
 SECRET_FIELDS = frozenset(
     {"token", "token_hash", "key", "key_hash", "secret", "client_secret", "password", "idp_x509_cert_private"}
 )
@@ -154,7 +155,7 @@ class AuditRecorder:
                 )
             )
             self.session.info["outbox_written"] = True
-        self.session.flush()
+        # No flush here: the rows go out with the transaction's next flush, several events' in one batch.
         return event
 
     def _seal(self, clear: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -180,6 +181,26 @@ class AuditRecorder:
         self._lock_head(org_id or PLATFORM_CHAIN)
 
     def _lock_head(self, chain_key: str) -> AuditChainHead:
+        # A head locked earlier in this same transaction is still locked (and current: only its holder
+        # writes it), so it is read once per transaction rather than once per event.
+        transaction = self.session.get_transaction()
+        held: dict[str, AuditChainHead] | None = None
+        if transaction is not None:
+            owner, held = self.session.info.get(_HELD, (None, None))
+            if owner is not transaction or held is None:
+                held = {}
+                self.session.info[_HELD] = (transaction, held)
+            if chain_key in held:
+                return held[chain_key]
+        head = self._read_head(chain_key)
+        if held is None and (transaction := self.session.get_transaction()) is not None:
+            held = {}
+            self.session.info[_HELD] = (transaction, held)  # the read itself began the transaction
+        if held is not None:
+            held[chain_key] = head
+        return head
+
+    def _read_head(self, chain_key: str) -> AuditChainHead:
         stmt = select(AuditChainHead).where(AuditChainHead.chain == chain_key)
         if is_postgres(self.session):
             stmt = stmt.with_for_update()

@@ -8,6 +8,7 @@ suspension or reactivation, a removal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.errors import AlreadyMember, NotFound, ValidationFailed
+from app.ids import new_id
 from app.ids import plausible_id as plausible_id  # re-exported: app/orgs/accounts.py imports it from here
 from app.orgs.lookup import live_org
 from app.orgs.models import Membership, User
@@ -119,17 +121,32 @@ class MemberService:
         return stmt
 
     # --- changing ----------------------------------------------------------------------------------------
-    def add(self, org_id: str, user: User, role: str, *, source: str) -> Membership:
-        """Add ``user`` to the org with ``role``; 409 when already a member. Seats are taken separately."""
-        if self.find(org_id, user.id) is not None:
+    def add(
+        self,
+        org_id: str,
+        user: User,
+        role: str,
+        *,
+        source: str,
+        new_account: bool = False,
+        user_name: str | None = None,
+        external_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Membership:
+        """Add ``user`` to the org with ``role``; 409 when already a member. Seats are taken separately.
+
+        ``new_account``: the account was created in this transaction, so it cannot be a member yet (one query
+        saved on SCIM's import path). ``user_name``, ``external_id`` and ``attributes`` are SCIM's, written
+        with the row rather than by a second UPDATE."""
+        if not new_account and self.find(org_id, user.id) is not None:
             raise AlreadyMember(f"{user.email} is already a member of this organisation.")
         now = self.clock.now()
         member = Membership(
-            org_id=org_id, user_id=user.id, role=role, source=source, status="active",
-            user_name=user.email, attributes={}, created_at=now, updated_at=now,
+            id=new_id("mem"), org_id=org_id, user_id=user.id, role=role, source=source, status="active",
+            user_name=user_name or user.email, external_id=external_id, attributes=attributes or {},
+            created_at=now, updated_at=now,
         )  # fmt: skip
         self.session.add(member)
-        self.session.flush()
         self.audit.record(
             AuditAction.MEMBER_ADDED, org_id=org_id,
             targets=[Target("member", member.id), Target("user", user.id, user.email)],

@@ -23,6 +23,8 @@ class Organization(Base):
     sso_enforced: Mapped[bool] = mapped_column(default=False)
     # off | invite_only | auto_join; anything but off needs a verified domain (app/domains/service.py).
     auto_join: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
+    # accept | refuse: SCIM identities (userName, emails) outside the org's verified domains (app/scim).
+    scim_outside_domains: Mapped[str] = mapped_column(String(16), default="accept", server_default="accept")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]

@@ -10,6 +10,7 @@ from pydantic import Field
 from app.api.schema import BodyBool, RequestBody, ResponseBody
 
 AutoJoin = Literal["off", "invite_only", "auto_join"]
+OutsideDomains = Literal["accept", "refuse"]
 
 
 class OrgCreate(RequestBody):
@@ -31,6 +32,11 @@ class OrgUpdate(RequestBody):
         description="What people of the org's verified domains may do: off, invite_only (they may ask to "
         "join) or auto_join (they join as members). Anything but off needs a verified domain.",
     )
+    scim_outside_domains: OutsideDomains | None = Field(
+        default=None,
+        description="SCIM users whose userName or emails are outside the org's verified domains: accept "
+        "(the default) or refuse (400 invalidValue). With no verified domain, refuse refuses every address.",
+    )
 
 
 class OrgOut(ResponseBody):
@@ -41,5 +47,6 @@ class OrgOut(ResponseBody):
     audit_retention_days: int
     sso_enforced: bool
     auto_join: AutoJoin
+    scim_outside_domains: OutsideDomains
     created_at: datetime
     updated_at: datetime

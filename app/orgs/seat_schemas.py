@@ -61,15 +61,21 @@ class SeatPoolOut(ResponseBody):
     used: int
     available: int
     over_limit: bool
+    shortfall: int = Field(
+        default=0,
+        description="Active members that group mappings want seated in this pool but who hold no seat of it "
+        "(the pool was full when the IdP added them): raise the limit by this much to seat them all.",
+    )
 
     @classmethod
-    def of(cls, pool: PoolStatus) -> SeatPoolOut:
+    def of(cls, pool: PoolStatus, shortfall: int = 0) -> SeatPoolOut:
         return cls(
             seat_type=pool.seat_type,
             limit=pool.limit,
             used=pool.used,
             available=pool.available,
             over_limit=pool.over_limit,
+            shortfall=shortfall,
         )
 
 

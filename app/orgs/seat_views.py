@@ -40,13 +40,15 @@ def member_out(member: Membership) -> SeatMemberOut:
     v1,
     "/orgs/<org_id>/seats",
     "GET",
-    summary="Report seat pools: limit, used, available, over_limit per seat type",
+    summary="Report seat pools: limit, used, available, over_limit and shortfall per seat type",
     tag=TAG,
     permission="seats:read",
     response=SeatPoolList,
 )
 def list_seat_pools(org_id: str) -> SeatPoolList:
-    return SeatPoolList(data=[SeatPoolOut.of(p) for p in services().seats.report(org_id)])
+    pools = services().seats.report(org_id)
+    wanted = services().group_mappings.shortfall(org_id)
+    return SeatPoolList(data=[SeatPoolOut.of(p, wanted.get(p.seat_type, 0)) for p in pools])
 
 
 @operation(
@@ -63,7 +65,8 @@ def list_seat_pools(org_id: str) -> SeatPoolList:
     "refuses new assignments until it is back under. Unknown seat type: 422.",
 )
 def set_seat_limit(org_id: str, seat_type: str, body: SeatLimitIn) -> SeatPoolOut:
-    return SeatPoolOut.of(services().seats.set_limit(org_id, seat_type, body.limit))
+    pool = services().seats.set_limit(org_id, seat_type, body.limit)
+    return SeatPoolOut.of(pool, services().group_mappings.shortfall(org_id).get(seat_type, 0))
 
 
 @operation(

@@ -24,7 +24,14 @@ from app.orgs.seats import SeatService
 if TYPE_CHECKING:
     from app.domains.service import DomainService
 
-SETTINGS_FIELDS = ("name", "audit_logs_enabled", "audit_retention_days", "sso_enforced", "auto_join")
+SETTINGS_FIELDS = (
+    "name",
+    "audit_logs_enabled",
+    "audit_retention_days",
+    "sso_enforced",
+    "auto_join",
+    "scim_outside_domains",
+)
 
 
 def slugify(name: str) -> str:

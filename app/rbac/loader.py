@@ -143,8 +143,8 @@ def _versions(cur: Any, ph: str, org_ids: list[str]) -> dict[str, int]:
 
 
 def live_keys(engine: Engine, key_hashes: list[str], cur: Any = None) -> set[str]:
-    """Those of ``key_hashes`` whose API key is neither revoked nor in a deleted org (the key cache's
-    revalidation; the rest are dropped)."""
+    """Those of ``key_hashes`` whose API key or SCIM token is neither revoked nor in a deleted org (the key
+    cache's revalidation; the rest are dropped)."""
     if cur is not None:
         return _live_keys(cur, "%s", key_hashes)
     with raw_cursor(engine) as (pooled, ph):
@@ -159,8 +159,11 @@ def _live_keys(cur: Any, ph: str, key_hashes: list[str]) -> set[str]:
         cur.execute(
             "SELECT k.key_hash FROM api_keys k LEFT JOIN organizations o ON o.id = k.org_id "  # noqa: S608
             f"WHERE k.key_hash IN ({marks}) AND k.revoked_at IS NULL "
-            "AND (k.org_id IS NULL OR (o.id IS NOT NULL AND o.deleted_at IS NULL))",
-            chunk,
+            "AND (k.org_id IS NULL OR (o.id IS NOT NULL AND o.deleted_at IS NULL)) "
+            # SCIM tokens share the cache (their hashes are of other secrets, so they never collide).
+            "UNION ALL SELECT t.token_hash FROM scim_tokens t JOIN organizations o ON o.id = t.org_id "
+            f"WHERE t.token_hash IN ({marks}) AND t.revoked_at IS NULL AND o.deleted_at IS NULL",
+            chunk + chunk,
         )
         live.update(str(h) for (h,) in cur.fetchall())
     return live

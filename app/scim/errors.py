@@ -34,7 +34,7 @@ def scim_type_of(error: AppError) -> str | None:
 def error_body(error: AppError, status: int) -> dict[str, Any]:
     body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status), "detail": error.detail}
     scim_type = scim_type_of(error)
-    if scim_type is not None and status == 400 or (scim_type == "uniqueness" and status == 409):
+    if scim_type is not None and status in (400, 413) or (scim_type == "uniqueness" and status == 409):
         body["scimType"] = scim_type
     return body
 

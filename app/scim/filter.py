@@ -353,6 +353,21 @@ def to_sql(node: Filter, columns: Mapping[str, Column], core_urn: str) -> Column
     return walk(node, None)
 
 
+def pins(node: Filter, keys: frozenset[str], core_urn: str, parent: AttrPath | None = None) -> bool:
+    """Whether every match must satisfy ``attr eq value`` on one of ``keys`` (an ``eq`` in the top-level
+    conjunction, not under ``or`` or ``not``): such a filter selects a handful of rows through its index, so
+    the query should not walk another index just to get its rows in order (SQLite's planner, without table
+    statistics, prefers the order)."""
+    if isinstance(node, And):
+        return pins(node.left, keys, core_urn, parent) or pins(node.right, keys, core_urn, parent)
+    if isinstance(node, ValuePath):
+        return parent is None and pins(node.inner, keys, core_urn, node.path)
+    if not isinstance(node, Compare) or node.op != "eq" or node.value is None:
+        return False
+    path = node.path if parent is None else AttrPath(parent.urn, parent.attr, node.path.attr)
+    return path.key(core_urn) in keys
+
+
 # --- matching a dict (PATCH's filtered paths) -------------------------------------------------------------
 
 

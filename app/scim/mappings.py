@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -122,6 +122,28 @@ class GroupMappingService:
         )
         self.session.delete(mapping)
         self.session.flush()
+
+    def shortfall(self, org_id: str) -> dict[str, int]:
+        """Per seat type, the active members a group mapping wants seated who hold no such seat (the pool was
+        full when they joined or came back): what ``GET /v1/orgs/{org}/seats`` reports as ``shortfall``."""
+        wanting = (
+            select(ScimGroupMapping.seat_type, Membership.id)
+            .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroupMapping.group_id)
+            .join(Membership, Membership.id == ScimGroupMember.member_id)
+            .where(
+                ScimGroupMapping.org_id == org_id,
+                ScimGroupMapping.seat_type.is_not(None),
+                Membership.org_id == org_id,
+                Membership.status == "active",
+                or_(Membership.seat_type.is_(None), Membership.seat_type != ScimGroupMapping.seat_type),
+            )
+            .distinct()
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(wanting.c.seat_type, func.count()).group_by(wanting.c.seat_type)
+        ).tuples()
+        return {str(seat_type): int(count) for seat_type, count in rows}
 
     def for_group(self, group_id: str) -> ScimGroupMapping | None:
         return self.session.scalars(

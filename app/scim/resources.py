@@ -167,19 +167,19 @@ def user_fields(body: Mapping[str, Any], rtype: ResourceType) -> UserFields:
     return UserFields(user_name.strip(), external_id, bool(active), email, attributes)
 
 
-def _looks_like_email(value: str) -> bool:
+def looks_like_email(value: str) -> bool:
     local, at, domain = value.rpartition("@")
     return bool(at and local and "." in domain and " " not in value)
 
 
 def _account_email(user_name: str, emails: Iterable[Mapping[str, Any]]) -> str:
     """userName is usually the email; otherwise the primary (or work, or first) email names the account."""
-    if _looks_like_email(user_name.strip()):
+    if looks_like_email(user_name.strip()):
         return user_name.strip().casefold()
     ranked = sorted(emails, key=lambda e: (e.get("primary") is not True, e.get("type") != "work"))
     for entry in ranked:
         value = entry.get("value")
-        if isinstance(value, str) and _looks_like_email(value.strip()):
+        if isinstance(value, str) and looks_like_email(value.strip()):
             return value.strip().casefold()
     # No email at all (compliance testers send a bare userName): an account no mail reaches, under the
     # reserved .invalid TLD (RFC 2606), named after nothing the caller chose.

@@ -20,10 +20,11 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
-from app.errors import Conflict, NotFound, PreconditionFailed
+from app.domains.service import DomainService
+from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService
 from app.orgs.members import MemberService
-from app.orgs.models import Membership, User
+from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SeatService
 from app.rbac.permissions import MEMBER
 from app.scim import filter as scim_filter
@@ -33,9 +34,11 @@ from app.scim.mappings import GroupMappingService
 from app.scim.models import ScimGroup, ScimGroupMember
 from app.scim.resources import (
     GroupRow,
+    UserFields,
     UserRow,
     group_fields,
     group_resource,
+    looks_like_email,
     user_fields,
     user_resource,
     version_of,
@@ -62,6 +65,11 @@ GROUP_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
     "meta.created": scim_filter.Column(ScimGroup.created_at, type="dateTime"),
     "meta.lastmodified": scim_filter.Column(ScimGroup.updated_at, type="dateTime"),
 }
+
+
+# Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
+PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
+GROUP_PINNING_KEYS: Final = frozenset({"id", "externalid", "displayname"})
 
 
 class InvalidSort(ScimError):
@@ -101,12 +109,14 @@ def _sort_column(
 def _window(
     stmt: Select[Any], total_stmt: Select[Any], query: ListQuery, session: Session
 ) -> tuple[int, Any]:
-    total = int(session.scalar(total_stmt) or 0)
     start = max(1, query.start_index)
     count = max(0, min(query.count, MAX_COUNT))
     if count == 0:
-        return total, []
-    return total, session.execute(stmt.offset(start - 1).limit(count)).all()
+        return int(session.scalar(total_stmt) or 0), []
+    rows = session.execute(stmt.offset(start - 1).limit(count)).all()
+    if start == 1 and len(rows) < count:
+        return len(rows), rows  # the whole result is on this page: no count needed (an IdP's lookups)
+    return int(session.scalar(total_stmt) or 0), rows
 
 
 class ScimService:
@@ -120,6 +130,7 @@ class ScimService:
         accounts: AccountService,
         seats: SeatService,
         mappings: GroupMappingService,
+        domains: DomainService | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -128,6 +139,7 @@ class ScimService:
         self.accounts = accounts
         self.seats = seats
         self.mappings = mappings
+        self.domains = domains
 
     # --- users -------------------------------------------------------------------------------------------
     def _member(self, org_id: str, member_id: str) -> tuple[Membership, User]:
@@ -163,8 +175,11 @@ class ScimService:
 
     def list_users(self, org_id: str, query: ListQuery) -> Page:
         where: list[ColumnElement[bool]] = [Membership.org_id == org_id]
+        pinned = False
         if query.filter:
-            where.append(scim_filter.to_sql(scim_filter.parse(query.filter), USER_COLUMNS, USER))
+            parsed = scim_filter.parse(query.filter)
+            where.append(scim_filter.to_sql(parsed, USER_COLUMNS, USER))
+            pinned = scim_filter.pins(parsed, PINNING_KEYS, USER)
         base = select(Membership, User).join(User, User.id == Membership.user_id).where(*where)
         # Every membership has its account (foreign key): the count joins it only when the filter reads it.
         total_stmt = select(func.count()).select_from(Membership)
@@ -174,9 +189,10 @@ class ScimService:
         if query.sort_by:
             column = _sort_column(USER_COLUMNS, USER, query.sort_by)
             order.append(column.desc() if query.sort_order == "descending" else column.asc())
-        total, rows = _window(
-            base.order_by(*order, Membership.id), total_stmt.where(*where), query, self.session
-        )
+        # An IdP's lookup (userName eq, externalId eq) finds its row by that index; ordering by an expression
+        # of the id keeps the planner from walking the (org_id, id) index instead, the whole org in order.
+        tie_break = (Membership.id + "") if pinned else Membership.id
+        total, rows = _window(base.order_by(*order, tie_break), total_stmt.where(*where), query, self.session)
         ids = [m.id for m, _ in rows]
         groups: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
         if ids:
@@ -195,21 +211,49 @@ class ScimService:
             stmt = stmt.where(Membership.id != except_id)
         return self.session.scalar(stmt) is not None
 
+    def _check_domains(self, org_id: str, fields: UserFields) -> None:
+        """The org's ``scim_outside_domains`` setting: with ``refuse``, a userName or email outside the org's
+        verified domains (``DomainService.email_in_verified_domain``: the org holds the most specific
+        verified domain covering it) is 400 invalidValue, naming the address. ``accept`` (the default)
+        checks nothing."""
+        org = self.session.get(Organization, org_id)
+        if org is None or org.scim_outside_domains != "refuse":
+            return
+        addresses = [fields.user_name] if looks_like_email(fields.user_name) else []
+        for entry in fields.attributes.get("emails") or []:
+            value = entry.get("value") if isinstance(entry, Mapping) else None
+            if isinstance(value, str) and looks_like_email(value.strip()):
+                addresses.append(value.strip())
+        for address in dict.fromkeys(a.casefold() for a in addresses):
+            if self.domains is None or not self.domains.email_in_verified_domain(org_id, address):
+                raise InvalidValue(
+                    f"'{address}' is outside this organisation's verified domains, and the organisation "
+                    "refuses such users (its setting scim_outside_domains is 'refuse').",
+                    address=address,
+                )
+
     def create_user(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> UserRow:
         fields = user_fields(body, USER_TYPE)
+        self._check_domains(org_id, fields)
         self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
         if self._user_name_taken(org_id, folded):
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         name = _display_name(fields.attributes)
         user, created = self.accounts.get_or_create(fields.email, name, org_id=org_id)
-        if self.members.find(org_id, user.id) is not None:
-            raise Conflict(f"The account {fields.email} is already a member of this organisation.")
-        member = self.members.add(org_id, user, MEMBER, source="scim")
-        member.user_name = folded
-        member.external_id = fields.external_id
-        member.attributes = fields.attributes
-        self.session.flush()
+        try:
+            member = self.members.add(
+                org_id,
+                user,
+                MEMBER,
+                source="scim",
+                new_account=created,
+                user_name=folded,
+                external_id=fields.external_id,
+                attributes=dict(fields.attributes),
+            )
+        except AlreadyMember:
+            raise Conflict(f"The account {fields.email} is already a member of this organisation.") from None
         self.audit.record(
             AuditAction.SCIM_USER_PROVISIONED,
             org_id=org_id,
@@ -224,7 +268,7 @@ class ScimService:
         )
         if not fields.active:
             self._deactivate(member, principal)
-        return self.user_row(member, user)
+        return self._row(member, user, ())  # a new member is in no group yet
 
     def replace_user(
         self, org_id: str, member_id: str, body: Mapping[str, Any], principal: Principal, version: str | None
@@ -233,6 +277,7 @@ class ScimService:
         member, user = self._member(org_id, member_id)
         _check_version(self._row(member, user, ()), version)
         fields = user_fields(body, USER_TYPE)
+        self._check_domains(org_id, fields)
         folded = fields.user_name.casefold()
         if folded != member.user_name and self._user_name_taken(org_id, folded, member.id):
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
@@ -352,13 +397,17 @@ class ScimService:
 
     def list_groups(self, org_id: str, query: ListQuery, *, with_members: bool = True) -> Page:
         where: list[ColumnElement[bool]] = [ScimGroup.org_id == org_id]
+        pinned = False
         if query.filter:
-            where.append(scim_filter.to_sql(scim_filter.parse(query.filter), GROUP_COLUMNS, GROUP))
+            parsed = scim_filter.parse(query.filter)
+            where.append(scim_filter.to_sql(parsed, GROUP_COLUMNS, GROUP))
+            pinned = scim_filter.pins(parsed, GROUP_PINNING_KEYS, GROUP)
         order: list[Any] = []
         if query.sort_by:
             column = _sort_column(GROUP_COLUMNS, GROUP, query.sort_by)
             order.append(column.desc() if query.sort_order == "descending" else column.asc())
-        stmt = select(ScimGroup).where(*where).order_by(*order, ScimGroup.id)
+        tie_break = (ScimGroup.id + "") if pinned else ScimGroup.id  # as list_users
+        stmt = select(ScimGroup).where(*where).order_by(*order, tie_break)
         total_stmt = select(func.count()).select_from(ScimGroup).where(*where)
         total, rows = _window(stmt, total_stmt, query, self.session)
         groups = [r[0] for r in rows]

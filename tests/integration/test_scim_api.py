@@ -34,7 +34,8 @@ def new_user(user_name: str, **extra: Any) -> dict[str, Any]:
 def test_discovery_describes_what_is_stored(scim: Scim) -> None:
     config = scim.get("/ServiceProviderConfig")
     assert config.status_code == 200 and config.mimetype == SCIM_JSON
-    assert config.json["patch"]["supported"] and not config.json["bulk"]["supported"]
+    assert config.json["patch"]["supported"] and config.json["bulk"]["supported"]
+    assert config.json["bulk"]["maxOperations"] == 1000 and config.json["bulk"]["maxPayloadSize"] == 1048576
     types = scim.get("/ResourceTypes").json["Resources"]
     assert {t["id"]: t["schema"] for t in types} == {"User": USER, "Group": GROUP}
     schemas = {s["id"]: s for s in scim.get("/Schemas").json["Resources"]}

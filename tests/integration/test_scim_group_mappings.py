@@ -65,6 +65,46 @@ def test_joining_and_leaving_a_mapped_group(setup: tuple[str, Api, Scim]) -> Non
     assert after["role"] == "member" and after["seat_type"] is None
 
 
+def _pro(admin: Api, org: str) -> dict[str, Any]:
+    pools = admin.get(f"/v1/orgs/{org}/seats").json["data"]
+    pool: dict[str, Any] = next(p for p in pools if p["seat_type"] == "pro")
+    return pool
+
+
+def test_the_seats_endpoint_shows_the_shortfall_of_a_full_pool(
+    setup: tuple[str, Api, Scim], platform: Api
+) -> None:
+    """Three members pushed into a group mapped to `pro` with one seat: every SCIM request succeeds, one
+    member is seated, the two others are the pool's shortfall until billing raises the limit."""
+    org, admin, scim = setup
+    ids = [
+        scim.post("/Users", {"schemas": [USER], "userName": f"u{i}@m.example", "active": True}).json["id"]
+        for i in range(3)
+    ]
+    gid = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Sales"}).json["id"]
+    assert (
+        admin.post(f"/v1/orgs/{org}/group-mappings", {"group_id": gid, "seat_type": "pro"}).status_code == 201
+    )
+    assert _pro(admin, org)["shortfall"] == 0
+    _members(scim, gid, "add", ids)
+    pool = _pro(admin, org)
+    assert (pool["used"], pool["available"], pool["shortfall"]) == (1, 0, 2)
+    events = admin.get(f"/v1/orgs/{org}/audit-logs?action=scim_group_mapping.applied&limit=10").json["data"]
+    assert sorted(e["data"]["seat_outcome"] for e in events) == ["assigned", "shortfall", "shortfall"]
+
+    # A suspended member is not wanted; a member that leaves the group is not wanted either.
+    unseated = [m for m in ids if admin.get(f"/v1/orgs/{org}/members/{m}").json["seat_type"] is None]
+    deactivate = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]}
+    assert scim.patch(f"/Users/{unseated[0]}", deactivate).status_code == 200
+    assert _pro(admin, org)["shortfall"] == 1
+    _members(scim, gid, "remove", [unseated[1]])
+    assert _pro(admin, org)["shortfall"] == 0
+    # The limit response reports it too.
+    _members(scim, gid, "add", [unseated[1]])
+    raised = platform.put(f"/v1/orgs/{org}/seats/pro", {"limit": 1})
+    assert raised.status_code == 200 and raised.json["shortfall"] == 1
+
+
 def test_a_mapping_never_grants_more_than_its_creator_holds(setup: tuple[str, Api, Scim]) -> None:
     org, admin, scim = setup
     gid = scim.post("/Groups", {"schemas": [GROUP], "displayName": "Owners"}).json["id"]

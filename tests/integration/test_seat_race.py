@@ -133,7 +133,14 @@ def http_race(container: Container, threads: int, seats: int) -> None:
     assert holders_and_events(container, org_id) == (seats, seats, seats)
     pools = clients[0].get(f"/v1/orgs/{org_id}/seats", headers={"Authorization": f"Bearer {keys[0]}"})
     assert pools.json["data"] == [
-        {"seat_type": "pro", "limit": seats, "used": seats, "available": 0, "over_limit": False}
+        {
+            "seat_type": "pro",
+            "limit": seats,
+            "used": seats,
+            "available": 0,
+            "over_limit": False,
+            "shortfall": 0,
+        }
     ]
 
 

@@ -68,7 +68,9 @@ def test_a_new_org_reports_every_seat_type_empty(admin: Api, org: dict[str, Any]
     resp = admin.get(seats_path(org))
     assert resp.status_code == 200
     assert resp.json == {
-        "data": [{"seat_type": "pro", "limit": 0, "used": 0, "available": 0, "over_limit": False}]
+        "data": [
+            {"seat_type": "pro", "limit": 0, "used": 0, "available": 0, "over_limit": False, "shortfall": 0}
+        ]
     }
 
 
@@ -77,7 +79,14 @@ def test_billing_sets_the_limit_with_a_platform_key(
 ) -> None:
     resp = limit(platform, org, 25)
     assert resp.status_code == 200
-    assert resp.json == {"seat_type": "pro", "limit": 25, "used": 0, "available": 25, "over_limit": False}
+    assert resp.json == {
+        "seat_type": "pro",
+        "limit": 25,
+        "used": 0,
+        "available": 25,
+        "over_limit": False,
+        "shortfall": 0,
+    }
     assert pool(admin, org)["limit"] == 25
     # Org keys, even an owner's, cannot buy themselves seats.
     assert limit(admin, org, 100).status_code == 403
@@ -133,6 +142,7 @@ def test_assign_up_to_the_limit_then_409(
         "used": 2,
         "available": 0,
         "over_limit": False,
+        "shortfall": 0,
     }
     # Idempotent: assigning a held seat again answers the member and records nothing more, even when full.
     again = admin.put(seat_path(org, a), {"seat_type": "pro"})
@@ -212,6 +222,7 @@ def test_transfer_moves_the_seat_and_keeps_the_count(
         "used": 1,
         "available": 0,
         "over_limit": False,
+        "shortfall": 0,
     }
     (event,) = events(container, org["id"], "seat.transferred")
     assert (event.data["from_member"], event.data["to_member"]) == (a.id, b.id)
@@ -252,7 +263,14 @@ def test_lowering_the_limit_evicts_nobody_and_blocks_new_seats(
         assert admin.put(seat_path(org, m), {"seat_type": "pro"}).status_code == 200
     lowered = limit(platform, org, 1)
     assert lowered.status_code == 200
-    assert lowered.json == {"seat_type": "pro", "limit": 1, "used": 3, "available": 0, "over_limit": True}
+    assert lowered.json == {
+        "seat_type": "pro",
+        "limit": 1,
+        "used": 3,
+        "available": 0,
+        "over_limit": True,
+        "shortfall": 0,
+    }
     assert seat_holders(container, org["id"]) == 3  # nobody lost a seat
     refused = admin.put(seat_path(org, d), {"seat_type": "pro"})
     assert refused.status_code == 409 and refused.json["code"] == "seat_limit_reached"
@@ -269,6 +287,7 @@ def test_lowering_the_limit_evicts_nobody_and_blocks_new_seats(
         "used": 1,
         "available": 0,
         "over_limit": False,
+        "shortfall": 0,
     }
     assert admin.put(seat_path(org, a), {"seat_type": "pro"}).status_code == 409
     admin.delete(seat_path(org, d))

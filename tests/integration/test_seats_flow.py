@@ -63,6 +63,7 @@ def test_seats_from_invitation_to_over_limit(container: Container, platform: Api
         "used": 1,
         "available": 1,
         "over_limit": False,
+        "shortfall": 0,
     }
 
     # A member without a Pro seat asks; an admin approves.
@@ -81,7 +82,14 @@ def test_seats_from_invitation_to_over_limit(container: Container, platform: Api
 
     # More members than paid seats: billing lowers the limit; nobody is evicted, new seats are refused.
     lowered = ok(platform.put(f"/v1/orgs/{org_id}/seats/pro", {"limit": 1}))
-    assert lowered == {"seat_type": "pro", "limit": 1, "used": 2, "available": 0, "over_limit": True}
+    assert lowered == {
+        "seat_type": "pro",
+        "limit": 1,
+        "used": 2,
+        "available": 0,
+        "over_limit": True,
+        "shortfall": 0,
+    }
     assert pro(admin, org_id)["over_limit"] is True
     eve = join(admin, org_id, "eve@initech.example")
     assert admin.put(seat.format(eve["id"]), {"seat_type": "pro"}).status_code == 409

@@ -1,7 +1,7 @@
 """sso_connections: SSO connections, their SP keys (encrypted at rest), the SAML replay cache
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
