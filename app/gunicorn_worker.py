@@ -1,4 +1,5 @@
-"""The gunicorn worker ``tenantry serve`` runs: gunicorn's sync worker, with its own refusals in problem+json.
+"""The gunicorn workers ``tenantry serve`` runs: gunicorn's threaded worker (the default: keep-alive, a few
+threads) or its sync worker, each with gunicorn's own refusals in problem+json.
 
 Some requests never reach the app: gunicorn refuses a request line longer than ``limit_request_line``, too
 many or too large headers, or a line it cannot parse, and answers an HTML page; an exception escaping the WSGI
@@ -14,6 +15,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 from app.errors import HttpError
@@ -53,7 +55,11 @@ def problem_response(status: int, title: str, detail: str, request_id: str) -> b
     return head.encode("latin-1") + data
 
 
-class ProblemJsonWorker(SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+class ProblemJsonErrors:
+    """gunicorn's ``Worker.handle_error``, answering in problem+json (mixed into both worker classes)."""
+
+    log: Any
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         status, title, detail = refusal(exc)
         request_id = new_request_id(None)
@@ -68,3 +74,13 @@ class ProblemJsonWorker(SyncWorker):  # type: ignore[misc]  # gunicorn is untype
             util.write_nonblock(client, problem_response(status, title, detail, request_id))
         except Exception:  # the client went away: nothing left to tell it
             self.log.debug("failed to send error response")
+
+
+class ProblemJsonWorker(ProblemJsonErrors, SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """Sync: one request at a time per process, a connection per request (``Connection: close``)."""
+
+
+class ProblemJsonThreadWorker(ProblemJsonErrors, ThreadWorker):  # type: ignore[misc]
+    """Threaded (``gthread``): ``threads`` requests at a time per process, and HTTP keep-alive, so an IdP's
+    long import (Okta and Entra ID hold their connections open) does not pay a TCP handshake and a new
+    connection per request; a request waiting on the database lets another run meanwhile."""

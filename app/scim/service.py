@@ -216,8 +216,10 @@ class ScimService:
         verified domains (``DomainService.email_in_verified_domain``: the org holds the most specific
         verified domain covering it) is 400 invalidValue, naming the address. ``accept`` (the default)
         checks nothing."""
-        org = self.session.get(Organization, org_id)
-        if org is None or org.scim_outside_domains != "refuse":
+        setting = self.session.scalar(
+            select(Organization.scim_outside_domains).where(Organization.id == org_id)
+        )  # the one column, not the whole org loaded as an object
+        if setting != "refuse":
             return
         addresses = [fields.user_name] if looks_like_email(fields.user_name) else []
         for entry in fields.attributes.get("emails") or []:
