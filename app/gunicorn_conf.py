@@ -17,6 +17,7 @@ from typing import Any
 # "--threads 4" or "--worker-class app.gunicorn_worker.ProblemJsonWorker" (sync, a connection per request).
 worker_class = "app.gunicorn_worker.ProblemJsonThreadWorker"
 threads = 2
+logger_class = "app.gunicorn_worker.Logger"
 # Seconds an idle connection stays open: longer than a fronting load balancer's idle timeout (60 s on common
 # ones), so the balancer closes idle connections first and never sends on one gunicorn has just closed.
 keepalive = 75

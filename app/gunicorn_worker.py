@@ -10,10 +10,11 @@ problem+json with a request id everywhere, so this worker writes those answers t
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from typing import Any
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
@@ -84,3 +85,13 @@ class ProblemJsonThreadWorker(ProblemJsonErrors, ThreadWorker):  # type: ignore[
     """Threaded (``gthread``): ``threads`` requests at a time per process, and HTTP keep-alive, so an IdP's
     long import (Okta and Entra ID hold their connections open) does not pay a TCP handshake and a new
     connection per request; a request waiting on the database lets another run meanwhile."""
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger, but an access line is built only when the access logger would write it: the app
+    logs every request itself (``app/web.py``), so ``gunicorn.access`` stays at WARNING and gunicorn's own
+    formatting of each request's atoms was work thrown away."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
