@@ -101,6 +101,20 @@ def load_org(container: Container, members: int) -> tuple[str, str]:
 class Server:
     process: subprocess.Popen[bytes]
     base: str
+    log: Path  # the server's JSON log lines
+
+    def errors(self, limit: int = 3) -> list[str]:
+        """The distinct causes of the server's logged errors (the last line of each exception)."""
+        found: dict[str, None] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("level") in ("error", "critical"):
+                cause = (entry.get("exception") or entry.get("message") or "").strip().splitlines()
+                found[cause[-1][:300] if cause else ""] = None
+        return list(found)[:limit]
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -119,14 +133,16 @@ def _serve(url: str, workers: int) -> Server:
         TENANTRY_SECRET_KEY="bench-secret-key",
     )  # the default log level (INFO: a JSON line per request, as in production), to /dev/null
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(  # noqa: S603
-        cmd, env=env, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.DEVNULL
-    )
+    log = Path(env["TENANTRY_INSTANCE_PATH"]) / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            cmd, env=env, cwd=Path(__file__).resolve().parents[1], stderr=out
+        )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310 - loopback
-                return Server(process, base)
+                return Server(process, base, log)
         except OSError:
             time.sleep(0.1)
     process.kill()
@@ -343,6 +359,8 @@ def main() -> None:
     cpu_ms = (cpu() - cpu_started) * 1000 / requests
     if server is not None:
         server.stop()
+        if errors:
+            print(f"server errors: {server.errors()}")
     where = (
         f"over HTTP, gunicorn with {args.serve} workers{', keep-alive' if args.keep_alive else ''}"
         if args.serve
