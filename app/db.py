@@ -20,6 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
+READ_ONLY = "tenantry_read_only"  # an execution option: see begin_read_only
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -113,7 +115,21 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction (count seats, then
         # assign) cannot interleave with another writer: SQLite's stand-in for SELECT ... FOR UPDATE.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction begun by ``begin_read_only`` only reads: a deferred BEGIN reads a snapshot (WAL)
+        # without waiting for, or holding up, the writers.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_read_only(session: Session) -> None:
+    """Begin ``session``'s transaction as one that only reads, when it has not begun yet (otherwise nothing
+    changes). On SQLite it then takes no write lock; PostgreSQL ignores the mark. A write in such a
+    transaction still works on SQLite, but may fail as busy under concurrent writers: call this only where
+    the request reads and nothing else (an IdP's lookups)."""
+    if not session.in_transaction():
+        session.connection(execution_options={"tenantry_read_only": True})  # READ_ONLY
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,7 +10,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-worker_class = "app.gunicorn_worker.ProblemJsonWorker"
+# Threaded workers with keep-alive: an IdP's import (Okta and Entra ID keep their connections open) reuses one
+# connection instead of a TCP handshake per request, and a request waiting on the database (a lock, a round
+# trip to PostgreSQL) lets the worker's other thread run. The app holds no per-thread state outside the
+# request (its session is per request, its caches take locks). Override with GUNICORN_CMD_ARGS, e.g.
+# "--threads 4" or "--worker-class app.gunicorn_worker.ProblemJsonWorker" (sync, a connection per request).
+worker_class = "app.gunicorn_worker.ProblemJsonThreadWorker"
+threads = 2
+logger_class = "app.gunicorn_worker.Logger"
+# Seconds an idle connection stays open: longer than a fronting load balancer's idle timeout (60 s on common
+# ones), so the balancer closes idle connections first and never sends on one gunicorn has just closed.
+keepalive = 75
 # gunicorn's largest request line (method, path, query and version): ids and cursors fit with room to spare;
 # anything longer is 414 problem+json (the README says so).
 limit_request_line = 8190

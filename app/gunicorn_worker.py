@@ -1,4 +1,5 @@
-"""The gunicorn worker ``tenantry serve`` runs: gunicorn's sync worker, with its own refusals in problem+json.
+"""The gunicorn workers ``tenantry serve`` runs: gunicorn's threaded worker (the default: keep-alive, a few
+threads) or its sync worker, each with gunicorn's own refusals in problem+json.
 
 Some requests never reach the app: gunicorn refuses a request line longer than ``limit_request_line``, too
 many or too large headers, or a line it cannot parse, and answers an HTML page; an exception escaping the WSGI
@@ -9,11 +10,13 @@ problem+json with a request id everywhere, so this worker writes those answers t
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from typing import Any
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.http import errors
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 from app.errors import HttpError
@@ -53,7 +56,11 @@ def problem_response(status: int, title: str, detail: str, request_id: str) -> b
     return head.encode("latin-1") + data
 
 
-class ProblemJsonWorker(SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+class ProblemJsonErrors:
+    """gunicorn's ``Worker.handle_error``, answering in problem+json (mixed into both worker classes)."""
+
+    log: Any
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         status, title, detail = refusal(exc)
         request_id = new_request_id(None)
@@ -68,3 +75,23 @@ class ProblemJsonWorker(SyncWorker):  # type: ignore[misc]  # gunicorn is untype
             util.write_nonblock(client, problem_response(status, title, detail, request_id))
         except Exception:  # the client went away: nothing left to tell it
             self.log.debug("failed to send error response")
+
+
+class ProblemJsonWorker(ProblemJsonErrors, SyncWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """Sync: one request at a time per process, a connection per request (``Connection: close``)."""
+
+
+class ProblemJsonThreadWorker(ProblemJsonErrors, ThreadWorker):  # type: ignore[misc]
+    """Threaded (``gthread``): ``threads`` requests at a time per process, and HTTP keep-alive, so an IdP's
+    long import (Okta and Entra ID hold their connections open) does not pay a TCP handshake and a new
+    connection per request; a request waiting on the database lets another run meanwhile."""
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger, but an access line is built only when the access logger would write it: the app
+    logs every request itself (``app/web.py``), so ``gunicorn.access`` stays at WARNING and gunicorn's own
+    formatting of each request's atoms was work thrown away."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)

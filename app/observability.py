@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -48,7 +48,7 @@ def new_request_id(incoming: str | None) -> str:
     """Keep a caller's X-Request-ID when it is a sane token; otherwise mint one."""
     if incoming and _SAFE_REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # as random as a uuid4's hex, for a fraction of its cost
 
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -201,10 +201,8 @@ class AuditRecorder:
         return head
 
     def _read_head(self, chain_key: str) -> AuditChainHead:
-        stmt = select(AuditChainHead).where(AuditChainHead.chain == chain_key)
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update()
-        head = self.session.scalars(stmt).one_or_none()
+        stmt = _HEAD_FOR_UPDATE if is_postgres(self.session) else _HEAD
+        head = self.session.scalars(stmt, {"chain": chain_key}).one_or_none()
         if head is None:
             # Two first writers of a chain may race: insert-if-missing, then lock whichever row won.
             dialect = self.session.get_bind().dialect.name
@@ -214,8 +212,15 @@ class AuditRecorder:
                 .values(chain=chain_key, seq=0, hash=chain.GENESIS)
                 .on_conflict_do_nothing(index_elements=["chain"])
             )
-            head = self.session.scalars(stmt.execution_options(populate_existing=True)).one()
+            head = self.session.scalars(
+                stmt.execution_options(populate_existing=True), {"chain": chain_key}
+            ).one()
         return head
+
+
+# Built once (bound parameter, cache key memoized): every audited write reads its chain head.
+_HEAD: Final = select(AuditChainHead).where(AuditChainHead.chain == bindparam("chain"))
+_HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:

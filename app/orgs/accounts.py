@@ -8,8 +8,9 @@ email, in any org, get the same placeholder; pending ones are revoked (their add
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -39,6 +40,10 @@ class AccountMembership:
     org: Organization
 
 
+# Built once (bound parameter, cache key memoized): SCIM's import looks an account up on every POST.
+_LIVE_BY_EMAIL: Final = select(User).where(User.email == bindparam("email"), User.deleted_at.is_(None))
+
+
 class AccountService:
     def __init__(
         self,
@@ -57,9 +62,7 @@ class AccountService:
 
     def find_by_email(self, email: str) -> User | None:
         """The live account for ``email``; a deleted account is never found again."""
-        return self.session.scalars(
-            select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
-        ).one_or_none()
+        return self.session.scalars(_LIVE_BY_EMAIL, {"email": normalize_email(email)}).one_or_none()
 
     def get_or_create(
         self, email: str, name: str | None = None, *, org_id: str | None = None

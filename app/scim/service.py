@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.util import find_tables
@@ -66,6 +66,14 @@ GROUP_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
     "meta.lastmodified": scim_filter.Column(ScimGroup.updated_at, type="dateTime"),
 }
 
+
+# The import's per-POST reads, built once (bound parameters, cache keys memoized).
+_NAME_TAKEN: Final = select(Membership.id).where(
+    Membership.org_id == bindparam("org_id"), Membership.user_name == bindparam("user_name")
+)
+_OUTSIDE_DOMAINS: Final = select(Organization.scim_outside_domains).where(
+    Organization.id == bindparam("org_id")
+)
 
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
@@ -206,18 +214,18 @@ class ScimService:
         return Page(total, max(1, query.start_index), [self._row(m, u, groups[m.id]) for m, u in rows])
 
     def _user_name_taken(self, org_id: str, folded: str, except_id: str | None = None) -> bool:
+        if except_id is None:
+            return self.session.scalar(_NAME_TAKEN, {"org_id": org_id, "user_name": folded}) is not None
         stmt = select(Membership.id).where(Membership.org_id == org_id, Membership.user_name == folded)
-        if except_id is not None:
-            stmt = stmt.where(Membership.id != except_id)
-        return self.session.scalar(stmt) is not None
+        return self.session.scalar(stmt.where(Membership.id != except_id)) is not None
 
     def _check_domains(self, org_id: str, fields: UserFields) -> None:
         """The org's ``scim_outside_domains`` setting: with ``refuse``, a userName or email outside the org's
         verified domains (``DomainService.email_in_verified_domain``: the org holds the most specific
         verified domain covering it) is 400 invalidValue, naming the address. ``accept`` (the default)
         checks nothing."""
-        org = self.session.get(Organization, org_id)
-        if org is None or org.scim_outside_domains != "refuse":
+        setting = self.session.scalar(_OUTSIDE_DOMAINS, {"org_id": org_id})  # one column, not the org object
+        if setting != "refuse":
             return
         addresses = [fields.user_name] if looks_like_email(fields.user_name) else []
         for entry in fields.attributes.get("emails") or []:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from app.credentials.principal import Principal
 from app.credentials.resolver import Kind, kind_of
 from app.credentials.secrets import hash_secret
+from app.db import begin_read_only
 from app.errors import AppError, Conflict, NotFound
 from app.json_input import loads
 from app.ratelimit import Rule
@@ -248,6 +249,7 @@ def schema(urn: str) -> Response:
 
 def _user_page(query: ListQuery, source: Mapping[str, Any]) -> tuple[Page, list[dict[str, Any]]]:
     _, org_id = _principal()
+    begin_read_only(db_session())  # an IdP's lookups take no write lock (SQLite)
     page = _service().list_users(org_id, query)
     attributes, excluded = _projection(source)
     base = _base_url()
@@ -256,6 +258,7 @@ def _user_page(query: ListQuery, source: Mapping[str, Any]) -> tuple[Page, list[
 
 def _group_page(query: ListQuery, source: Mapping[str, Any]) -> tuple[Page, list[dict[str, Any]]]:
     _, org_id = _principal()
+    begin_read_only(db_session())
     attributes, excluded = _projection(source)
     page = _service().list_groups(org_id, query, with_members=_wants_members(excluded, attributes))
     base = _base_url()
@@ -287,6 +290,7 @@ def create_user() -> Response:
 @scim.get("/Users/<member_id>")
 def get_user(member_id: str) -> Response:
     _, org_id = _principal()
+    begin_read_only(db_session())
     return _single(user_resource(_service().get_user(org_id, member_id), _base_url()), USER_TYPE)
 
 
@@ -341,6 +345,7 @@ def create_group() -> Response:
 @scim.get("/Groups/<group_id>")
 def get_group(group_id: str) -> Response:
     _, org_id = _principal()
+    begin_read_only(db_session())
     attributes, excluded = _projection(request.args)
     row = _service().get_group(org_id, group_id, with_members=_wants_members(excluded, attributes))
     return _single(group_resource(row, _base_url()), GROUP_TYPE)

@@ -40,3 +40,30 @@ def test_problem_response_is_a_complete_http_answer() -> None:
     problem = json.loads(body)
     assert problem["status"] == 414 and problem["code"] == "uri_too_long"
     assert problem["detail"] == "Shorten the URL." and problem["request_id"] == "req-0001"
+
+
+def test_access_lines_are_built_only_when_the_access_logger_writes_them() -> None:
+    import logging
+
+    from gunicorn.config import Config
+
+    from app import gunicorn_conf
+    from app.gunicorn_worker import Logger
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)  # gunicorn's setup applies its logconfig_dict to the root logger
+    cfg = Config()
+    cfg.set("logconfig_dict", gunicorn_conf.logconfig_dict)
+    logger = Logger(cfg)
+    built: list[object] = []
+    logger.atoms = lambda *args: built.append(args) or {}  # type: ignore[method-assign]
+    try:
+        logger.access(None, None, {}, None)
+        assert built == []  # gunicorn.access is at WARNING (the app logs each request itself)
+        logging.getLogger("gunicorn.access").setLevel(logging.INFO)
+        logger.access(None, None, {}, None)
+        assert len(built) == 1
+    finally:
+        logging.getLogger("gunicorn.access").setLevel(logging.WARNING)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
