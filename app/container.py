@@ -20,6 +20,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.resolver import CredentialResolver
 from app.credentials.service import CredentialService
+from app.crypto.sealing import Sealer
 from app.db import make_engine, make_session_factory
 from app.domains.dns import TxtResolver, resolver_from_settings
 from app.domains.service import DomainService, RecheckPolicy
@@ -44,7 +45,7 @@ from app.scim.service import ScimService
 from app.sso.connections import SsoConnectionService
 from app.sso.email_codes import EmailCodePolicy, EmailCodeService
 from app.sso.enforcement import refuse_unless_allowed
-from app.sso.keys import SecretBox
+from app.sso.keys import sso_sealer
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.oidc_connections import OidcConnectionService
 from app.sso.oidc_fetch import PinnedOidcHttp
@@ -108,10 +109,10 @@ class Container:
         return resolver_from_settings(self.settings)
 
     @cached_property
-    def sso_secret_box(self) -> SecretBox:
+    def sso_secret_box(self) -> Sealer:
         """Encrypts SP private keys and client secrets at rest (derived once per process)."""
         settings = self.settings
-        return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+        return sso_sealer(settings.resolved_secret_key(), settings.sso_key_encryption_key)
 
     @cached_property
     def oidc_http(self) -> PinnedOidcHttp:

@@ -23,6 +23,8 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
 from app.credentials.principal import Principal
+from app.crypto.keypairs import GeneratedKey, generate_key_pair
+from app.crypto.sealing import Sealer
 from app.db import is_postgres
 from app.errors import NotFound, ValidationFailed
 from app.ids import plausible_id
@@ -58,7 +60,7 @@ class SpUrls:
 class NewKeys:
     """Key pairs generated before the transaction (RSA generation takes tens of milliseconds)."""
 
-    by_use: Mapping[str, sp_keys.GeneratedKey]
+    by_use: Mapping[str, GeneratedKey]
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,7 @@ class RefreshOutcome:
 def generate_keys(
     connection_hint: str, now: datetime, uses: Sequence[str] = (SIGNING, ENCRYPTION)
 ) -> NewKeys:
-    return NewKeys(
-        {use: sp_keys.generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses}
-    )
+    return NewKeys({use: generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses})
 
 
 class SsoConnectionService:
@@ -110,7 +110,7 @@ class SsoConnectionService:
         audit: AuditRecorder,
         authorizer: Authorizer,
         *,
-        box: sp_keys.SecretBox,
+        box: Sealer,
         base_url: str,
         refresh_interval: timedelta,
         cert_warning: timedelta,
@@ -481,9 +481,7 @@ class SsoConnectionService:
             conn.idp_metadata_next_refresh_at = None
             conn.idp_metadata_error = None
 
-    def _add_key(
-        self, conn: SsoConnection, use: str, generated: sp_keys.GeneratedKey, now: datetime
-    ) -> SsoSpKey:
+    def _add_key(self, conn: SsoConnection, use: str, generated: GeneratedKey, now: datetime) -> SsoSpKey:
         key = SsoSpKey(
             org_id=conn.org_id,
             connection_id=conn.id,

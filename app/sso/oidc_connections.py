@@ -5,9 +5,9 @@ the shared ones of app/sso/connections.py.
 The discovery document is fetched before the transaction (network work never holds the org's lock), through
 app/sso/oidc_fetch.py (the SSRF rules of SAML metadata), and checked by the core (``parse_discovery``: issuer
 equality, https endpoints, the fixed algorithm allowlist, PKCE S256). It is stored as fetched and parsed again
-at each login (microseconds), so a refresh replaces it atomically. The client secret is sealed with the
-SP keys' ``SecretBox`` under associated data naming the connection, so a value copied to another row does not
-open. Lock order as everywhere: the org's audit chain head, then the connection row.
+at each login (microseconds), so a refresh replaces it atomically. The client secret is sealed with the SP
+keys' sealer (app/sso/keys.py) under associated data naming the connection, so a value copied to another row
+does not open. Lock order as everywhere: the org's audit chain head, then the connection row.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target, diff
 from app.clock import Clock
 from app.credentials.principal import Principal
+from app.crypto.sealing import Sealer
 from app.db import is_postgres
 from app.errors import NotFound, ValidationFailed
 from app.ids import new_id, plausible_id
@@ -32,7 +33,6 @@ from app.orgs.lookup import live_org
 from app.rbac.permissions import OWNER, Authorizer, check_grant
 from app.rbac.service import RoleService
 from app.sso.errors import InvalidIdpSettings, MetadataUnavailable
-from app.sso.keys import SecretBox
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import OIDC, SsoConnection
 from app.sso.oidc import (
@@ -128,7 +128,7 @@ class OidcConnectionService:
         audit: AuditRecorder,
         authorizer: Authorizer,
         *,
-        box: SecretBox,
+        box: Sealer,
         base_url: str,
         refresh_interval: timedelta,
         allow_http: bool,

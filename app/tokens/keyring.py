@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
+from app.crypto import sealing
 from app.errors import Conflict, NotFound
-from app.tokens import access_token, sealing
+from app.tokens import access_token
 from app.tokens.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKey
 
 SEAL_PURPOSE = "signing-key"

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
+from app.crypto.sealing import SealBroken
 from app.db import transaction
-from app.sso.keys import SecretBox, SecretUnreadable, key_context
+from app.sso.keys import key_context, sso_sealer
 from app.sso.models import SsoSpKey
 from tests.conftest import Api, make_org_key
 from tests.integration.sso.helpers import idp_cert, saml_fields
@@ -204,12 +205,10 @@ def test_private_keys_are_encrypted_at_rest_and_bound_to_their_row(
         plain = box.open(row.private_key_encrypted, key_context(conn["id"], row.id, row.use))
         assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
     a, b = rows
-    with pytest.raises(SecretUnreadable):  # moved into another row
+    with pytest.raises(SealBroken):  # moved into another row
         box.open(a.private_key_encrypted, key_context(conn["id"], b.id, b.use))
-    with pytest.raises(SecretUnreadable):  # another instance's secret key
-        SecretBox.from_settings("another-secret").open(
-            a.private_key_encrypted, key_context(conn["id"], a.id, a.use)
-        )
+    with pytest.raises(SealBroken):  # another instance's secret key
+        sso_sealer("another-secret").open(a.private_key_encrypted, key_context(conn["id"], a.id, a.use))
 
 
 def test_isolation_between_orgs_and_permission(
