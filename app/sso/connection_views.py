@@ -9,7 +9,7 @@ from app.api.v1 import v1
 from app.credentials.principal import Principal
 from app.sso import oidc_views  # OIDC connections (issue 12), kept apart from the SAML code
 from app.sso.connections import ConnectionInput, SsoConnectionService, generate_keys
-from app.sso.errors import UnsupportedConnectionType
+from app.sso.errors import InvalidIdpSettings, UnsupportedConnectionType
 from app.sso.idp_config import IdpConfig, from_fields, from_metadata, from_url
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import ENCRYPTION, OIDC, SIGNING, SsoConnection
@@ -54,9 +54,12 @@ def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | 
     if body.idp_metadata_xml is not None:
         return from_metadata(body.idp_metadata_xml.encode())
     if body.idp_metadata_url is not None:
-        return from_url(body.idp_metadata_url, fetch_policy())
+        return _bound(from_url(body.idp_metadata_url, fetch_policy(), binding=body.idp_sso_binding), body)
     if not body.idp_given() and body.idp_sso_binding is None:
         return None
+    if not body.idp_given() and current is not None and current.idp_metadata_url:
+        # Only the binding changes: the IdP stays configured from (and refreshed from) its metadata URL.
+        return _bound(from_url(current.idp_metadata_url, fetch_policy(), binding=body.idp_sso_binding), body)
     certs = body.certs() or (list(current.idp_certs) if current else [])
     return from_fields(
         body.idp_entity_id or (current.idp_entity_id if current else None),
@@ -65,6 +68,14 @@ def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | 
         binding=body.idp_sso_binding or (current.idp_sso_binding if current else None) or "redirect",
         slo_url=body.idp_slo_url or (current.idp_slo_url if current else None),
     )
+
+
+def _bound(idp: IdpConfig, body: _IdpFields) -> IdpConfig:
+    """``idp``, refused when its metadata offers no SSO endpoint of the binding the body asks for."""
+    if body.idp_sso_binding is not None and idp.sso_binding != body.idp_sso_binding:
+        message = f"the IdP's metadata offers no SingleSignOnService with the {body.idp_sso_binding} binding"
+        raise InvalidIdpSettings(message, errors=[{"field": "idp_sso_binding", "message": message}])
+    return idp
 
 
 def _principal() -> Principal:

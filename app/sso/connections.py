@@ -30,9 +30,9 @@ from app.errors import NotFound, ValidationFailed
 from app.ids import plausible_id
 from app.orgs.lookup import live_org
 from app.pagination import decode_cursor, encode_cursor
-from app.rbac.permissions import OWNER, Authorizer, check_grant
-from app.rbac.service import RoleService
+from app.rbac.permissions import Authorizer
 from app.sso import keys as sp_keys
+from app.sso.connection_base import ConnectionServiceBase
 from app.sso.errors import KeyNotRemovable
 from app.sso.idp_config import IdpConfig, cert_info, saml_binding
 from app.sso.models import ACTIVE, ENCRYPTION, PREVIOUS, SAML, SIGNING, SsoConnection, SsoSpKey
@@ -102,7 +102,7 @@ def generate_keys(
     return NewKeys({use: generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses})
 
 
-class SsoConnectionService:
+class SsoConnectionService(ConnectionServiceBase):
     def __init__(
         self,
         session: Session,
@@ -115,11 +115,7 @@ class SsoConnectionService:
         refresh_interval: timedelta,
         cert_warning: timedelta,
     ) -> None:
-        self.session = session
-        self.clock = clock
-        self.audit = audit
-        self.authorizer = authorizer
-        self.box = box
+        super().__init__(session, clock, audit, authorizer, box)
         self.base_url = base_url
         self.refresh_interval = refresh_interval
         self.cert_warning = cert_warning
@@ -131,44 +127,24 @@ class SsoConnectionService:
     def create(
         self, org_id: str, data: ConnectionInput, keys: NewKeys, principal: Principal
     ) -> SsoConnection:
-        live_org(self.session, org_id)
-        role = data.default_role or "member"
-        self._check_role(org_id, role, principal)
+        self.check_new(org_id, data, principal)
         if data.idp is None:
             raise ValidationFailed(
                 "Give the IdP's metadata (idp_metadata_xml or idp_metadata_url) or its fields.",
                 errors=[{"field": "idp_metadata_xml", "message": "IdP settings are required"}],
             )
         self.audit.lock_chain(org_id)
-        now = self.clock.now()
-        conn = SsoConnection(
-            org_id=org_id,
-            type=data.type,
-            name=data.name or "SAML",
-            enabled=True if data.enabled is None else data.enabled,
-            default_role=role,
-            jit=True if data.jit is None else data.jit,
-            allow_idp_initiated=bool(data.allow_idp_initiated),
-            require_verified_domain=True
-            if data.require_verified_domain is None
-            else data.require_verified_domain,
-            attribute_map=_clean_map(data.attribute_map or {}),
-            idp_certs=[],
-            created_at=now,
-            updated_at=now,
+        conn = self.new_connection(
+            org_id, data, type=data.type, name="SAML", allow_idp_initiated=bool(data.allow_idp_initiated)
         )
+        now = conn.created_at
         self._apply_idp(conn, data.idp, now)
-        conn.idp_set_by_owner = self._is_owner(principal, org_id)
+        conn.idp_set_by_owner = self.is_owner(principal, org_id)
         self.session.add(conn)
         self.session.flush()
         for use, generated in keys.by_use.items():
             self._add_key(conn, use, generated, now)
-        self.audit.record(
-            AuditAction.SSO_CONNECTION_CREATED,
-            org_id=org_id,
-            targets=[Target("sso_connection", conn.id, conn.name)],
-            data={**self._summary(conn), "source": _source(data.idp)},
-        )
+        self.record_created(conn, _source(data.idp))
         return conn
 
     def list_connections(self, org_id: str, *, cursor: str | None, limit: int) -> ConnectionPage:
@@ -197,55 +173,30 @@ class SsoConnectionService:
         self, org_id: str, connection_id: str, data: ConnectionInput, principal: Principal
     ) -> SsoConnection:
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
-        if data.default_role is not None and data.default_role != conn.default_role:
-            self._check_role(org_id, data.default_role, principal)
+        conn = self.locked(org_id, connection_id)
         before = self._snapshot(conn)
-        for name in POLICY_FIELDS:
-            value = getattr(data, name)
-            if value is not None:
-                setattr(conn, name, value)
-        if data.attribute_map is not None:
-            merged = {**conn.attribute_map, **data.attribute_map}
-            conn.attribute_map = _clean_map(merged)
+        self.apply_policy(conn, data, POLICY_FIELDS, principal)
         now = self.clock.now()
         if data.idp is not None:
             self._apply_idp(conn, data.idp, now)
-            conn.idp_set_by_owner = self._is_owner(principal, org_id)
-        after = self._snapshot(conn)
-        changes = diff(before, after)
+            conn.idp_set_by_owner = self.is_owner(principal, org_id)
+        changes = diff(before, self._snapshot(conn))
         if not changes:
             return conn
         conn.updated_at = now
         self.session.flush()
-        target = Target("sso_connection", conn.id, conn.name)
-        toggled = changes.pop("enabled", None)
-        if changes:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_UPDATED,
-                org_id=org_id,
-                targets=[target],
-                changes=changes,
-                data={"connection_id": conn.id, "type": conn.type},
-            )
-        if toggled is not None:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_ENABLED if conn.enabled else AuditAction.SSO_CONNECTION_DISABLED,
-                org_id=org_id,
-                targets=[target],
-                changes={"enabled": toggled},
-                data={"connection_id": conn.id, "type": conn.type},
-            )
+        self.record_changes(conn, changes)
         return conn
 
     def delete(self, org_id: str, connection_id: str) -> None:
+        """Delete a connection of any type."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         self.audit.record(
             AuditAction.SSO_CONNECTION_DELETED,
             org_id=org_id,
             targets=[Target("sso_connection", conn.id, conn.name)],
-            data=self._summary(conn),
+            data=self.summary(conn),
         )
         self.session.delete(conn)
         self.session.flush()
@@ -264,7 +215,7 @@ class SsoConnectionService:
         """New active keys for the uses given; the old ones stay as ``previous`` (published in metadata,
         used to decrypt) until removed: the IdP can pick the new certificate up before the old one goes."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         now = self.clock.now()
         rotated: list[str] = []
         for use, generated in keys.by_use.items():
@@ -289,7 +240,7 @@ class SsoConnectionService:
     def remove_key(self, org_id: str, connection_id: str, key_id: str) -> None:
         """Remove a previous key (the end of a rotation's overlap); an active key cannot be removed."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         key = self.session.get(SsoSpKey, key_id) if plausible_id(key_id) else None
         if key is None or key.connection_id != conn.id:
             raise NotFound(f"Key {key_id} not found")
@@ -338,9 +289,9 @@ class SsoConnectionService:
         )
 
     # --- metadata refresh (worker) -----------------------------------------------------------------------
-    def lease_due_refreshes(self, limit: int) -> list[tuple[str, str]]:
-        """(connection id, metadata URL) of connections whose refresh is due; each is leased for a retry
-        interval so a second worker does not take it."""
+    def lease_due_refreshes(self, limit: int) -> list[tuple[str, str, str | None]]:
+        """(connection id, metadata URL, SSO binding) of connections whose refresh is due; each is leased for
+        a retry interval so a second worker does not take it."""
         now = self.clock.now()
         stmt = (
             select(SsoConnection)
@@ -360,7 +311,7 @@ class SsoConnectionService:
         for conn in due:
             conn.idp_metadata_next_refresh_at = now + min(self.refresh_interval, timedelta(hours=1))
         self.session.flush()
-        return [(c.id, c.idp_metadata_url or "") for c in due]
+        return [(c.id, c.idp_metadata_url or "", c.idp_sso_binding) for c in due]
 
     def record_refresh(
         self, connection_id: str, url: str, idp: IdpConfig | None, error: tuple[str, str] | None
@@ -446,22 +397,6 @@ class SsoConnectionService:
         return warned
 
     # --- helpers -----------------------------------------------------------------------------------------
-    def _check_role(self, org_id: str, role: str, principal: Principal) -> None:
-        if role == OWNER:
-            raise ValidationFailed(
-                "A connection never makes owners: pick another default role.",
-                errors=[{"field": "default_role", "message": "owner cannot be granted by SSO"}],
-            )
-        if not RoleService(self.session, self.clock, self.audit, self.authorizer).role_exists(org_id, role):
-            raise ValidationFailed(
-                f"Unknown role {role!r}.", errors=[{"field": "default_role", "message": "unknown role"}]
-            )
-        check_grant(principal, self.authorizer, org_id, role)
-
-    def _is_owner(self, principal: Principal, org_id: str) -> bool:
-        held = self.authorizer.held(principal, org_id)
-        return held is None or "owners:manage" in held  # None: a platform key
-
     def _apply_idp(self, conn: SsoConnection, idp: IdpConfig, now: datetime) -> None:
         if list(idp.certs) != list(conn.idp_certs or []):
             conn.idp_cert_warned_at = None  # a new certificate set: warn again if it expires soon
@@ -500,18 +435,6 @@ class SsoConnectionService:
         self.session.flush()
         return key
 
-    def _locked(self, org_id: str, connection_id: str) -> SsoConnection:
-        if not plausible_id(connection_id):
-            raise NotFound(f"SSO connection {connection_id} not found")
-        stmt = select(SsoConnection).where(SsoConnection.id == connection_id, SsoConnection.org_id == org_id)
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update()
-        conn = self.session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
-        if conn is None:
-            live_org(self.session, org_id)
-            raise NotFound(f"SSO connection {connection_id} not found")
-        return conn
-
     @staticmethod
     def _snapshot(conn: SsoConnection) -> dict[str, Any]:
         snap: dict[str, Any] = {name: getattr(conn, name) for name in POLICY_FIELDS + IDP_FIELDS}
@@ -519,21 +442,6 @@ class SsoConnectionService:
         snap["idp_set_by_owner"] = conn.idp_set_by_owner
         snap["idp_certs"] = [cert_info(p).fingerprint_sha256 for p in conn.idp_certs]
         return snap
-
-    @staticmethod
-    def _summary(conn: SsoConnection) -> dict[str, Any]:
-        return {
-            "connection_id": conn.id,
-            "type": conn.type,
-            "name": conn.name,
-            "enabled": conn.enabled,
-            "default_role": conn.default_role,
-            "idp_entity_id": conn.idp_entity_id,
-        }
-
-
-def _clean_map(mapping: Mapping[str, str | None]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if v}
 
 
 def _source(idp: IdpConfig) -> str:

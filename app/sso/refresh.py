@@ -36,11 +36,11 @@ def run(container: Container, resolver: Resolver = system_resolver) -> dict[str,
     with transaction(container.session_factory) as session:
         due = container.services(session).sso_connections.lease_due_refreshes(BATCH)
     results: Counter[str] = Counter()
-    for connection_id, url in due:
+    for connection_id, url, binding in due:
         idp: IdpConfig | None = None
         error: tuple[str, str] | None = None
         try:
-            idp = from_url(url, policy_of(container), resolver)
+            idp = from_url(url, policy_of(container), resolver, binding)
         except AppError as exc:
             error = (str(exc.extra.get("reason", exc.code)), exc.detail)
         try:

@@ -1,0 +1,173 @@
+"""What SAML and OIDC connection services share: the row lock, the default-role checks, the policy fields
+of a create or PATCH, and the audit of a change (updated, enabled, disabled). Each protocol's service
+(app/sso/connections.py, app/sso/oidc_connections.py) keeps only what differs: its IdP settings and secrets.
+
+Lock order as everywhere (app/orgs/seats.py): the org's audit chain head first, then the connection row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.catalogue import AuditAction
+from app.audit.recorder import AuditRecorder, Target
+from app.clock import Clock
+from app.credentials.principal import Principal
+from app.crypto.sealing import Sealer
+from app.db import is_postgres
+from app.errors import NotFound, ValidationFailed
+from app.ids import plausible_id
+from app.orgs.lookup import live_org
+from app.rbac.permissions import OWNER, Authorizer, check_grant
+from app.rbac.service import RoleService
+from app.sso.models import SsoConnection
+
+
+class PolicyInput(Protocol):
+    """The settings every connection type has (``None``: unchanged, on PATCH)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def enabled(self) -> bool | None: ...
+    @property
+    def default_role(self) -> str | None: ...
+    @property
+    def jit(self) -> bool | None: ...
+    @property
+    def require_verified_domain(self) -> bool | None: ...
+    @property
+    def attribute_map(self) -> Mapping[str, str | None] | None: ...
+
+
+class ConnectionServiceBase:
+    TYPE: str | None = None  # the one connection type this service changes (None: any)
+
+    def __init__(
+        self, session: Session, clock: Clock, audit: AuditRecorder, authorizer: Authorizer, box: Sealer
+    ):
+        self.session = session
+        self.clock = clock
+        self.audit = audit
+        self.authorizer = authorizer
+        self.box = box
+
+    def check_new(self, org_id: str, data: PolicyInput, principal: Principal) -> None:
+        """A create's org is live and its default role one the principal may grant (before the lock)."""
+        live_org(self.session, org_id)
+        self.check_role(org_id, data.default_role or "member", principal)
+
+    def new_connection(
+        self, org_id: str, data: PolicyInput, *, type: str, name: str, **fields: Any
+    ) -> SsoConnection:
+        """A connection row with the policy settings of ``data`` (defaults filled in; ``check_new`` first);
+        the protocol's own columns are ``fields``. Not added to the session yet."""
+        now = self.clock.now()
+        return SsoConnection(
+            org_id=org_id,
+            type=type,
+            name=data.name or name,
+            enabled=True if data.enabled is None else data.enabled,
+            default_role=data.default_role or "member",
+            jit=True if data.jit is None else data.jit,
+            require_verified_domain=True
+            if data.require_verified_domain is None
+            else data.require_verified_domain,
+            attribute_map=clean_map(data.attribute_map or {}),
+            idp_certs=[],
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+
+    def record_created(self, conn: SsoConnection, source: str) -> None:
+        self.audit.record(
+            AuditAction.SSO_CONNECTION_CREATED,
+            org_id=conn.org_id,
+            targets=[Target("sso_connection", conn.id, conn.name)],
+            data={**self.summary(conn), "source": source},
+        )
+
+    def apply_policy(
+        self, conn: SsoConnection, data: PolicyInput, fields: tuple[str, ...], principal: Principal
+    ) -> None:
+        """A PATCH's policy settings (``fields``) and attribute map; a new default role is checked."""
+        if data.default_role is not None and data.default_role != conn.default_role:
+            self.check_role(conn.org_id, data.default_role, principal)
+        for name in fields:
+            value = getattr(data, name)
+            if value is not None:
+                setattr(conn, name, value)
+        if data.attribute_map is not None:
+            conn.attribute_map = clean_map({**conn.attribute_map, **data.attribute_map})
+
+    def record_changes(self, conn: SsoConnection, changes: dict[str, Any]) -> None:
+        """``sso_connection.updated`` for the changes but ``enabled``, which is ``enabled``/``disabled``."""
+        target = Target("sso_connection", conn.id, conn.name)
+        toggled = changes.pop("enabled", None)
+        if changes:
+            self.audit.record(
+                AuditAction.SSO_CONNECTION_UPDATED,
+                org_id=conn.org_id,
+                targets=[target],
+                changes=changes,
+                data={"connection_id": conn.id, "type": conn.type},
+            )
+        if toggled is not None:
+            self.audit.record(
+                AuditAction.SSO_CONNECTION_ENABLED if conn.enabled else AuditAction.SSO_CONNECTION_DISABLED,
+                org_id=conn.org_id,
+                targets=[target],
+                changes={"enabled": toggled},
+                data={"connection_id": conn.id, "type": conn.type},
+            )
+
+    def check_role(self, org_id: str, role: str, principal: Principal) -> None:
+        if role == OWNER:
+            raise ValidationFailed(
+                "A connection never makes owners: pick another default role.",
+                errors=[{"field": "default_role", "message": "owner cannot be granted by SSO"}],
+            )
+        if not RoleService(self.session, self.clock, self.audit, self.authorizer).role_exists(org_id, role):
+            raise ValidationFailed(
+                f"Unknown role {role!r}.", errors=[{"field": "default_role", "message": "unknown role"}]
+            )
+        check_grant(principal, self.authorizer, org_id, role)
+
+    def is_owner(self, principal: Principal, org_id: str) -> bool:
+        held = self.authorizer.held(principal, org_id)
+        return held is None or "owners:manage" in held  # None: a platform key
+
+    def locked(self, org_id: str, connection_id: str) -> SsoConnection:
+        """The org's connection, locked for change (its type's, when the service has one)."""
+        if not plausible_id(connection_id):
+            raise NotFound(f"SSO connection {connection_id} not found")
+        stmt = select(SsoConnection).where(SsoConnection.id == connection_id, SsoConnection.org_id == org_id)
+        if self.TYPE is not None:
+            stmt = stmt.where(SsoConnection.type == self.TYPE)
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update()
+        conn = self.session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+        if conn is None:
+            live_org(self.session, org_id)
+            raise NotFound(f"SSO connection {connection_id} not found")
+        return conn
+
+    @staticmethod
+    def summary(conn: SsoConnection) -> dict[str, Any]:
+        return {
+            "connection_id": conn.id,
+            "type": conn.type,
+            "name": conn.name,
+            "enabled": conn.enabled,
+            "default_role": conn.default_role,
+            "idp_entity_id": conn.idp_entity_id,  # an OIDC connection's issuer (set with its discovery)
+        }
+
+
+def clean_map(mapping: Mapping[str, str | None]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v}
