@@ -286,6 +286,9 @@ class SsoConnectionService(ConnectionServiceBase):
             slo_url=urls.slo_url,
             signing=opened(signing),
             decryption=tuple(opened(k) for k in decryption),
+            extra_signing_certificates=tuple(
+                k.cert_pem for k in keys if k.use == SIGNING and k.status == PREVIOUS
+            ),
         )
 
     # --- metadata refresh (worker) -----------------------------------------------------------------------

@@ -34,9 +34,14 @@ def sp_metadata(sp: SpSettings) -> str:
     """Our EntityDescriptor: AuthnRequestsSigned and WantAssertionsSigned true, ACS (POST), SLO, keys.
 
     Only the current decryption key is published for encryption; previous ones keep decrypting during the
-    overlap but no IdP should pick them up again.
+    overlap but no IdP should pick them up again. Previous signing certificates are published after the
+    current one (``extra_signing_certificates``), so an IdP refreshing our metadata trusts both during the
+    overlap of a signing key rotation.
     """
     keys = _key_descriptor("signing", sp.signing.certificate_pem)
+    for extra in dict.fromkeys(sp.extra_signing_certificates):
+        if extra != sp.signing.certificate_pem:
+            keys += _key_descriptor("signing", extra)
     if sp.decryption:
         keys += _key_descriptor("encryption", sp.decryption[0].certificate_pem)
     name_id = f"<md:NameIDFormat>{escape(sp.name_id_format)}</md:NameIDFormat>" if sp.name_id_format else ""
