@@ -114,17 +114,20 @@ class Container:
         settings = self.settings
         return sso_sealer(settings.resolved_secret_key(), settings.sso_key_encryption_key)
 
+    @property
+    def sso_fetch_policy(self) -> FetchPolicy:
+        """What SSO may fetch (IdP metadata, OIDC discovery and keys): addresses, size, time."""
+        settings = self.settings
+        return FetchPolicy(
+            allow_private=settings.allow_private_metadata_urls,
+            max_bytes=settings.sso_metadata_max_bytes,
+            timeout=settings.sso_metadata_timeout,
+        )
+
     @cached_property
     def oidc_http(self) -> PinnedOidcHttp:
         """The OIDC core's network under the SSRF rules of SAML metadata (app/sso/oidc_fetch.py)."""
-        settings = self.settings
-        return PinnedOidcHttp(
-            FetchPolicy(
-                allow_private=settings.allow_private_metadata_urls,
-                max_bytes=settings.sso_metadata_max_bytes,
-                timeout=settings.sso_metadata_timeout,
-            )
-        )
+        return PinnedOidcHttp(self.sso_fetch_policy)
 
     @cached_property
     def oidc_jwks(self) -> JwksRegistry:

@@ -8,9 +8,10 @@ Lock order as everywhere (app/orgs/seats.py): the org's audit chain head first, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -48,13 +49,23 @@ class ConnectionServiceBase:
     TYPE: str | None = None  # the one connection type this service changes (None: any)
 
     def __init__(
-        self, session: Session, clock: Clock, audit: AuditRecorder, authorizer: Authorizer, box: Sealer
-    ):
+        self,
+        session: Session,
+        clock: Clock,
+        audit: AuditRecorder,
+        authorizer: Authorizer,
+        *,
+        box: Sealer,
+        base_url: str,
+        refresh_interval: timedelta,
+    ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
         self.authorizer = authorizer
-        self.box = box
+        self.box = box  # seals the connections' secrets (app/sso/keys.py)
+        self.base_url = base_url
+        self.refresh_interval = refresh_interval  # of the IdP's metadata or discovery document
 
     def check_new(self, org_id: str, data: PolicyInput, principal: Principal) -> None:
         """A create's org is live and its default role one the principal may grant (before the lock)."""
@@ -124,6 +135,36 @@ class ConnectionServiceBase:
                 targets=[target],
                 changes={"enabled": toggled},
                 data={"connection_id": conn.id, "type": conn.type},
+            )
+
+    def lease(self, due: Select[tuple[SsoConnection]], next_refresh: str) -> list[SsoConnection]:
+        """The connections of ``due`` (a refresh is due), each leased for a retry interval (``next_refresh``
+        moved on) so a second worker does not take it; rows another worker holds are skipped."""
+        if is_postgres(self.session):
+            due = due.with_for_update(skip_locked=True)
+        leased = list(self.session.scalars(due))
+        until = self.clock.now() + min(self.refresh_interval, timedelta(hours=1))
+        for conn in leased:
+            setattr(conn, next_refresh, until)
+        self.session.flush()
+        return leased
+
+    def record_refresh_failure(
+        self, conn: SsoConnection, error_field: str, url: str, error: tuple[str, str]
+    ) -> None:
+        """Keep the last good settings, note the error; recorded once per run of failures."""
+        reason, message = error
+        first = getattr(conn, error_field) is None
+        setattr(conn, error_field, message[:500])
+        self.session.flush()
+        if first:
+            self.audit.record(
+                AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED,
+                org_id=conn.org_id,
+                targets=[Target("sso_connection", conn.id, conn.name)],
+                outcome="failure",
+                reason=reason,
+                data={"connection_id": conn.id, "metadata_url": url, "error": message[:500]},
             )
 
     def check_role(self, org_id: str, role: str, principal: Principal) -> None:

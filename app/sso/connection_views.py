@@ -11,7 +11,6 @@ from app.sso import oidc_views  # OIDC connections (issue 12), kept apart from t
 from app.sso.connections import ConnectionInput, SsoConnectionService, generate_keys
 from app.sso.errors import InvalidIdpSettings, UnsupportedConnectionType
 from app.sso.idp_config import IdpConfig, from_fields, from_metadata, from_url
-from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import ENCRYPTION, OIDC, SIGNING, SsoConnection
 from app.sso.schemas import (
     ConnectionListQuery,
@@ -39,27 +38,18 @@ def _out(conn: SsoConnection) -> SsoConnectionOut:
     return SsoConnectionOut.of(conn, svc.urls(conn.id), svc.keys_of(conn.id), warn)
 
 
-def fetch_policy() -> FetchPolicy:
-    settings = container().settings
-    return FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
-
-
 def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | None:
     """The IdP settings a body gives (fetching a metadata URL now), or None. In a PATCH, fields not given
     keep the connection's values (say only ``idp_x509_certs`` to roll the IdP's certificate)."""
     if body.idp_metadata_xml is not None:
         return from_metadata(body.idp_metadata_xml.encode())
     if body.idp_metadata_url is not None:
-        return _bound(from_url(body.idp_metadata_url, fetch_policy(), binding=body.idp_sso_binding), body)
+        return _fetched(body.idp_metadata_url, body)
     if not body.idp_given() and body.idp_sso_binding is None:
         return None
     if not body.idp_given() and current is not None and current.idp_metadata_url:
         # Only the binding changes: the IdP stays configured from (and refreshed from) its metadata URL.
-        return _bound(from_url(current.idp_metadata_url, fetch_policy(), binding=body.idp_sso_binding), body)
+        return _fetched(current.idp_metadata_url, body)
     certs = body.certs() or (list(current.idp_certs) if current else [])
     return from_fields(
         body.idp_entity_id or (current.idp_entity_id if current else None),
@@ -70,8 +60,9 @@ def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | 
     )
 
 
-def _bound(idp: IdpConfig, body: _IdpFields) -> IdpConfig:
-    """``idp``, refused when its metadata offers no SSO endpoint of the binding the body asks for."""
+def _fetched(url: str, body: _IdpFields) -> IdpConfig:
+    """The IdP of the metadata at ``url``, refused when it offers no SSO endpoint of the binding asked for."""
+    idp = from_url(url, container().sso_fetch_policy, binding=body.idp_sso_binding)
     if body.idp_sso_binding is not None and idp.sso_binding != body.idp_sso_binding:
         message = f"the IdP's metadata offers no SingleSignOnService with the {body.idp_sso_binding} binding"
         raise InvalidIdpSettings(message, errors=[{"field": "idp_sso_binding", "message": message}])

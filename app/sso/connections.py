@@ -25,7 +25,6 @@ from app.clock import Clock
 from app.credentials.principal import Principal
 from app.crypto.keypairs import GeneratedKey, generate_key_pair
 from app.crypto.sealing import Sealer
-from app.db import is_postgres
 from app.errors import NotFound, ValidationFailed
 from app.ids import plausible_id
 from app.orgs.lookup import live_org
@@ -115,9 +114,9 @@ class SsoConnectionService(ConnectionServiceBase):
         refresh_interval: timedelta,
         cert_warning: timedelta,
     ) -> None:
-        super().__init__(session, clock, audit, authorizer, box)
-        self.base_url = base_url
-        self.refresh_interval = refresh_interval
+        super().__init__(
+            session, clock, audit, authorizer, box=box, base_url=base_url, refresh_interval=refresh_interval
+        )
         self.cert_warning = cert_warning
 
     def urls(self, connection_id: str) -> SpUrls:
@@ -308,12 +307,7 @@ class SsoConnectionService(ConnectionServiceBase):
             .order_by(SsoConnection.idp_metadata_next_refresh_at, SsoConnection.id)
             .limit(limit)
         )
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        due = list(self.session.scalars(stmt))
-        for conn in due:
-            conn.idp_metadata_next_refresh_at = now + min(self.refresh_interval, timedelta(hours=1))
-        self.session.flush()
+        due = self.lease(stmt, "idp_metadata_next_refresh_at")
         return [(c.id, c.idp_metadata_url or "", c.idp_sso_binding) for c in due]
 
     def record_refresh(
@@ -327,19 +321,7 @@ class SsoConnectionService(ConnectionServiceBase):
         conn.idp_metadata_next_refresh_at = now + self.refresh_interval
         target = Target("sso_connection", conn.id, conn.name)
         if error is not None:
-            reason, message = error
-            first = conn.idp_metadata_error is None
-            conn.idp_metadata_error = message[:500]
-            self.session.flush()
-            if first:
-                self.audit.record(
-                    AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED,
-                    org_id=conn.org_id,
-                    targets=[target],
-                    outcome="failure",
-                    reason=reason,
-                    data={"connection_id": conn.id, "metadata_url": url, "error": message[:500]},
-                )
+            self.record_refresh_failure(conn, "idp_metadata_error", url, error)
             return RefreshOutcome("failed", self.expiring_certs(conn))
         assert idp is not None
         before = self._snapshot(conn)

@@ -22,12 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit.catalogue import AuditAction
-from app.audit.recorder import AuditRecorder, Target, diff
+from app.audit.recorder import AuditRecorder, diff
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.crypto.sealing import Sealer
-from app.db import is_postgres
 from app.ids import new_id, plausible_id
 from app.rbac.permissions import Authorizer
 from app.sso.connection_base import ConnectionServiceBase
@@ -134,9 +132,9 @@ class OidcConnectionService(ConnectionServiceBase):
         refresh_interval: timedelta,
         allow_http: bool,
     ) -> None:
-        super().__init__(session, clock, audit, authorizer, box)
-        self.base_url = base_url
-        self.refresh_interval = refresh_interval
+        super().__init__(
+            session, clock, audit, authorizer, box=box, base_url=base_url, refresh_interval=refresh_interval
+        )
         self.allow_http = allow_http
 
     def redirect_uri(self, connection_id: str) -> str:
@@ -243,12 +241,7 @@ class OidcConnectionService(ConnectionServiceBase):
             .order_by(SsoConnection.oidc_discovery_next_refresh_at, SsoConnection.id)
             .limit(limit)
         )
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        due = list(self.session.scalars(stmt))
-        for conn in due:
-            conn.oidc_discovery_next_refresh_at = now + min(self.refresh_interval, timedelta(hours=1))
-        self.session.flush()
+        due = self.lease(stmt, "oidc_discovery_next_refresh_at")
         return [(c.id, c.oidc_issuer or "") for c in due]
 
     def record_refresh(
@@ -263,23 +256,7 @@ class OidcConnectionService(ConnectionServiceBase):
         now = self.clock.now()
         conn.oidc_discovery_next_refresh_at = now + self.refresh_interval
         if error is not None:
-            reason, message = error
-            first = conn.oidc_discovery_error is None
-            conn.oidc_discovery_error = message[:500]
-            self.session.flush()
-            if first:
-                self.audit.record(
-                    AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED,
-                    org_id=conn.org_id,
-                    targets=[Target("sso_connection", conn.id, conn.name)],
-                    outcome="failure",
-                    reason=reason,
-                    data={
-                        "connection_id": conn.id,
-                        "metadata_url": discovery_url(issuer),
-                        "error": message[:500],
-                    },
-                )
+            self.record_refresh_failure(conn, "oidc_discovery_error", discovery_url(issuer), error)
             return "failed"
         assert discovered is not None
         changed = dict(discovered.document) != dict(conn.oidc_discovery or {})

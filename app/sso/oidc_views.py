@@ -19,7 +19,6 @@ from app.credentials.principal import Principal
 from app.errors import NotFound
 from app.sso import cookies
 from app.sso.errors import InvalidIdpSettings, LoginFailed, LoginRefused
-from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import OIDC, SsoConnection
 from app.sso.oidc import RelyingParty
 from app.sso.oidc_connections import (
@@ -107,15 +106,6 @@ def oidc_callback(connection_id: str) -> Response:
 
 
 # --- connections API -------------------------------------------------------------------------------------
-def _policy() -> FetchPolicy:
-    settings = container().settings
-    return FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
-
-
 def _no_saml_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
     if body.idp_given() or body.idp_sso_binding is not None or body.allow_idp_initiated:
         raise InvalidIdpSettings(
@@ -125,7 +115,7 @@ def _no_saml_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
 
 
 def _discover(issuer: str) -> Discovered:
-    return discover_issuer(container().oidc_http, issuer, _policy())
+    return discover_issuer(container().oidc_http, issuer, container().sso_fetch_policy)
 
 
 def _input(
