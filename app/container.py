@@ -42,6 +42,7 @@ from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
+from app.sso.connection_base import SsoOptions
 from app.sso.connections import SsoConnectionService
 from app.sso.email_codes import EmailCodePolicy, EmailCodeService
 from app.sso.enforcement import refuse_unless_allowed
@@ -113,6 +114,18 @@ class Container:
         """Encrypts SP private keys and client secrets at rest (derived once per process)."""
         settings = self.settings
         return sso_sealer(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+
+    @property
+    def sso_options(self) -> SsoOptions:
+        """What the SSO connection services read of the settings."""
+        settings = self.settings
+        return SsoOptions(
+            box=self.sso_secret_box,
+            base_url=settings.base_url,
+            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
+            cert_warning=timedelta(days=settings.sso_cert_warning_days),
+            allow_http=settings.allow_private_metadata_urls,
+        )
 
     @property
     def sso_fetch_policy(self) -> FetchPolicy:
@@ -302,30 +315,14 @@ class Services:
 
     @cached_property
     def sso_connections(self) -> SsoConnectionService:
-        settings = self.container.settings
         return SsoConnectionService(
-            self.session,
-            self.container.clock,
-            self.audit,
-            self.authorizer,
-            box=self.container.sso_secret_box,
-            base_url=settings.base_url,
-            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
-            cert_warning=timedelta(days=settings.sso_cert_warning_days),
+            self.session, self.container.clock, self.audit, self.authorizer, self.container.sso_options
         )
 
     @cached_property
     def oidc_connections(self) -> OidcConnectionService:
-        settings = self.container.settings
         return OidcConnectionService(
-            self.session,
-            self.container.clock,
-            self.audit,
-            self.authorizer,
-            box=self.container.sso_secret_box,
-            base_url=settings.base_url,
-            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
-            allow_http=settings.allow_private_metadata_urls,
+            self.session, self.container.clock, self.audit, self.authorizer, self.container.sso_options
         )
 
     @cached_property

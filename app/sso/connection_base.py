@@ -8,6 +8,7 @@ Lock order as everywhere (app/orgs/seats.py): the org's audit chain head first, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -45,6 +46,17 @@ class PolicyInput(Protocol):
     def attribute_map(self) -> Mapping[str, str | None] | None: ...
 
 
+@dataclass(frozen=True)
+class SsoOptions:
+    """The settings connection services read (built once by the container)."""
+
+    box: Sealer  # seals the connections' secrets (app/sso/keys.py)
+    base_url: str
+    refresh_interval: timedelta  # of the IdP's metadata or discovery document
+    cert_warning: timedelta  # an IdP certificate expiring within this is flagged
+    allow_http: bool  # development only: plain http and private addresses for IdPs
+
+
 class ConnectionServiceBase:
     TYPE: str | None = None  # the one connection type this service changes (None: any)
 
@@ -54,18 +66,16 @@ class ConnectionServiceBase:
         clock: Clock,
         audit: AuditRecorder,
         authorizer: Authorizer,
-        *,
-        box: Sealer,
-        base_url: str,
-        refresh_interval: timedelta,
+        options: SsoOptions,
     ) -> None:
         self.session = session
         self.clock = clock
         self.audit = audit
         self.authorizer = authorizer
-        self.box = box  # seals the connections' secrets (app/sso/keys.py)
-        self.base_url = base_url
-        self.refresh_interval = refresh_interval  # of the IdP's metadata or discovery document
+        self.options = options
+        self.box = options.box
+        self.base_url = options.base_url
+        self.refresh_interval = options.refresh_interval
 
     def check_new(self, org_id: str, data: PolicyInput, principal: Principal) -> None:
         """A create's org is live and its default role one the principal may grant (before the lock)."""

@@ -60,6 +60,30 @@ def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | 
     )
 
 
+def _no_oidc_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
+    if body.oidc_given():
+        raise UnsupportedConnectionType(
+            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
+            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
+        )
+
+
+def _saml_input(
+    body: SsoConnectionCreate | SsoConnectionUpdate, idp: IdpConfig | None, *, patch: bool
+) -> ConnectionInput:
+    """A SAML create (``patch`` False) or change; in a change, attributes not given keep their claim."""
+    return ConnectionInput(
+        name=body.name,
+        enabled=body.enabled,
+        default_role=body.default_role,
+        jit=body.jit,
+        allow_idp_initiated=body.allow_idp_initiated,
+        require_verified_domain=body.require_verified_domain,
+        attribute_map=body.attribute_map.model_dump(exclude_unset=patch) if body.attribute_map else None,
+        idp=idp,
+    )
+
+
 def _fetched(url: str, body: _IdpFields) -> IdpConfig:
     """The IdP of the metadata at ``url``, refused when it offers no SSO endpoint of the binding asked for."""
     idp = from_url(url, container().sso_fetch_policy, binding=body.idp_sso_binding)
@@ -96,27 +120,12 @@ def _principal() -> Principal:
 def create_sso_connection(org_id: str, body: SsoConnectionCreate) -> SsoConnectionOut:
     if body.type == OIDC:
         return oidc_views.create(org_id, body, _principal())
-    if body.oidc_given():
-        raise UnsupportedConnectionType(
-            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
-            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
-        )
+    _no_oidc_fields(body)
     principal = _principal()
     db_session().commit()  # no transaction (nor SQLite's write lock) is held while we fetch or generate keys
     idp = _idp(body)
     keys = generate_keys(org_id, container().clock.now())
-    data = ConnectionInput(
-        type=body.type,
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        allow_idp_initiated=body.allow_idp_initiated,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump() if body.attribute_map else None,
-        idp=idp,
-    )
-    return _out(_service().create(org_id, data, keys, principal))
+    return _out(_service().create(org_id, _saml_input(body, idp, patch=False), keys, principal))
 
 
 @operation(
@@ -167,23 +176,10 @@ def update_sso_connection(org_id: str, connection_id: str, body: SsoConnectionUp
     current = _service().get(org_id, connection_id)
     if current.type == OIDC:
         return oidc_views.update(org_id, current, body, principal)
-    if body.oidc_given():
-        raise UnsupportedConnectionType(
-            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
-            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
-        )
+    _no_oidc_fields(body)
     db_session().commit()
     idp = _idp(body, current)
-    data = ConnectionInput(
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        allow_idp_initiated=body.allow_idp_initiated,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump(exclude_unset=True) if body.attribute_map else None,
-        idp=idp,
-    )
+    data = _saml_input(body, idp, patch=True)
     return _out(_service().update(org_id, connection_id, data, principal))
 
 

@@ -13,23 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
-from app.audit.recorder import AuditRecorder, Target, diff
-from app.clock import Clock
+from app.audit.recorder import Target, diff
 from app.credentials.principal import Principal
 from app.crypto.keypairs import GeneratedKey, generate_key_pair
-from app.crypto.sealing import Sealer
 from app.errors import NotFound, ValidationFailed
 from app.ids import plausible_id
 from app.orgs.lookup import live_org
 from app.pagination import decode_cursor, encode_cursor
-from app.rbac.permissions import Authorizer
 from app.sso import keys as sp_keys
 from app.sso.connection_base import ConnectionServiceBase
 from app.sso.errors import KeyNotRemovable
@@ -102,23 +98,6 @@ def generate_keys(
 
 
 class SsoConnectionService(ConnectionServiceBase):
-    def __init__(
-        self,
-        session: Session,
-        clock: Clock,
-        audit: AuditRecorder,
-        authorizer: Authorizer,
-        *,
-        box: Sealer,
-        base_url: str,
-        refresh_interval: timedelta,
-        cert_warning: timedelta,
-    ) -> None:
-        super().__init__(
-            session, clock, audit, authorizer, box=box, base_url=base_url, refresh_interval=refresh_interval
-        )
-        self.cert_warning = cert_warning
-
     def urls(self, connection_id: str) -> SpUrls:
         return SpUrls.of(self.base_url, connection_id)
 
@@ -342,7 +321,7 @@ class SsoConnectionService(ConnectionServiceBase):
         return RefreshOutcome("refreshed" if changes else "unchanged", expiring)
 
     def expiring_certs(self, conn: SsoConnection) -> list[ExpiringCert]:
-        limit = self.clock.now() + self.cert_warning
+        limit = self.clock.now() + self.options.cert_warning
         found = []
         for pem in conn.idp_certs:
             info = cert_info(pem)

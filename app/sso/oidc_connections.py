@@ -16,18 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.audit.recorder import AuditRecorder, diff
-from app.clock import Clock
+from app.audit.recorder import diff
 from app.credentials.principal import Principal
-from app.crypto.sealing import Sealer
 from app.ids import new_id, plausible_id
-from app.rbac.permissions import Authorizer
 from app.sso.connection_base import ConnectionServiceBase
 from app.sso.errors import InvalidIdpSettings, MetadataUnavailable
 from app.sso.metadata_fetch import FetchPolicy
@@ -120,23 +115,6 @@ def secret_context(connection_id: str) -> str:
 class OidcConnectionService(ConnectionServiceBase):
     TYPE = OIDC
 
-    def __init__(
-        self,
-        session: Session,
-        clock: Clock,
-        audit: AuditRecorder,
-        authorizer: Authorizer,
-        *,
-        box: Sealer,
-        base_url: str,
-        refresh_interval: timedelta,
-        allow_http: bool,
-    ) -> None:
-        super().__init__(
-            session, clock, audit, authorizer, box=box, base_url=base_url, refresh_interval=refresh_interval
-        )
-        self.allow_http = allow_http
-
     def redirect_uri(self, connection_id: str) -> str:
         """``{base}/sso/oidc/{id}/callback``: registered at the IdP; ids have one length, so no connection's
         URI is a prefix of another's."""
@@ -206,7 +184,7 @@ class OidcConnectionService(ConnectionServiceBase):
         """The stored discovery document, checked again (it was when fetched; a stored row is data)."""
         if conn.oidc_discovery is None or conn.oidc_issuer is None:
             raise OidcRefusal(RefusalReason.DISCOVERY_INVALID, "The connection has no discovery document.")
-        return parse_discovery(conn.oidc_discovery, conn.oidc_issuer, allow_http=self.allow_http)
+        return parse_discovery(conn.oidc_discovery, conn.oidc_issuer, allow_http=self.options.allow_http)
 
     def client_secret(self, conn: SsoConnection) -> str | None:
         if not conn.oidc_client_secret_encrypted:
