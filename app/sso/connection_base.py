@@ -1,6 +1,7 @@
-"""What SAML and OIDC connection services share: the row lock, the default-role checks, the policy fields
-of a create or PATCH, and the audit of a change (updated, enabled, disabled). Each protocol's service
-(app/sso/connections.py, app/sso/oidc_connections.py) keeps only what differs: its IdP settings and secrets.
+"""What SAML and OIDC connection services share: their options, the row lock, the default-role checks, the
+policy fields of a create or PATCH, the audit of a creation and of a change (updated, enabled, disabled), and
+the refresh worker's lease and failure record. Each protocol's service (app/sso/connections.py,
+app/sso/oidc_connections.py) keeps only what differs: its IdP settings, keys and secrets.
 
 Lock order as everywhere (app/orgs/seats.py): the org's audit chain head first, then the connection row.
 """

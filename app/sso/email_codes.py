@@ -151,7 +151,7 @@ class EmailCodeService:
         self.members = members
         self.domains = domains
         self.sessions = sessions
-        self.hmac_key = derive_key(secret_key, "email-code")
+        self.hmac_key = derive_key(secret_key, "sso/email-codes")  # the HMAC key of the codes
         self.policy = policy
         self.randbelow = randbelow
 

@@ -142,4 +142,4 @@ def test_secret_box_keys() -> None:
     derived = sso_sealer("secret").seal(b"pem", "ctx")
     assert Sealer.for_purpose("secret", "sso/secrets").open(derived, "ctx") == b"pem"
     with pytest.raises(SealBroken):
-        Sealer.for_purpose("secret", "signing-key").open(derived, "ctx")
+        Sealer.for_purpose("secret", "tokens/signing-keys").open(derived, "ctx")
