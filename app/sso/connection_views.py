@@ -20,6 +20,7 @@ from app.sso.schemas import (
     SsoConnectionPage,
     SsoConnectionUpdate,
     _IdpFields,
+    policy_of,
 )
 from app.web import authenticate, container, db_session, services
 
@@ -73,14 +74,7 @@ def _saml_input(
 ) -> ConnectionInput:
     """A SAML create (``patch`` False) or change; in a change, attributes not given keep their claim."""
     return ConnectionInput(
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        allow_idp_initiated=body.allow_idp_initiated,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump(exclude_unset=patch) if body.attribute_map else None,
-        idp=idp,
+        **policy_of(body, patch=patch), allow_idp_initiated=body.allow_idp_initiated, idp=idp
     )
 
 

@@ -36,6 +36,7 @@ from app.sso.schemas import (
     SsoConnectionCreate,
     SsoConnectionOut,
     SsoConnectionUpdate,
+    policy_of,
 )
 from app.sso.transaction import PendingLogin
 from app.sso.views import _note_refusal, _rate_limit, _redirect, _transactions, sso
@@ -122,12 +123,7 @@ def _input(
     body: SsoConnectionCreate | SsoConnectionUpdate, discovered: Discovered | None
 ) -> OidcConnectionInput:
     return OidcConnectionInput(
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump(exclude_unset=True) if body.attribute_map else None,
+        **policy_of(body, patch=True),
         client_id=body.client_id,
         client_secret=body.client_secret,
         scopes=body.scopes,
