@@ -20,6 +20,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.credentials.resolver import CredentialResolver
 from app.credentials.service import CredentialService
+from app.crypto.sealing import Sealer
 from app.db import make_engine, make_session_factory
 from app.domains.dns import TxtResolver, resolver_from_settings
 from app.domains.service import DomainService, RecheckPolicy
@@ -41,10 +42,11 @@ from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
+from app.sso.connection_base import SsoOptions
 from app.sso.connections import SsoConnectionService
 from app.sso.email_codes import EmailCodePolicy, EmailCodeService
 from app.sso.enforcement import refuse_unless_allowed
-from app.sso.keys import SecretBox
+from app.sso.keys import sso_sealer
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.oidc_connections import OidcConnectionService
 from app.sso.oidc_fetch import PinnedOidcHttp
@@ -108,22 +110,37 @@ class Container:
         return resolver_from_settings(self.settings)
 
     @cached_property
-    def sso_secret_box(self) -> SecretBox:
+    def sso_secret_box(self) -> Sealer:
         """Encrypts SP private keys and client secrets at rest (derived once per process)."""
         settings = self.settings
-        return SecretBox.from_settings(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+        return sso_sealer(settings.resolved_secret_key(), settings.sso_key_encryption_key)
+
+    @property
+    def sso_options(self) -> SsoOptions:
+        """What the SSO connection services read of the settings."""
+        settings = self.settings
+        return SsoOptions(
+            box=self.sso_secret_box,
+            base_url=settings.base_url,
+            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
+            cert_warning=timedelta(days=settings.sso_cert_warning_days),
+            allow_http=settings.allow_private_metadata_urls,
+        )
+
+    @property
+    def sso_fetch_policy(self) -> FetchPolicy:
+        """What SSO may fetch (IdP metadata, OIDC discovery and keys): addresses, size, time."""
+        settings = self.settings
+        return FetchPolicy(
+            allow_private=settings.allow_private_metadata_urls,
+            max_bytes=settings.sso_metadata_max_bytes,
+            timeout=settings.sso_metadata_timeout,
+        )
 
     @cached_property
     def oidc_http(self) -> PinnedOidcHttp:
         """The OIDC core's network under the SSRF rules of SAML metadata (app/sso/oidc_fetch.py)."""
-        settings = self.settings
-        return PinnedOidcHttp(
-            FetchPolicy(
-                allow_private=settings.allow_private_metadata_urls,
-                max_bytes=settings.sso_metadata_max_bytes,
-                timeout=settings.sso_metadata_timeout,
-            )
-        )
+        return PinnedOidcHttp(self.sso_fetch_policy)
 
     @cached_property
     def oidc_jwks(self) -> JwksRegistry:
@@ -298,30 +315,14 @@ class Services:
 
     @cached_property
     def sso_connections(self) -> SsoConnectionService:
-        settings = self.container.settings
         return SsoConnectionService(
-            self.session,
-            self.container.clock,
-            self.audit,
-            self.authorizer,
-            box=self.container.sso_secret_box,
-            base_url=settings.base_url,
-            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
-            cert_warning=timedelta(days=settings.sso_cert_warning_days),
+            self.session, self.container.clock, self.audit, self.authorizer, self.container.sso_options
         )
 
     @cached_property
     def oidc_connections(self) -> OidcConnectionService:
-        settings = self.container.settings
         return OidcConnectionService(
-            self.session,
-            self.container.clock,
-            self.audit,
-            self.authorizer,
-            box=self.container.sso_secret_box,
-            base_url=settings.base_url,
-            refresh_interval=timedelta(seconds=settings.sso_metadata_refresh_interval),
-            allow_http=settings.allow_private_metadata_urls,
+            self.session, self.container.clock, self.audit, self.authorizer, self.container.sso_options
         )
 
     @cached_property

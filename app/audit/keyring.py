@@ -3,23 +3,21 @@
 The configured key (``TENANTRY_AUDIT_SIGNING_KEY``, or in development the instance folder's) is the first key;
 its key id is derived from its public key (``app/audit/signing.key_id``), the id every checkpoint signed
 before the keyring existed already carries, so they verify unchanged. ``rotate`` makes a new Ed25519 key the
-one that signs; its private key is stored wrapped (AES-GCM) under a key derived from ``TENANTRY_SECRET_KEY``,
-never in clear. The previous key is ``retired``: it signs nothing more, and its checkpoints still verify.
-``revoke`` marks a key as no longer trusted (lost, leaked): its checkpoints anchor nothing any more
-(verification uses the latest checkpoint signed by a key that is not revoked) and the public key set names
-it as revoked. The key that signs cannot be revoked: rotate first.
+one that signs; its private key is stored sealed (app/crypto/sealing.py, purpose ``audit/checkpoint-keys``)
+under a key derived from ``TENANTRY_SECRET_KEY``, never in clear. The previous key is ``retired``: it signs
+nothing more, and its checkpoints still verify. ``revoke`` marks a key as no longer trusted (lost, leaked):
+its checkpoints anchor nothing any more (verification uses the latest checkpoint signed by a key that is not
+revoked) and the public key set names it as revoked. The key that signs cannot be revoked: rotate first.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,8 +28,8 @@ from app.audit.chain import format_time
 from app.audit.models import AuditSigningKey
 from app.audit.recorder import AuditRecorder, Target
 from app.audit.signing import Signer, key_id, raw_public_key
-from app.audit.subject_keys import derive
 from app.clock import Clock
+from app.crypto.sealing import Sealer
 from app.errors import Conflict, NotFound
 
 ACTIVE, RETIRED, REVOKED = "active", "retired", "revoked"
@@ -45,12 +43,12 @@ class SigningKeyring:
         self._registered = False
 
     @property
-    def _wrap_key(self) -> bytes | None:
-        """Derived when a rotated key is wrapped or unwrapped (never for the configured key)."""
+    def _sealer(self) -> Sealer | None:
+        """Derived when a rotated key is sealed or opened (never for the configured key)."""
         secret = self.base.keyring_secret
         if secret is None:
             return None
-        return derive(secret if isinstance(secret, str) else secret(), b"tenantry audit checkpoint keys v1")
+        return Sealer.for_purpose(secret if isinstance(secret, str) else secret(), "audit/checkpoint-keys")
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -63,10 +61,10 @@ class SigningKeyring:
         row = self.session.scalars(select(AuditSigningKey).where(AuditSigningKey.status == ACTIVE)).first()
         if row is None or row.kid == self.base.key_id:
             return self.base
-        if row.private_wrapped is None or self._wrap_key is None:
+        sealer = self._sealer
+        if row.private_wrapped is None or sealer is None:
             raise RuntimeError(f"the active audit signing key {row.kid} cannot be unwrapped here")
-        raw = base64.b64decode(row.private_wrapped)
-        seed = AESGCM(self._wrap_key).decrypt(raw[:12], raw[12:], row.kid.encode())
+        seed = sealer.open(row.private_wrapped, row.kid)
         return Signer(Ed25519PrivateKey.from_private_bytes(seed), self.base.keyring_secret)
 
     def public_key(self, kid: str) -> tuple[Ed25519PublicKey, str] | None:
@@ -93,7 +91,8 @@ class SigningKeyring:
     # -- changing (the caller's transaction; recorded on the platform chain) ------------------------------
 
     def rotate(self, audit: AuditRecorder) -> AuditSigningKey:
-        if self._wrap_key is None:
+        sealer = self._sealer
+        if sealer is None:
             raise RuntimeError("rotating needs TENANTRY_SECRET_KEY (it wraps the new private key)")
         audit.lock_chain(None)
         previous = [r for r in self.rows() if r.status == ACTIVE]
@@ -102,15 +101,12 @@ class SigningKeyring:
         seed = private.private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
-        nonce = os.urandom(12)
         now = self.clock.now()
         row = AuditSigningKey(
             kid=kid,
             algorithm="Ed25519",
             public_key=base64.b64encode(raw_public_key(private.public_key())).decode("ascii"),
-            private_wrapped=base64.b64encode(
-                nonce + AESGCM(self._wrap_key).encrypt(nonce, seed, kid.encode())
-            ).decode("ascii"),
+            private_wrapped=sealer.seal(seed, kid),
             status=ACTIVE,
             created_at=now,
         )

@@ -173,7 +173,7 @@ class AuditSubjectKey(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     subject: Mapped[str] = mapped_column(String(64))
-    wrapped: Mapped[str | None] = mapped_column(String(128))  # base64(nonce || AES-GCM(wrap key, key))
+    wrapped: Mapped[str | None] = mapped_column(String(128))  # sealed (app/crypto/sealing.py)
     created_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
 

@@ -1,14 +1,14 @@
 """Per-subject keys that seal personal values in audit events, and their destruction (crypto-shredding).
 
-Keys are AES-256, stored wrapped (AES-GCM, the key id as associated data) with a key derived from
-``TENANTRY_SECRET_KEY`` by HKDF-SHA256; subjects that are email addresses are named by an HMAC of the
-address under another derived key, so the table names no address. Changing ``TENANTRY_SECRET_KEY`` makes
-every sealed value unreadable (shown as ``[unreadable]``): keep it, as the docs say.
+Keys are AES-256, stored sealed (app/crypto/sealing.py, purpose ``audit/subject-keys``, the key id as
+associated data) under a key derived from ``TENANTRY_SECRET_KEY``; subjects that are email addresses are named
+by an HMAC of the address under another derived key, so the table names no address. Changing
+``TENANTRY_SECRET_KEY`` makes every sealed value unreadable (shown as ``[unreadable]``): keep it, as the docs
+say.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,20 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditSubjectKey
 from app.audit.personal import Subject, reveal
 from app.clock import Clock
-
-
-def derive(secret: str, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret.encode("utf-8"))
+from app.crypto.sealing import SealBroken, Sealer, derive_key
 
 
 class SubjectKeyring:
@@ -39,24 +33,15 @@ class SubjectKeyring:
 
     def __init__(self, secret: str | Callable[[], str]) -> None:
         self._secret = secret
-        self._keys: tuple[bytes, bytes] | None = None
-
-    def _derived(self) -> tuple[bytes, bytes]:
-        if self._keys is None:
-            secret = self._secret if isinstance(self._secret, str) else self._secret()
-            self._keys = (
-                derive(secret, b"tenantry audit subject keys v1"),
-                derive(secret, b"tenantry audit subject names v1"),
-            )
-        return self._keys
-
-    @property
-    def wrap_key(self) -> bytes:
-        return self._derived()[0]
+        self._sealer = Sealer.for_purpose(secret, "audit/subject-keys")
+        self._name_key: bytes | None = None
 
     @property
     def name_key(self) -> bytes:
-        return self._derived()[1]
+        if self._name_key is None:
+            secret = self._secret if isinstance(self._secret, str) else self._secret()
+            self._name_key = derive_key(secret, "audit/subject-names")
+        return self._name_key
 
     def subject_id(self, subject: Subject) -> str:
         if subject.kind == "user":
@@ -65,15 +50,13 @@ class SubjectKeyring:
         return "eml_" + mac[:40]
 
     def wrap(self, key_id: str, key: bytes) -> str:
-        nonce = os.urandom(12)
-        return base64.b64encode(nonce + AESGCM(self.wrap_key).encrypt(nonce, key, key_id.encode())).decode()
+        return self._sealer.seal(key, key_id)
 
     def unwrap(self, key_id: str, wrapped: str) -> bytes | None:
-        raw = base64.b64decode(wrapped)
         try:
-            return AESGCM(self.wrap_key).decrypt(raw[:12], raw[12:], key_id.encode())
-        except InvalidTag:
-            return None  # wrapped under another secret key: unreadable, shown as such
+            return self._sealer.open(wrapped, key_id)
+        except SealBroken:
+            return None  # sealed under another secret key: unreadable, shown as such
 
 
 class SubjectKeys:

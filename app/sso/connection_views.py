@@ -9,9 +9,8 @@ from app.api.v1 import v1
 from app.credentials.principal import Principal
 from app.sso import oidc_views  # OIDC connections (issue 12), kept apart from the SAML code
 from app.sso.connections import ConnectionInput, SsoConnectionService, generate_keys
-from app.sso.errors import UnsupportedConnectionType
+from app.sso.errors import InvalidIdpSettings, UnsupportedConnectionType
 from app.sso.idp_config import IdpConfig, from_fields, from_metadata, from_url
-from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import ENCRYPTION, OIDC, SIGNING, SsoConnection
 from app.sso.schemas import (
     ConnectionListQuery,
@@ -21,6 +20,7 @@ from app.sso.schemas import (
     SsoConnectionPage,
     SsoConnectionUpdate,
     _IdpFields,
+    policy_of,
 )
 from app.web import authenticate, container, db_session, services
 
@@ -39,24 +39,18 @@ def _out(conn: SsoConnection) -> SsoConnectionOut:
     return SsoConnectionOut.of(conn, svc.urls(conn.id), svc.keys_of(conn.id), warn)
 
 
-def fetch_policy() -> FetchPolicy:
-    settings = container().settings
-    return FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
-
-
 def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | None:
     """The IdP settings a body gives (fetching a metadata URL now), or None. In a PATCH, fields not given
     keep the connection's values (say only ``idp_x509_certs`` to roll the IdP's certificate)."""
     if body.idp_metadata_xml is not None:
         return from_metadata(body.idp_metadata_xml.encode())
     if body.idp_metadata_url is not None:
-        return from_url(body.idp_metadata_url, fetch_policy())
+        return _fetched(body.idp_metadata_url, body)
     if not body.idp_given() and body.idp_sso_binding is None:
         return None
+    if not body.idp_given() and current is not None and current.idp_metadata_url:
+        # Only the binding changes: the IdP stays configured from (and refreshed from) its metadata URL.
+        return _fetched(current.idp_metadata_url, body)
     certs = body.certs() or (list(current.idp_certs) if current else [])
     return from_fields(
         body.idp_entity_id or (current.idp_entity_id if current else None),
@@ -65,6 +59,32 @@ def _idp(body: _IdpFields, current: SsoConnection | None = None) -> IdpConfig | 
         binding=body.idp_sso_binding or (current.idp_sso_binding if current else None) or "redirect",
         slo_url=body.idp_slo_url or (current.idp_slo_url if current else None),
     )
+
+
+def _no_oidc_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
+    if body.oidc_given():
+        raise UnsupportedConnectionType(
+            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
+            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
+        )
+
+
+def _saml_input(
+    body: SsoConnectionCreate | SsoConnectionUpdate, idp: IdpConfig | None, *, patch: bool
+) -> ConnectionInput:
+    """A SAML create (``patch`` False) or change; in a change, attributes not given keep their claim."""
+    return ConnectionInput(
+        **policy_of(body, patch=patch), allow_idp_initiated=body.allow_idp_initiated, idp=idp
+    )
+
+
+def _fetched(url: str, body: _IdpFields) -> IdpConfig:
+    """The IdP of the metadata at ``url``, refused when it offers no SSO endpoint of the binding asked for."""
+    idp = from_url(url, container().sso_fetch_policy, binding=body.idp_sso_binding)
+    if body.idp_sso_binding is not None and idp.sso_binding != body.idp_sso_binding:
+        message = f"the IdP's metadata offers no SingleSignOnService with the {body.idp_sso_binding} binding"
+        raise InvalidIdpSettings(message, errors=[{"field": "idp_sso_binding", "message": message}])
+    return idp
 
 
 def _principal() -> Principal:
@@ -94,27 +114,12 @@ def _principal() -> Principal:
 def create_sso_connection(org_id: str, body: SsoConnectionCreate) -> SsoConnectionOut:
     if body.type == OIDC:
         return oidc_views.create(org_id, body, _principal())
-    if body.oidc_given():
-        raise UnsupportedConnectionType(
-            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
-            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
-        )
+    _no_oidc_fields(body)
     principal = _principal()
     db_session().commit()  # no transaction (nor SQLite's write lock) is held while we fetch or generate keys
     idp = _idp(body)
     keys = generate_keys(org_id, container().clock.now())
-    data = ConnectionInput(
-        type=body.type,
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        allow_idp_initiated=body.allow_idp_initiated,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump() if body.attribute_map else None,
-        idp=idp,
-    )
-    return _out(_service().create(org_id, data, keys, principal))
+    return _out(_service().create(org_id, _saml_input(body, idp, patch=False), keys, principal))
 
 
 @operation(
@@ -165,23 +170,10 @@ def update_sso_connection(org_id: str, connection_id: str, body: SsoConnectionUp
     current = _service().get(org_id, connection_id)
     if current.type == OIDC:
         return oidc_views.update(org_id, current, body, principal)
-    if body.oidc_given():
-        raise UnsupportedConnectionType(
-            "issuer, client_id, client_secret, scopes and token_endpoint_auth_method are for type oidc.",
-            errors=[{"field": "type", "message": "OIDC fields given for a SAML connection"}],
-        )
+    _no_oidc_fields(body)
     db_session().commit()
     idp = _idp(body, current)
-    data = ConnectionInput(
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        allow_idp_initiated=body.allow_idp_initiated,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump(exclude_unset=True) if body.attribute_map else None,
-        idp=idp,
-    )
+    data = _saml_input(body, idp, patch=True)
     return _out(_service().update(org_id, connection_id, data, principal))
 
 

@@ -13,24 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
-from app.audit.recorder import AuditRecorder, Target, diff
-from app.clock import Clock
+from app.audit.recorder import Target, diff
 from app.credentials.principal import Principal
-from app.db import is_postgres
+from app.crypto.keypairs import GeneratedKey, generate_key_pair
 from app.errors import NotFound, ValidationFailed
 from app.ids import plausible_id
 from app.orgs.lookup import live_org
 from app.pagination import decode_cursor, encode_cursor
-from app.rbac.permissions import OWNER, Authorizer, check_grant
-from app.rbac.service import RoleService
 from app.sso import keys as sp_keys
+from app.sso.connection_base import ConnectionServiceBase
 from app.sso.errors import KeyNotRemovable
 from app.sso.idp_config import IdpConfig, cert_info, saml_binding
 from app.sso.models import ACTIVE, ENCRYPTION, PREVIOUS, SAML, SIGNING, SsoConnection, SsoSpKey
@@ -58,7 +55,7 @@ class SpUrls:
 class NewKeys:
     """Key pairs generated before the transaction (RSA generation takes tens of milliseconds)."""
 
-    by_use: Mapping[str, sp_keys.GeneratedKey]
+    by_use: Mapping[str, GeneratedKey]
 
 
 @dataclass(frozen=True)
@@ -97,33 +94,10 @@ class RefreshOutcome:
 def generate_keys(
     connection_hint: str, now: datetime, uses: Sequence[str] = (SIGNING, ENCRYPTION)
 ) -> NewKeys:
-    return NewKeys(
-        {use: sp_keys.generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses}
-    )
+    return NewKeys({use: generate_key_pair(f"Tenantry SP {connection_hint} {use}", now) for use in uses})
 
 
-class SsoConnectionService:
-    def __init__(
-        self,
-        session: Session,
-        clock: Clock,
-        audit: AuditRecorder,
-        authorizer: Authorizer,
-        *,
-        box: sp_keys.SecretBox,
-        base_url: str,
-        refresh_interval: timedelta,
-        cert_warning: timedelta,
-    ) -> None:
-        self.session = session
-        self.clock = clock
-        self.audit = audit
-        self.authorizer = authorizer
-        self.box = box
-        self.base_url = base_url
-        self.refresh_interval = refresh_interval
-        self.cert_warning = cert_warning
-
+class SsoConnectionService(ConnectionServiceBase):
     def urls(self, connection_id: str) -> SpUrls:
         return SpUrls.of(self.base_url, connection_id)
 
@@ -131,44 +105,24 @@ class SsoConnectionService:
     def create(
         self, org_id: str, data: ConnectionInput, keys: NewKeys, principal: Principal
     ) -> SsoConnection:
-        live_org(self.session, org_id)
-        role = data.default_role or "member"
-        self._check_role(org_id, role, principal)
+        self.check_new(org_id, data, principal)
         if data.idp is None:
             raise ValidationFailed(
                 "Give the IdP's metadata (idp_metadata_xml or idp_metadata_url) or its fields.",
                 errors=[{"field": "idp_metadata_xml", "message": "IdP settings are required"}],
             )
         self.audit.lock_chain(org_id)
-        now = self.clock.now()
-        conn = SsoConnection(
-            org_id=org_id,
-            type=data.type,
-            name=data.name or "SAML",
-            enabled=True if data.enabled is None else data.enabled,
-            default_role=role,
-            jit=True if data.jit is None else data.jit,
-            allow_idp_initiated=bool(data.allow_idp_initiated),
-            require_verified_domain=True
-            if data.require_verified_domain is None
-            else data.require_verified_domain,
-            attribute_map=_clean_map(data.attribute_map or {}),
-            idp_certs=[],
-            created_at=now,
-            updated_at=now,
+        conn = self.new_connection(
+            org_id, data, type=data.type, name="SAML", allow_idp_initiated=bool(data.allow_idp_initiated)
         )
+        now = conn.created_at
         self._apply_idp(conn, data.idp, now)
-        conn.idp_set_by_owner = self._is_owner(principal, org_id)
+        conn.idp_set_by_owner = self.is_owner(principal, org_id)
         self.session.add(conn)
         self.session.flush()
         for use, generated in keys.by_use.items():
             self._add_key(conn, use, generated, now)
-        self.audit.record(
-            AuditAction.SSO_CONNECTION_CREATED,
-            org_id=org_id,
-            targets=[Target("sso_connection", conn.id, conn.name)],
-            data={**self._summary(conn), "source": _source(data.idp)},
-        )
+        self.record_created(conn, _source(data.idp))
         return conn
 
     def list_connections(self, org_id: str, *, cursor: str | None, limit: int) -> ConnectionPage:
@@ -197,55 +151,30 @@ class SsoConnectionService:
         self, org_id: str, connection_id: str, data: ConnectionInput, principal: Principal
     ) -> SsoConnection:
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
-        if data.default_role is not None and data.default_role != conn.default_role:
-            self._check_role(org_id, data.default_role, principal)
+        conn = self.locked(org_id, connection_id)
         before = self._snapshot(conn)
-        for name in POLICY_FIELDS:
-            value = getattr(data, name)
-            if value is not None:
-                setattr(conn, name, value)
-        if data.attribute_map is not None:
-            merged = {**conn.attribute_map, **data.attribute_map}
-            conn.attribute_map = _clean_map(merged)
+        self.apply_policy(conn, data, POLICY_FIELDS, principal)
         now = self.clock.now()
         if data.idp is not None:
             self._apply_idp(conn, data.idp, now)
-            conn.idp_set_by_owner = self._is_owner(principal, org_id)
-        after = self._snapshot(conn)
-        changes = diff(before, after)
+            conn.idp_set_by_owner = self.is_owner(principal, org_id)
+        changes = diff(before, self._snapshot(conn))
         if not changes:
             return conn
         conn.updated_at = now
         self.session.flush()
-        target = Target("sso_connection", conn.id, conn.name)
-        toggled = changes.pop("enabled", None)
-        if changes:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_UPDATED,
-                org_id=org_id,
-                targets=[target],
-                changes=changes,
-                data={"connection_id": conn.id, "type": conn.type},
-            )
-        if toggled is not None:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_ENABLED if conn.enabled else AuditAction.SSO_CONNECTION_DISABLED,
-                org_id=org_id,
-                targets=[target],
-                changes={"enabled": toggled},
-                data={"connection_id": conn.id, "type": conn.type},
-            )
+        self.record_changes(conn, changes)
         return conn
 
     def delete(self, org_id: str, connection_id: str) -> None:
+        """Delete a connection of any type."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         self.audit.record(
             AuditAction.SSO_CONNECTION_DELETED,
             org_id=org_id,
             targets=[Target("sso_connection", conn.id, conn.name)],
-            data=self._summary(conn),
+            data=self.summary(conn),
         )
         self.session.delete(conn)
         self.session.flush()
@@ -264,7 +193,7 @@ class SsoConnectionService:
         """New active keys for the uses given; the old ones stay as ``previous`` (published in metadata,
         used to decrypt) until removed: the IdP can pick the new certificate up before the old one goes."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         now = self.clock.now()
         rotated: list[str] = []
         for use, generated in keys.by_use.items():
@@ -289,7 +218,7 @@ class SsoConnectionService:
     def remove_key(self, org_id: str, connection_id: str, key_id: str) -> None:
         """Remove a previous key (the end of a rotation's overlap); an active key cannot be removed."""
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
+        conn = self.locked(org_id, connection_id)
         key = self.session.get(SsoSpKey, key_id) if plausible_id(key_id) else None
         if key is None or key.connection_id != conn.id:
             raise NotFound(f"Key {key_id} not found")
@@ -335,12 +264,15 @@ class SsoConnectionService:
             slo_url=urls.slo_url,
             signing=opened(signing),
             decryption=tuple(opened(k) for k in decryption),
+            extra_signing_certificates=tuple(
+                k.cert_pem for k in keys if k.use == SIGNING and k.status == PREVIOUS
+            ),
         )
 
     # --- metadata refresh (worker) -----------------------------------------------------------------------
-    def lease_due_refreshes(self, limit: int) -> list[tuple[str, str]]:
-        """(connection id, metadata URL) of connections whose refresh is due; each is leased for a retry
-        interval so a second worker does not take it."""
+    def lease_due_refreshes(self, limit: int) -> list[tuple[str, str, str | None]]:
+        """(connection id, metadata URL, SSO binding) of connections whose refresh is due; each is leased for
+        a retry interval so a second worker does not take it."""
         now = self.clock.now()
         stmt = (
             select(SsoConnection)
@@ -354,13 +286,8 @@ class SsoConnectionService:
             .order_by(SsoConnection.idp_metadata_next_refresh_at, SsoConnection.id)
             .limit(limit)
         )
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        due = list(self.session.scalars(stmt))
-        for conn in due:
-            conn.idp_metadata_next_refresh_at = now + min(self.refresh_interval, timedelta(hours=1))
-        self.session.flush()
-        return [(c.id, c.idp_metadata_url or "") for c in due]
+        due = self.lease(stmt, "idp_metadata_next_refresh_at")
+        return [(c.id, c.idp_metadata_url or "", c.idp_sso_binding) for c in due]
 
     def record_refresh(
         self, connection_id: str, url: str, idp: IdpConfig | None, error: tuple[str, str] | None
@@ -373,19 +300,7 @@ class SsoConnectionService:
         conn.idp_metadata_next_refresh_at = now + self.refresh_interval
         target = Target("sso_connection", conn.id, conn.name)
         if error is not None:
-            reason, message = error
-            first = conn.idp_metadata_error is None
-            conn.idp_metadata_error = message[:500]
-            self.session.flush()
-            if first:
-                self.audit.record(
-                    AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED,
-                    org_id=conn.org_id,
-                    targets=[target],
-                    outcome="failure",
-                    reason=reason,
-                    data={"connection_id": conn.id, "metadata_url": url, "error": message[:500]},
-                )
+            self.record_refresh_failure(conn, "idp_metadata_error", url, error)
             return RefreshOutcome("failed", self.expiring_certs(conn))
         assert idp is not None
         before = self._snapshot(conn)
@@ -406,7 +321,7 @@ class SsoConnectionService:
         return RefreshOutcome("refreshed" if changes else "unchanged", expiring)
 
     def expiring_certs(self, conn: SsoConnection) -> list[ExpiringCert]:
-        limit = self.clock.now() + self.cert_warning
+        limit = self.clock.now() + self.options.cert_warning
         found = []
         for pem in conn.idp_certs:
             info = cert_info(pem)
@@ -446,22 +361,6 @@ class SsoConnectionService:
         return warned
 
     # --- helpers -----------------------------------------------------------------------------------------
-    def _check_role(self, org_id: str, role: str, principal: Principal) -> None:
-        if role == OWNER:
-            raise ValidationFailed(
-                "A connection never makes owners: pick another default role.",
-                errors=[{"field": "default_role", "message": "owner cannot be granted by SSO"}],
-            )
-        if not RoleService(self.session, self.clock, self.audit, self.authorizer).role_exists(org_id, role):
-            raise ValidationFailed(
-                f"Unknown role {role!r}.", errors=[{"field": "default_role", "message": "unknown role"}]
-            )
-        check_grant(principal, self.authorizer, org_id, role)
-
-    def _is_owner(self, principal: Principal, org_id: str) -> bool:
-        held = self.authorizer.held(principal, org_id)
-        return held is None or "owners:manage" in held  # None: a platform key
-
     def _apply_idp(self, conn: SsoConnection, idp: IdpConfig, now: datetime) -> None:
         if list(idp.certs) != list(conn.idp_certs or []):
             conn.idp_cert_warned_at = None  # a new certificate set: warn again if it expires soon
@@ -481,9 +380,7 @@ class SsoConnectionService:
             conn.idp_metadata_next_refresh_at = None
             conn.idp_metadata_error = None
 
-    def _add_key(
-        self, conn: SsoConnection, use: str, generated: sp_keys.GeneratedKey, now: datetime
-    ) -> SsoSpKey:
+    def _add_key(self, conn: SsoConnection, use: str, generated: GeneratedKey, now: datetime) -> SsoSpKey:
         key = SsoSpKey(
             org_id=conn.org_id,
             connection_id=conn.id,
@@ -502,18 +399,6 @@ class SsoConnectionService:
         self.session.flush()
         return key
 
-    def _locked(self, org_id: str, connection_id: str) -> SsoConnection:
-        if not plausible_id(connection_id):
-            raise NotFound(f"SSO connection {connection_id} not found")
-        stmt = select(SsoConnection).where(SsoConnection.id == connection_id, SsoConnection.org_id == org_id)
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update()
-        conn = self.session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
-        if conn is None:
-            live_org(self.session, org_id)
-            raise NotFound(f"SSO connection {connection_id} not found")
-        return conn
-
     @staticmethod
     def _snapshot(conn: SsoConnection) -> dict[str, Any]:
         snap: dict[str, Any] = {name: getattr(conn, name) for name in POLICY_FIELDS + IDP_FIELDS}
@@ -521,21 +406,6 @@ class SsoConnectionService:
         snap["idp_set_by_owner"] = conn.idp_set_by_owner
         snap["idp_certs"] = [cert_info(p).fingerprint_sha256 for p in conn.idp_certs]
         return snap
-
-    @staticmethod
-    def _summary(conn: SsoConnection) -> dict[str, Any]:
-        return {
-            "connection_id": conn.id,
-            "type": conn.type,
-            "name": conn.name,
-            "enabled": conn.enabled,
-            "default_role": conn.default_role,
-            "idp_entity_id": conn.idp_entity_id,
-        }
-
-
-def _clean_map(mapping: Mapping[str, str | None]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if v}
 
 
 def _source(idp: IdpConfig) -> str:

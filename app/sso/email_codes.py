@@ -34,6 +34,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import Actor, AuditRecorder, Target
 from app.clock import Clock
 from app.config import Settings
+from app.crypto.sealing import derive_key
 from app.domains.service import DomainService
 from app.errors import AppError, Conflict
 from app.mail import Mailer
@@ -45,7 +46,6 @@ from app.ratelimit import RateLimiter, Rule
 from app.rbac.permissions import MEMBER, OWNER
 from app.sso.email_code_models import EmailCode
 from app.sso.enforcement import BREAK_GLASS_METHODS, sso_required
-from app.tokens.sealing import derive_key
 
 METHOD = "email_code"
 AUTO_JOIN = "auto_join"
@@ -151,7 +151,7 @@ class EmailCodeService:
         self.members = members
         self.domains = domains
         self.sessions = sessions
-        self.hmac_key = derive_key(secret_key, "email-code")
+        self.hmac_key = derive_key(secret_key, "sso/email-codes")  # the HMAC key of the codes
         self.policy = policy
         self.randbelow = randbelow
 

@@ -105,9 +105,14 @@ def from_fields(
     )
 
 
-def from_metadata(xml: bytes, field: str = "idp_metadata_xml", entity_id: str | None = None) -> IdpConfig:
+def from_metadata(
+    xml: bytes, field: str = "idp_metadata_xml", entity_id: str | None = None, binding: str | None = None
+) -> IdpConfig:
+    """The IdP of a metadata document; its SSO endpoint of ``binding`` (redirect, post) when it offers one."""
     try:
-        idp = parse_idp_metadata(xml, entity_id=entity_id)
+        idp = parse_idp_metadata(
+            xml, entity_id=entity_id, sso_binding=saml_binding(binding) if binding else None
+        )
     except SamlRefusal as exc:
         raise _invalid(field, f"not usable IdP metadata: {exc.detail}") from None
     if not idp.certificates:
@@ -122,15 +127,18 @@ def from_metadata(xml: bytes, field: str = "idp_metadata_xml", entity_id: str | 
     )
 
 
-def from_url(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -> IdpConfig:
-    """Fetch (SSRF rules of app/sso/metadata_fetch.py) and parse; 422 ``idp_metadata_unavailable``."""
+def from_url(
+    url: str, policy: FetchPolicy, resolver: Resolver = system_resolver, binding: str | None = None
+) -> IdpConfig:
+    """Fetch (SSRF rules of app/sso/metadata_fetch.py) and parse; 422 ``idp_metadata_unavailable``. The
+    SSO endpoint is that of ``binding`` when the metadata offers it (a refresh keeps the chosen one)."""
     try:
         fetched = fetch_metadata(url, policy, resolver=resolver)
     except MetadataFetchRefused as exc:
         raise MetadataUnavailable(
             str(exc), reason=exc.reason, errors=[{"field": "idp_metadata_url", "message": str(exc)}]
         ) from None
-    config = from_metadata(fetched.body, "idp_metadata_url")
+    config = from_metadata(fetched.body, "idp_metadata_url", binding=binding)
     return IdpConfig(
         config.entity_id,
         config.sso_url,

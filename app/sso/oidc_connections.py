@@ -1,13 +1,14 @@
 """OIDC connections (issue 12): create and change them, their client secret sealed at rest, the issuer's
-discovery document checked, cached and refreshed by the worker. Reading, listing, enabling and deleting are
-the shared ones of app/sso/connections.py.
+discovery document checked, cached and refreshed by the worker. Reading, listing and deleting are
+the shared ones of app/sso/connections.py; the policy settings, role checks and change audit are in
+app/sso/connection_base.py.
 
 The discovery document is fetched before the transaction (network work never holds the org's lock), through
 app/sso/oidc_fetch.py (the SSRF rules of SAML metadata), and checked by the core (``parse_discovery``: issuer
 equality, https endpoints, the fixed algorithm allowlist, PKCE S256). It is stored as fetched and parsed again
-at each login (microseconds), so a refresh replaces it atomically. The client secret is sealed with the
-SP keys' ``SecretBox`` under associated data naming the connection, so a value copied to another row does not
-open. Lock order as everywhere: the org's audit chain head, then the connection row.
+at each login (microseconds), so a refresh replaces it atomically. The client secret is sealed with the SP
+keys' sealer (app/sso/keys.py) under associated data naming the connection, so a value copied to another row
+does not open. Lock order as everywhere: the org's audit chain head, then the connection row.
 """
 
 from __future__ import annotations
@@ -15,24 +16,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.audit.catalogue import AuditAction
-from app.audit.recorder import AuditRecorder, Target, diff
-from app.clock import Clock
+from app.audit.recorder import diff
 from app.credentials.principal import Principal
-from app.db import is_postgres
-from app.errors import NotFound, ValidationFailed
 from app.ids import new_id, plausible_id
-from app.orgs.lookup import live_org
-from app.rbac.permissions import OWNER, Authorizer, check_grant
-from app.rbac.service import RoleService
+from app.sso.connection_base import ConnectionServiceBase
 from app.sso.errors import InvalidIdpSettings, MetadataUnavailable
-from app.sso.keys import SecretBox
 from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import OIDC, SsoConnection
 from app.sso.oidc import (
@@ -120,27 +112,8 @@ def secret_context(connection_id: str) -> str:
     return f"sso_oidc_client_secret:{connection_id}"
 
 
-class OidcConnectionService:
-    def __init__(
-        self,
-        session: Session,
-        clock: Clock,
-        audit: AuditRecorder,
-        authorizer: Authorizer,
-        *,
-        box: SecretBox,
-        base_url: str,
-        refresh_interval: timedelta,
-        allow_http: bool,
-    ) -> None:
-        self.session = session
-        self.clock = clock
-        self.audit = audit
-        self.authorizer = authorizer
-        self.box = box
-        self.base_url = base_url
-        self.refresh_interval = refresh_interval
-        self.allow_http = allow_http
+class OidcConnectionService(ConnectionServiceBase):
+    TYPE = OIDC
 
     def redirect_uri(self, connection_id: str) -> str:
         """``{base}/sso/oidc/{id}/callback``: registered at the IdP; ids have one length, so no connection's
@@ -149,65 +122,41 @@ class OidcConnectionService:
 
     # --- admin API ---------------------------------------------------------------------------------------
     def create(self, org_id: str, data: OidcConnectionInput, principal: Principal) -> SsoConnection:
-        live_org(self.session, org_id)
-        role = data.default_role or "member"
-        self._check_role(org_id, role, principal)
+        self.check_new(org_id, data, principal)
         if data.discovered is None or not data.client_id:
             raise _invalid("issuer", "An OIDC connection needs issuer and client_id.")
         method = self._auth_method(data.token_endpoint_auth_method, data.client_secret, data.discovered)
         self.audit.lock_chain(org_id)
-        now = self.clock.now()
-        conn = SsoConnection(
-            id=new_id("sso"),
-            org_id=org_id,
+        conn = self.new_connection(
+            org_id,
+            data,
             type=OIDC,
-            name=data.name or "OIDC",
-            enabled=True if data.enabled is None else data.enabled,
-            default_role=role,
-            jit=True if data.jit is None else data.jit,
+            name="OIDC",
+            id=new_id("sso"),  # the sealed client secret names it
             allow_idp_initiated=False,
-            require_verified_domain=True
-            if data.require_verified_domain is None
-            else data.require_verified_domain,
-            attribute_map=_clean_map(data.attribute_map or {}),
-            idp_certs=[],
             oidc_client_id=data.client_id,
             oidc_scopes=_scopes(data.scopes),
             oidc_token_auth_method=method,
-            created_at=now,
-            updated_at=now,
         )
         self._apply_discovery(conn, data.discovered)
         self._seal_secret(conn, data.client_secret)
         # Owners sign in only through a connection whose IdP an owner set last (app/sso/service.py).
-        conn.idp_set_by_owner = self._is_owner(principal, org_id)
+        conn.idp_set_by_owner = self.is_owner(principal, org_id)
         self.session.add(conn)
         self.session.flush()
-        self.audit.record(
-            AuditAction.SSO_CONNECTION_CREATED,
-            org_id=org_id,
-            targets=[Target("sso_connection", conn.id, conn.name)],
-            data={**self._summary(conn), "source": "discovery"},
-        )
+        self.record_created(conn, "discovery")
         return conn
 
     def update(
         self, org_id: str, connection_id: str, data: OidcConnectionInput, principal: Principal
     ) -> SsoConnection:
         self.audit.lock_chain(org_id)
-        conn = self._locked(org_id, connection_id)
-        if data.default_role is not None and data.default_role != conn.default_role:
-            self._check_role(org_id, data.default_role, principal)
+        conn = self.locked(org_id, connection_id)
         before = self._snapshot(conn)
-        for name in POLICY_FIELDS:
-            value = getattr(data, name)
-            if value is not None:
-                setattr(conn, name, value)
-        if data.attribute_map is not None:
-            conn.attribute_map = _clean_map({**conn.attribute_map, **data.attribute_map})
+        self.apply_policy(conn, data, POLICY_FIELDS, principal)
         if data.client_id is not None or data.discovered is not None or data.client_secret is not None:
             # Who the IdP is changes with the issuer or the client: owner-set only if an owner does it.
-            conn.idp_set_by_owner = self._is_owner(principal, org_id)
+            conn.idp_set_by_owner = self.is_owner(principal, org_id)
         if data.client_id is not None:
             conn.oidc_client_id = data.client_id
         if data.scopes is not None:
@@ -227,24 +176,7 @@ class OidcConnectionService:
             return conn
         conn.updated_at = self.clock.now()
         self.session.flush()
-        target = Target("sso_connection", conn.id, conn.name)
-        toggled = changes.pop("enabled", None)
-        if changes:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_UPDATED,
-                org_id=org_id,
-                targets=[target],
-                changes=changes,
-                data={"connection_id": conn.id, "type": conn.type},
-            )
-        if toggled is not None:
-            self.audit.record(
-                AuditAction.SSO_CONNECTION_ENABLED if conn.enabled else AuditAction.SSO_CONNECTION_DISABLED,
-                org_id=org_id,
-                targets=[target],
-                changes={"enabled": toggled},
-                data={"connection_id": conn.id, "type": conn.type},
-            )
+        self.record_changes(conn, changes)
         return conn
 
     # --- what a login needs ------------------------------------------------------------------------------
@@ -252,7 +184,7 @@ class OidcConnectionService:
         """The stored discovery document, checked again (it was when fetched; a stored row is data)."""
         if conn.oidc_discovery is None or conn.oidc_issuer is None:
             raise OidcRefusal(RefusalReason.DISCOVERY_INVALID, "The connection has no discovery document.")
-        return parse_discovery(conn.oidc_discovery, conn.oidc_issuer, allow_http=self.allow_http)
+        return parse_discovery(conn.oidc_discovery, conn.oidc_issuer, allow_http=self.options.allow_http)
 
     def client_secret(self, conn: SsoConnection) -> str | None:
         if not conn.oidc_client_secret_encrypted:
@@ -287,12 +219,7 @@ class OidcConnectionService:
             .order_by(SsoConnection.oidc_discovery_next_refresh_at, SsoConnection.id)
             .limit(limit)
         )
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        due = list(self.session.scalars(stmt))
-        for conn in due:
-            conn.oidc_discovery_next_refresh_at = now + min(self.refresh_interval, timedelta(hours=1))
-        self.session.flush()
+        due = self.lease(stmt, "oidc_discovery_next_refresh_at")
         return [(c.id, c.oidc_issuer or "") for c in due]
 
     def record_refresh(
@@ -307,23 +234,7 @@ class OidcConnectionService:
         now = self.clock.now()
         conn.oidc_discovery_next_refresh_at = now + self.refresh_interval
         if error is not None:
-            reason, message = error
-            first = conn.oidc_discovery_error is None
-            conn.oidc_discovery_error = message[:500]
-            self.session.flush()
-            if first:
-                self.audit.record(
-                    AuditAction.SSO_CONNECTION_METADATA_REFRESH_FAILED,
-                    org_id=conn.org_id,
-                    targets=[Target("sso_connection", conn.id, conn.name)],
-                    outcome="failure",
-                    reason=reason,
-                    data={
-                        "connection_id": conn.id,
-                        "metadata_url": discovery_url(issuer),
-                        "error": message[:500],
-                    },
-                )
+            self.record_refresh_failure(conn, "oidc_discovery_error", discovery_url(issuer), error)
             return "failed"
         assert discovered is not None
         changed = dict(discovered.document) != dict(conn.oidc_discovery or {})
@@ -370,36 +281,6 @@ class OidcConnectionService:
             raise _invalid("token_endpoint_auth_method", "The issuer offers no client secret authentication.")
         return method
 
-    def _is_owner(self, principal: Principal, org_id: str) -> bool:
-        held = self.authorizer.held(principal, org_id)
-        return held is None or "owners:manage" in held  # None: a platform key
-
-    def _check_role(self, org_id: str, role: str, principal: Principal) -> None:
-        if role == OWNER:
-            raise ValidationFailed(
-                "A connection never makes owners: pick another default role.",
-                errors=[{"field": "default_role", "message": "owner cannot be granted by SSO"}],
-            )
-        if not RoleService(self.session, self.clock, self.audit, self.authorizer).role_exists(org_id, role):
-            raise ValidationFailed(
-                f"Unknown role {role!r}.", errors=[{"field": "default_role", "message": "unknown role"}]
-            )
-        check_grant(principal, self.authorizer, org_id, role)
-
-    def _locked(self, org_id: str, connection_id: str) -> SsoConnection:
-        if not plausible_id(connection_id):
-            raise NotFound(f"SSO connection {connection_id} not found")
-        stmt = select(SsoConnection).where(
-            SsoConnection.id == connection_id, SsoConnection.org_id == org_id, SsoConnection.type == OIDC
-        )
-        if is_postgres(self.session):
-            stmt = stmt.with_for_update()
-        conn = self.session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
-        if conn is None:
-            live_org(self.session, org_id)
-            raise NotFound(f"SSO connection {connection_id} not found")
-        return conn
-
     @staticmethod
     def _snapshot(conn: SsoConnection) -> dict[str, Any]:
         snap: dict[str, Any] = {name: getattr(conn, name) for name in POLICY_FIELDS}
@@ -416,24 +297,9 @@ class OidcConnectionService:
         )
         return snap
 
-    @staticmethod
-    def _summary(conn: SsoConnection) -> dict[str, Any]:
-        return {
-            "connection_id": conn.id,
-            "type": conn.type,
-            "name": conn.name,
-            "enabled": conn.enabled,
-            "default_role": conn.default_role,
-            "idp_entity_id": conn.oidc_issuer,
-        }
-
 
 def _scopes(scopes: Sequence[str] | None) -> list[str]:
     chosen = list(scopes) if scopes else list(DEFAULT_SCOPES)
     if "openid" not in chosen:
         chosen.insert(0, "openid")
     return list(dict.fromkeys(chosen))
-
-
-def _clean_map(mapping: Mapping[str, str | None]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if v}

@@ -18,9 +18,9 @@ from dataclasses import asdict
 from datetime import datetime
 
 from app.clock import Clock
+from app.crypto.sealing import SealBroken, Sealer
 from app.sso.attributes import AssertedIdentity
 from app.sso.errors import LoginFailed
-from app.sso.keys import SecretBox, SecretUnreadable
 from app.sso.models import SsoConnection
 from app.sso.oidc import (
     JwksCache,
@@ -88,17 +88,17 @@ class JwksRegistry:
             return cache
 
 
-def seal_pending(box: SecretBox, connection_id: str, pending: PendingAuthorization) -> str:
+def seal_pending(box: Sealer, connection_id: str, pending: PendingAuthorization) -> str:
     """The pending authorization for the transaction cookie: sealed (AES-GCM), so the browser carries the
     PKCE verifier and nonce without being able to read them, bound to the connection and the state."""
     return box.seal(json.dumps(asdict(pending)).encode(), _tx_context(connection_id, pending.state))
 
 
-def open_pending(box: SecretBox, connection_id: str, state: str, sealed: str) -> PendingAuthorization:
+def open_pending(box: Sealer, connection_id: str, state: str, sealed: str) -> PendingAuthorization:
     try:
         data = json.loads(box.open(sealed, _tx_context(connection_id, state)))
         return PendingAuthorization(**data)
-    except (SecretUnreadable, ValueError, TypeError):
+    except (SealBroken, ValueError, TypeError):
         raise failed(
             "state_mismatch", "the transaction cookie's sealed authorization does not open"
         ) from None

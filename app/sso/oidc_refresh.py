@@ -12,7 +12,6 @@ from collections import Counter
 from app.container import Container
 from app.db import transaction
 from app.errors import AppError
-from app.sso.metadata_fetch import FetchPolicy
 from app.sso.oidc_connections import Discovered, discover_issuer
 
 log = logging.getLogger("tenantry.sso.oidc_refresh")
@@ -20,12 +19,7 @@ BATCH = 50
 
 
 def run(container: Container) -> dict[str, int]:
-    settings = container.settings
-    policy = FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
+    policy = container.sso_fetch_policy
     with transaction(container.session_factory) as session:
         due = container.services(session).oidc_connections.lease_due_refreshes(BATCH)
     results: Counter[str] = Counter()

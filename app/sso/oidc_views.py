@@ -19,7 +19,6 @@ from app.credentials.principal import Principal
 from app.errors import NotFound
 from app.sso import cookies
 from app.sso.errors import InvalidIdpSettings, LoginFailed, LoginRefused
-from app.sso.metadata_fetch import FetchPolicy
 from app.sso.models import OIDC, SsoConnection
 from app.sso.oidc import RelyingParty
 from app.sso.oidc_connections import (
@@ -37,6 +36,7 @@ from app.sso.schemas import (
     SsoConnectionCreate,
     SsoConnectionOut,
     SsoConnectionUpdate,
+    policy_of,
 )
 from app.sso.transaction import PendingLogin
 from app.sso.views import _note_refusal, _rate_limit, _redirect, _transactions, sso
@@ -107,15 +107,6 @@ def oidc_callback(connection_id: str) -> Response:
 
 
 # --- connections API -------------------------------------------------------------------------------------
-def _policy() -> FetchPolicy:
-    settings = container().settings
-    return FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
-
-
 def _no_saml_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
     if body.idp_given() or body.idp_sso_binding is not None or body.allow_idp_initiated:
         raise InvalidIdpSettings(
@@ -125,19 +116,14 @@ def _no_saml_fields(body: SsoConnectionCreate | SsoConnectionUpdate) -> None:
 
 
 def _discover(issuer: str) -> Discovered:
-    return discover_issuer(container().oidc_http, issuer, _policy())
+    return discover_issuer(container().oidc_http, issuer, container().sso_fetch_policy)
 
 
 def _input(
     body: SsoConnectionCreate | SsoConnectionUpdate, discovered: Discovered | None
 ) -> OidcConnectionInput:
     return OidcConnectionInput(
-        name=body.name,
-        enabled=body.enabled,
-        default_role=body.default_role,
-        jit=body.jit,
-        require_verified_domain=body.require_verified_domain,
-        attribute_map=body.attribute_map.model_dump(exclude_unset=True) if body.attribute_map else None,
+        **policy_of(body, patch=True),
         client_id=body.client_id,
         client_secret=body.client_secret,
         scopes=body.scopes,

@@ -17,30 +17,21 @@ from app.container import Container
 from app.db import transaction
 from app.errors import AppError
 from app.sso.idp_config import IdpConfig, from_url
-from app.sso.metadata_fetch import FetchPolicy, Resolver, system_resolver
+from app.sso.metadata_fetch import Resolver, system_resolver
 
 log = logging.getLogger("tenantry.sso.refresh")
 BATCH = 50
-
-
-def policy_of(container: Container) -> FetchPolicy:
-    settings = container.settings
-    return FetchPolicy(
-        allow_private=settings.allow_private_metadata_urls,
-        max_bytes=settings.sso_metadata_max_bytes,
-        timeout=settings.sso_metadata_timeout,
-    )
 
 
 def run(container: Container, resolver: Resolver = system_resolver) -> dict[str, int]:
     with transaction(container.session_factory) as session:
         due = container.services(session).sso_connections.lease_due_refreshes(BATCH)
     results: Counter[str] = Counter()
-    for connection_id, url in due:
+    for connection_id, url, binding in due:
         idp: IdpConfig | None = None
         error: tuple[str, str] | None = None
         try:
-            idp = from_url(url, policy_of(container), resolver)
+            idp = from_url(url, container.sso_fetch_policy, resolver, binding)
         except AppError as exc:
             error = (str(exc.extra.get("reason", exc.code)), exc.detail)
         try:

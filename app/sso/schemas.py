@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -92,6 +92,19 @@ class SsoConnectionUpdate(_IdpFields, OidcFieldsIn):
     allow_idp_initiated: BodyBool | None = None
     require_verified_domain: BodyBool | None = None
     attribute_map: AttributeMapIn | None = None
+
+
+def policy_of(body: SsoConnectionCreate | SsoConnectionUpdate, *, patch: bool) -> dict[str, Any]:
+    """The settings every connection type has, as the services' inputs name them (``patch``: attributes
+    of the map not given are left out, so they keep their claim)."""
+    return {
+        "name": body.name,
+        "enabled": body.enabled,
+        "default_role": body.default_role,
+        "jit": body.jit,
+        "require_verified_domain": body.require_verified_domain,
+        "attribute_map": body.attribute_map.model_dump(exclude_unset=patch) if body.attribute_map else None,
+    }
 
 
 class RotateKeysIn(RequestBody):

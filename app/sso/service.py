@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
@@ -145,7 +146,7 @@ class SsoLoginService:
             invitation = self._invitation(conn, email) if owned else None
             if invitation is None:
                 self._check_jit(conn, principal)
-            user, created = self.accounts.get_or_create(email, identity.display_name, org_id=org_id)
+            user, created = self._account(email, identity.display_name, org_id)
             if invitation is not None:
                 try:
                     member = self.invitations.accept_signed_in(
@@ -198,6 +199,16 @@ class SsoLoginService:
             actor=Actor("user", user.id, user.name or user.email),
         )
         return LoginResult(user, member, issued, jit)
+
+    def _account(self, email: str, name: str | None, org_id: str) -> tuple[User, bool]:
+        """The account of ``email``, created when missing. The org's chain lock orders logins into one org,
+        but nothing orders a first login into another org (or a sign-up) for the same address: the one
+        whose insert loses to the account's unique email retries once and finds the account."""
+        try:
+            with self.session.begin_nested():
+                return self.accounts.get_or_create(email, name, org_id=org_id)
+        except IntegrityError:
+            return self.accounts.get_or_create(email, name, org_id=org_id)
 
     def _invitation(self, conn: SsoConnection, email: str) -> Invitation | None:
         """A pending invitation is the admins' consent (JIT or not), with its role and seat; an owner

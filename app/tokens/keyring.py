@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
+from app.crypto import sealing
 from app.errors import Conflict, NotFound
-from app.tokens import access_token, sealing
+from app.tokens import access_token
 from app.tokens.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKey
 
-SEAL_PURPOSE = "signing-key"
+SEAL_PURPOSE = "tokens/signing-keys"  # app/crypto/sealing.py: one key per purpose
 OVERLAP_MARGIN = timedelta(seconds=60)  # beyond the token lifetime: clock skew, a request in flight
 
 

@@ -19,7 +19,7 @@ class SigningKey(Base):
     already hold it when a rotation makes it ``current``; ``current`` signs; ``previous`` no longer signs but
     stays published (and accepted) until ``publish_until``, when the last token it signed has expired, then
     becomes ``retired``; ``revoked`` tokens are refused at once. The private key is sealed
-    (app/tokens/sealing.py) and erased once the key stops signing."""
+    (app/crypto/sealing.py) and erased once the key stops signing."""
 
     __tablename__ = "signing_keys"
     __table_args__ = (

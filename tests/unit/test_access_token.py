@@ -1,4 +1,4 @@
-"""The access token core (app/tokens/access_token.py) and sealing (app/tokens/sealing.py), without a database:
+"""The access token core (app/tokens/access_token.py) and sealing (app/crypto/sealing.py), without a database:
 each check a verifier makes, as a table of forged or broken tokens and the reason each is refused."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.tokens import access_token, sealing
+from app.crypto import sealing
+from app.tokens import access_token
 from app.tokens.access_token import AccessClaims, TokenRefused
 
 ISS, AUD, NOW = "https://tenantry.example", "https://tenantry.example", 1_800_000_000

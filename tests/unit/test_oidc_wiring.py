@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.clock import FrozenClock
+from app.crypto.sealing import Sealer
 from app.sso.errors import LoginFailed
-from app.sso.keys import SecretBox
 from app.sso.models import SsoConnection
 from app.sso.oidc import HttpResponse, OidcIdentity, PendingAuthorization
 from app.sso.oidc_connections import _scopes
@@ -36,7 +36,7 @@ class NoHttp:
 
 
 def test_the_pending_authorization_is_sealed_and_bound_to_connection_and_state() -> None:
-    box = SecretBox(os.urandom(32))
+    box = Sealer(os.urandom(32))
     sealed = seal_pending(box, "sso_a", PENDING)
     for secret in (PENDING.nonce, PENDING.code_verifier, PENDING.state):
         assert secret not in sealed
@@ -51,7 +51,7 @@ def test_the_pending_authorization_is_sealed_and_bound_to_connection_and_state()
             open_pending(box, connection_id, state, value)
         assert err.value.extra["reason"] == "state_mismatch"
     with pytest.raises(LoginFailed):
-        open_pending(SecretBox(os.urandom(32)), "sso_a", "state-1", sealed)  # another instance key
+        open_pending(Sealer(os.urandom(32)), "sso_a", "state-1", sealed)  # another instance key
 
 
 def test_one_jwks_cache_per_connection_and_uri() -> None:

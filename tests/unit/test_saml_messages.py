@@ -451,9 +451,11 @@ def test_parse_idp_metadata_refusals(document: bytes | str, reason: str) -> None
 
 
 def test_new_sp_key_signs_and_decrypts(sp: SpSettings, idp: IdpSettings) -> None:
-    from app.sso.saml import certificate_not_after, new_sp_key, validate_response
+    from app.crypto.keypairs import generate_key_pair
+    from app.sso.saml import SpKey, certificate_not_after, validate_response
 
-    fresh = new_sp_key(sp.entity_id, now=NOW)
+    pair = generate_key_pair(sp.entity_id, NOW)
+    fresh = SpKey(pair.private_key_pem.decode("ascii"), pair.cert_pem)
     assert certificate_not_after(fresh.certificate_pem) == NOW + dt.timedelta(days=3650)
     mine = SpSettings(
         entity_id=sp.entity_id, acs_url=sp.acs_url, slo_url=sp.slo_url, signing=fresh, decryption=(fresh,)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask, Response
 
+from app.crypto.sealing import SealBroken, Sealer
 from app.sso.attributes import identity_from
-from app.sso.keys import SecretBox, SecretUnreadable
+from app.sso.keys import sso_sealer
 from app.sso.return_to import safe_return_to
 from app.sso.service import valid_email
 from app.sso.transaction import COOKIE, MAX_PENDING, LoginTransactions
@@ -126,14 +127,19 @@ def test_transaction_cookie_round_trip_tamper_expiry_and_cap() -> None:
 
 def test_secret_box_keys() -> None:
     key = base64.b64encode(bytes(range(32))).decode()
-    box = SecretBox.from_settings("", key)
+    box = sso_sealer("", key)
     sealed = box.seal(b"pem", "ctx")
     assert box.open(sealed, "ctx") == b"pem" and sealed != box.seal(b"pem", "ctx")
-    with pytest.raises(SecretUnreadable):
+    with pytest.raises(SealBroken):
         box.open(sealed, "other ctx")
-    with pytest.raises(SecretUnreadable):
-        SecretBox.from_settings("secret").open(sealed, "ctx")
+    with pytest.raises(SealBroken):
+        sso_sealer("secret").open(sealed, "ctx")
     with pytest.raises(ValueError):
-        SecretBox.from_settings("", "not base64!")
+        sso_sealer("", "not base64!")
     with pytest.raises(ValueError):
-        SecretBox.from_settings("", base64.b64encode(b"short").decode())
+        sso_sealer("", base64.b64encode(b"short").decode())
+    # one key per purpose: the SSO key derived from a secret key opens nothing sealed for another purpose
+    derived = sso_sealer("secret").seal(b"pem", "ctx")
+    assert Sealer.for_purpose("secret", "sso/secrets").open(derived, "ctx") == b"pem"
+    with pytest.raises(SealBroken):
+        Sealer.for_purpose("secret", "tokens/signing-keys").open(derived, "ctx")

@@ -8,14 +8,13 @@ No Flask, no database. The SSO views and services call these:
 - :func:`authn_request` (SP-initiated login, Redirect or POST binding, always signed).
 - :func:`sp_metadata` and :func:`parse_idp_metadata` (hardened: no DTD, size-limited);
   :func:`idp_settings_from_fields` for settings typed in by an admin.
-- Keys: :func:`new_sp_key` (a connection's SP signing or encryption key pair) and
-  :func:`certificate_not_after` (for the IdP certificate expiry warning).
+- Keys: :func:`certificate_not_after` (for the IdP certificate expiry warning).
 - Single logout: :func:`logout_request` (SP-initiated, signed Redirect), :func:`validate_logout_response`,
   :func:`validate_logout_request` (IdP-initiated) and :func:`logout_response` (our answer to it).
 """
 
 from app.sso.saml.errors import Reason, SamlRefusal
-from app.sso.saml.keys import certificate_not_after, new_sp_key
+from app.sso.saml.keys import certificate_not_after
 from app.sso.saml.logout import (
     logout_request,
     logout_response,
@@ -58,7 +57,6 @@ __all__ = [
     "idp_settings_from_fields",
     "logout_request",
     "logout_response",
-    "new_sp_key",
     "parse_idp_metadata",
     "sp_metadata",
     "validate_logout_request",

@@ -5,17 +5,15 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import NameOID
 
 from app.sso.saml.errors import Reason, SamlRefusal
-from app.sso.saml.settings import SpKey
 
 _PEM_BODY = re.compile(r"-----BEGIN [A-Z ]+-----|-----END [A-Z ]+-----|\s+")
 
@@ -84,29 +82,3 @@ def certificate_not_after(cert: str) -> datetime:
         return x509.load_pem_x509_certificate(certificate_pem(cert).encode()).not_valid_after_utc
     except ValueError as exc:
         raise SamlRefusal(Reason.NO_IDP_CERTIFICATE, f"the certificate does not load: {exc}") from None
-
-
-def new_sp_key(entity_id: str, *, now: datetime, valid_for: timedelta = timedelta(days=3650)) -> SpKey:
-    """A fresh RSA-2048 key pair with a self-signed certificate, for a connection's SP signing or encryption.
-
-    SAML peers use the certificate only as a key container (pinned through metadata), so self-signed is the
-    norm; the validity still matters to IdPs that check it, hence ten years by default.
-    """
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, entity_id[:64])])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + valid_for)
-        .sign(key, hashes.SHA256())
-    )
-    return SpKey(
-        private_key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-    )

@@ -34,9 +34,14 @@ def sp_metadata(sp: SpSettings) -> str:
     """Our EntityDescriptor: AuthnRequestsSigned and WantAssertionsSigned true, ACS (POST), SLO, keys.
 
     Only the current decryption key is published for encryption; previous ones keep decrypting during the
-    overlap but no IdP should pick them up again.
+    overlap but no IdP should pick them up again. Previous signing certificates are published after the
+    current one (``extra_signing_certificates``), so an IdP refreshing our metadata trusts both during the
+    overlap of a signing key rotation.
     """
     keys = _key_descriptor("signing", sp.signing.certificate_pem)
+    for extra in dict.fromkeys(sp.extra_signing_certificates):
+        if extra != sp.signing.certificate_pem:
+            keys += _key_descriptor("signing", extra)
     if sp.decryption:
         keys += _key_descriptor("encryption", sp.decryption[0].certificate_pem)
     name_id = f"<md:NameIDFormat>{escape(sp.name_id_format)}</md:NameIDFormat>" if sp.name_id_format else ""
@@ -102,27 +107,31 @@ def _entity(root: Element, entity_id: str | None) -> Element:
     return with_idp[0]
 
 
-def _service(descriptor: Element, tag: str) -> tuple[str, str, str | None] | None:
-    """(Location, Binding, ResponseLocation) of the Redirect endpoint, else the POST one."""
+def _service(descriptor: Element, tag: str, prefer: str | None = None) -> tuple[str, str, str | None] | None:
+    """(Location, Binding, ResponseLocation) of the ``prefer`` endpoint when offered, else the Redirect
+    one, else the POST one."""
     endpoints = {e.get("Binding"): e for e in descriptor.findall(MD + tag) if e.get("Location")}
-    for binding in (BINDING_REDIRECT, BINDING_POST):
-        if binding in endpoints:
+    for binding in (prefer, BINDING_REDIRECT, BINDING_POST):
+        if binding is not None and binding in endpoints:
             e = endpoints[binding]
             return e.get("Location").strip(), binding, e.get("ResponseLocation")
     return None
 
 
-def parse_idp_metadata(xml: bytes, *, entity_id: str | None = None) -> IdpSettings:
-    """The IdPSSODescriptor of ``xml`` (of ``entity_id`` when the document is an EntitiesDescriptor)."""
+def parse_idp_metadata(
+    xml: bytes, *, entity_id: str | None = None, sso_binding: str | None = None
+) -> IdpSettings:
+    """The IdPSSODescriptor of ``xml`` (of ``entity_id`` when the document is an EntitiesDescriptor); its
+    SingleSignOnService of ``sso_binding`` when it offers one, else Redirect, else POST."""
     try:
-        return _parse(xml, entity_id)
+        return _parse(xml, entity_id, sso_binding)
     except SamlRefusal:
         raise
     except Exception as exc:  # every library exception is a refusal
         raise SamlRefusal(Reason.METADATA_INVALID, f"{type(exc).__name__}: {exc}") from None
 
 
-def _parse(xml: bytes, entity_id: str | None) -> IdpSettings:
+def _parse(xml: bytes, entity_id: str | None, sso_binding: str | None) -> IdpSettings:
     entity = _entity(parse(xml, max_bytes=MAX_METADATA_BYTES), entity_id)
     descriptors = [
         d
@@ -143,7 +152,7 @@ def _parse(xml: bytes, entity_id: str | None) -> IdpSettings:
                 certificates.append(pem)
     if not certificates:
         raise SamlRefusal(Reason.METADATA_INVALID, "the IdP publishes no signing certificate")
-    sso = _service(descriptor, "SingleSignOnService")
+    sso = _service(descriptor, "SingleSignOnService", sso_binding)
     if sso is None:
         raise SamlRefusal(Reason.METADATA_INVALID, "no SingleSignOnService with the Redirect or POST binding")
     slo = _service(descriptor, "SingleLogoutService")

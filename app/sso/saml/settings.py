@@ -49,6 +49,9 @@ class SpSettings:
     slo_url: str
     signing: SpKey
     decryption: tuple[SpKey, ...] = ()  # current first, previous ones during a rotation overlap
+    # Certificates of previous signing keys, published in metadata beside the current one during a rotation's
+    # overlap (IdPs that pinned the old certificate pick the new one up first); they sign nothing.
+    extra_signing_certificates: tuple[str, ...] = ()
     name_id_format: str | None = NAMEID_EMAIL  # NameIDPolicy of AuthnRequests; None sends no policy
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.container import Container
+from app.crypto.keypairs import generate_key_pair
 from app.db import transaction
 from app.domains.models import VERIFIED, Domain
-from app.sso.keys import generate_key_pair
 
 
 def idp_cert(days: int = 365) -> str:

@@ -58,8 +58,16 @@ def metadata_server() -> Iterator[MetadataServer]:
         server.server_close()
 
 
-def idp_metadata(entity_id: str, cert_pem: str, sso_url: str = "https://idp.example.com/sso") -> bytes:
+def idp_metadata(
+    entity_id: str, cert_pem: str, sso_url: str = "https://idp.example.com/sso", post_url: str | None = None
+) -> bytes:
     body = "".join(line for line in cert_pem.splitlines() if "-----" not in line)
+    post = (
+        f'<md:SingleSignOnService Location="{post_url}"\n'
+        '        Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"/>'
+        if post_url
+        else ""
+    )
     return f"""<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
     xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
@@ -68,6 +76,7 @@ def idp_metadata(entity_id: str, cert_pem: str, sso_url: str = "https://idp.exam
     </ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
     <md:SingleSignOnService Location="{sso_url}"
         Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"/>
+    {post}
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
 """.encode()

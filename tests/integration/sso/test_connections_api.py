@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from lxml import etree
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
+from app.crypto.sealing import SealBroken
 from app.db import transaction
-from app.sso.keys import SecretBox, SecretUnreadable, key_context
+from app.sso.keys import key_context, sso_sealer
 from app.sso.models import SsoSpKey
 from tests.conftest import Api, make_org_key
 from tests.integration.sso.helpers import idp_cert, saml_fields
@@ -170,23 +173,44 @@ def test_delete(admin: Api, org: dict[str, Any], container: Container) -> None:
     assert "sso_connection.deleted" in _actions(container, org["id"])
 
 
+def _published_signing_certs(client: FlaskClient, conn: dict[str, Any]) -> list[str]:
+    """The signing certificates our SP metadata publishes (base64 DER, in order)."""
+    resp = client.get(urlsplit(conn["metadata_url"]).path)
+    assert resp.status_code == 200
+    root = etree.fromstring(resp.data)
+    ns = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
+    path = "//md:KeyDescriptor[@use='signing']/ds:KeyInfo/ds:X509Data/ds:X509Certificate"
+    return [node.text for node in root.xpath(path, namespaces=ns)]
+
+
+def _der(pem: str) -> str:
+    return "".join(line for line in pem.strip().splitlines() if "-----" not in line)
+
+
 def test_key_rotation_keeps_the_previous_key_until_removed(
-    admin: Api, org: dict[str, Any], container: Container
+    admin: Api, org: dict[str, Any], container: Container, client: FlaskClient
 ) -> None:
     conn = _create(admin, org)
     url = f"{BASE.format(org=org['id'])}/{conn['id']}"
     old_signing = next(k for k in conn["sp_keys"] if k["use"] == "signing")
+    assert _published_signing_certs(client, conn) == [_der(old_signing["certificate"])]
     rotated = admin.post(f"{url}/rotate-keys", {"use": "signing"}).json
     signing = [k for k in rotated["sp_keys"] if k["use"] == "signing"]
     assert sorted(k["status"] for k in signing) == ["active", "previous"]
     previous = next(k for k in signing if k["status"] == "previous")
     active = next(k for k in signing if k["status"] == "active")
     assert previous["id"] == old_signing["id"] and active["certificate"] != previous["certificate"]
+    # The overlap: the metadata publishes the new signing certificate first and the previous one after it.
+    assert _published_signing_certs(client, conn) == [
+        _der(active["certificate"]),
+        _der(previous["certificate"]),
+    ]
     resp = admin.delete(f"{url}/keys/{active['id']}")
     assert resp.status_code == 422 and resp.json["code"] == "sp_key_not_removable"
     assert admin.delete(f"{url}/keys/{previous['id']}").status_code == 204
     after = admin.get(url).json
     assert [k["id"] for k in after["sp_keys"] if k["use"] == "signing"] == [active["id"]]
+    assert _published_signing_certs(client, conn) == [_der(active["certificate"])]  # the overlap is over
     actions = _actions(container, org["id"])
     assert "sso_connection.keys_rotated" in actions and "sso_connection.key_removed" in actions
 
@@ -204,12 +228,10 @@ def test_private_keys_are_encrypted_at_rest_and_bound_to_their_row(
         plain = box.open(row.private_key_encrypted, key_context(conn["id"], row.id, row.use))
         assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
     a, b = rows
-    with pytest.raises(SecretUnreadable):  # moved into another row
+    with pytest.raises(SealBroken):  # moved into another row
         box.open(a.private_key_encrypted, key_context(conn["id"], b.id, b.use))
-    with pytest.raises(SecretUnreadable):  # another instance's secret key
-        SecretBox.from_settings("another-secret").open(
-            a.private_key_encrypted, key_context(conn["id"], a.id, a.use)
-        )
+    with pytest.raises(SealBroken):  # another instance's secret key
+        sso_sealer("another-secret").open(a.private_key_encrypted, key_context(conn["id"], a.id, a.use))
 
 
 def test_isolation_between_orgs_and_permission(

@@ -138,3 +138,34 @@ def test_worker_refresh_updates_certificates_warns_and_reports_failures(
     assert ("sso_connection.idp_cert_expiring", None) in actions
     assert actions.count(("sso_connection.metadata_refresh_failed", "http_status")) == 1
     assert actions.count(("sso_connection.idp_cert_expiring", None)) == 1
+
+
+def test_patching_only_the_binding_keeps_the_metadata_url_source(
+    admin: Api, org: dict[str, Any], container: Container, served: MetadataServer
+) -> None:
+    served.body = idp_metadata(ENTITY, idp_cert(), post_url="https://idp.example.com/sso-post")
+    base = f"/v1/orgs/{org['id']}/sso-connections"
+    conn = admin.post(base, {"type": "saml", "idp_metadata_url": served.url()}).json
+    assert (
+        conn["idp"]["sso_binding"] == "redirect" and conn["idp"]["sso_url"] == "https://idp.example.com/sso"
+    )
+    resp = admin.patch(f"{base}/{conn['id']}", {"idp_sso_binding": "post"})
+    assert resp.status_code == 200, resp.json
+    idp = resp.json["idp"]
+    # Still configured from (and refreshed from) the metadata URL, now with the POST endpoint it offers.
+    assert idp["metadata_url"] == served.url() and idp["metadata_fetched_at"] is not None
+    assert (idp["sso_binding"], idp["sso_url"]) == ("post", "https://idp.example.com/sso-post")
+    assert idp["certificates"] == conn["idp"]["certificates"] and idp["entity_id"] == ENTITY
+    # A refresh keeps the chosen binding while the metadata offers it.
+    clock = FrozenClock(container.clock.now())
+    container.clock = clock
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert refresh.run(container) == {"unchanged": 1}
+    after = admin.get(f"{base}/{conn['id']}").json["idp"]
+    assert (after["sso_binding"], after["metadata_url"]) == ("post", served.url())
+    # A binding the metadata does not offer is refused, and nothing changes.
+    served.body = idp_metadata(ENTITY, idp_cert())
+    refused = admin.patch(f"{base}/{conn['id']}", {"idp_sso_binding": "post", "name": "renamed"})
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "idp_sso_binding"
+    kept = admin.get(f"{base}/{conn['id']}").json
+    assert kept["name"] == conn["name"] and kept["idp"] == after

@@ -1,0 +1,1 @@
+"""Cryptographic building blocks shared by every package (pure: no Flask, no session)."""
