@@ -10,6 +10,7 @@ ship several revisions), and keeps being upgraded to head.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,9 +113,22 @@ def fixture_for(revision: str) -> Path:
     return path
 
 
-def load_fixture(url: str, path: Path) -> None:
-    """Runs the fixture's SQL as one script, in one transaction."""
+_BASE = re.compile(r"^-- base: (\S+)$", re.MULTILINE)
+
+
+def fixture_sql(path: Path) -> str:
+    """The fixture's SQL after the SQL of the fixture it builds on: a fixture that names its base
+    (``-- base: 0004``) holds only what its revision adds to that data."""
     sql = path.read_text(encoding="utf-8")
+    base = _BASE.search(sql)
+    if base is None:
+        return sql
+    return f"{fixture_sql(fixture_for(base.group(1)))}\n{sql}"
+
+
+def load_fixture(url: str, path: Path) -> None:
+    """Runs the fixture's SQL (its base's first) as one script, in one transaction."""
+    sql = fixture_sql(path)
     engine = make_engine(url)
     try:
         raw = engine.raw_connection()
@@ -349,3 +363,15 @@ def test_a_missing_fixture_fails_and_names_the_file() -> None:
 def test_every_fixture_is_named_after_a_revision() -> None:
     known = {script.revision for script in _scripts().walk_revisions()}
     assert {path.stem for path in FIXTURES.glob("*.sql")} <= known
+
+
+def test_a_layered_fixture_loads_its_base_first() -> None:
+    """``-- base: …`` fixtures hold only their revision's rows; loading one runs its whole chain of bases."""
+    layered = [path for path in sorted(FIXTURES.glob("*.sql")) if _BASE.search(path.read_text("utf-8"))]
+    assert layered, "no fixture builds on another"
+    for path in layered:
+        base = _BASE.search(path.read_text("utf-8"))
+        assert base is not None
+        whole = fixture_sql(path)
+        assert whole.startswith(fixture_sql(fixture_for(base.group(1))))
+        assert whole.endswith(path.read_text("utf-8"))
