@@ -40,6 +40,7 @@ from app.ratelimit import RateLimiter, Rule, limiter_from_url
 from app.rbac.engine import AuthzEngine
 from app.rbac.permissions import Authorizer
 from app.rbac.service import RoleService
+from app.scim.groups import ScimGroupService
 from app.scim.mappings import GroupMappingService
 from app.scim.service import ScimService
 from app.sso.connection_base import SsoOptions
@@ -312,6 +313,10 @@ class Services:
             mappings=self.group_mappings,
             domains=self.domains,
         )
+
+    @cached_property
+    def scim_groups(self) -> ScimGroupService:
+        return ScimGroupService(self.session, self.container.clock, self.audit, mappings=self.group_mappings)
 
     @cached_property
     def sso_connections(self) -> SsoConnectionService:

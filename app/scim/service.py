@@ -36,14 +36,12 @@ from app.scim.resources import (
     GroupRow,
     UserFields,
     UserRow,
-    group_fields,
-    group_resource,
     looks_like_email,
     user_fields,
     user_resource,
     version_of,
 )
-from app.scim.schema import GROUP, GROUP_TYPE, USER, USER_TYPE
+from app.scim.schema import USER, USER_TYPE
 
 MAX_COUNT: Final = 1000  # advertised in ServiceProviderConfig filter.maxResults
 
@@ -58,13 +56,6 @@ USER_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
     "meta.created": scim_filter.Column(Membership.created_at, type="dateTime"),
     "meta.lastmodified": scim_filter.Column(Membership.updated_at, type="dateTime"),
 }
-GROUP_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
-    "id": scim_filter.Column(ScimGroup.id, case="exact"),
-    "externalid": scim_filter.Column(ScimGroup.external_id, case="exact"),
-    "displayname": scim_filter.Column(ScimGroup.display_name),
-    "meta.created": scim_filter.Column(ScimGroup.created_at, type="dateTime"),
-    "meta.lastmodified": scim_filter.Column(ScimGroup.updated_at, type="dateTime"),
-}
 
 
 # The import's per-POST reads, built once (bound parameters, cache keys memoized).
@@ -77,7 +68,6 @@ _OUTSIDE_DOMAINS: Final = select(Organization.scim_outside_domains).where(
 
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
-GROUP_PINNING_KEYS: Final = frozenset({"id", "externalid", "displayname"})
 
 
 class InvalidSort(ScimError):
@@ -101,9 +91,7 @@ class Page:
     rows: Sequence[Any]
 
 
-def _sort_column(
-    columns: Mapping[str, scim_filter.Column], core: str, sort_by: str
-) -> SQLCoreOperations[Any]:
+def sort_column(columns: Mapping[str, scim_filter.Column], core: str, sort_by: str) -> SQLCoreOperations[Any]:
     try:
         key = scim_filter.parse_path(sort_by).key(core)
     except ScimError as exc:
@@ -114,9 +102,7 @@ def _sort_column(
     return column.expr
 
 
-def _window(
-    stmt: Select[Any], total_stmt: Select[Any], query: ListQuery, session: Session
-) -> tuple[int, Any]:
+def window(stmt: Select[Any], total_stmt: Select[Any], query: ListQuery, session: Session) -> tuple[int, Any]:
     start = max(1, query.start_index)
     count = max(0, min(query.count, MAX_COUNT))
     if count == 0:
@@ -195,12 +181,12 @@ class ScimService:
             total_stmt = total_stmt.join(User, User.id == Membership.user_id)
         order: list[Any] = []
         if query.sort_by:
-            column = _sort_column(USER_COLUMNS, USER, query.sort_by)
+            column = sort_column(USER_COLUMNS, USER, query.sort_by)
             order.append(column.desc() if query.sort_order == "descending" else column.asc())
         # An IdP's lookup (userName eq, externalId eq) finds its row by that index; ordering by an expression
         # of the id keeps the planner from walking the (org_id, id) index instead, the whole org in order.
         tie_break = (Membership.id + "") if pinned else Membership.id
-        total, rows = _window(base.order_by(*order, tie_break), total_stmt.where(*where), query, self.session)
+        total, rows = window(base.order_by(*order, tie_break), total_stmt.where(*where), query, self.session)
         ids = [m.id for m, _ in rows]
         groups: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
         if ids:
@@ -283,7 +269,7 @@ class ScimService:
     ) -> UserRow:
         self.audit.lock_chain(org_id)
         member, user = self._member(org_id, member_id)
-        _check_version(self._row(member, user, ()), version)
+        check_version(self._row(member, user, ()), version)
         fields = user_fields(body, USER_TYPE)
         self._check_domains(org_id, fields)
         folded = fields.user_name.casefold()
@@ -334,7 +320,7 @@ class ScimService:
     ) -> UserRow:
         operations = patch.parse_operations(body)
         row = self.get_user(org_id, member_id)
-        _check_version(row, version)
+        check_version(row, version)
         current = user_resource(row, base_url)
         after = patch.apply(current, operations, USER_TYPE)
         return self.replace_user(org_id, member_id, after, principal, None)
@@ -363,7 +349,7 @@ class ScimService:
     def delete_user(self, org_id: str, member_id: str, principal: Principal, version: str | None) -> None:
         self.audit.lock_chain(org_id)
         member, user = self._member(org_id, member_id)
-        _check_version(self._row(member, user, ()), version)
+        check_version(self._row(member, user, ()), version)
         self.audit.record(
             AuditAction.SCIM_USER_DELETED,
             org_id=org_id,
@@ -372,193 +358,6 @@ class ScimService:
         )
         self.session.execute(delete(ScimGroupMember).where(ScimGroupMember.member_id == member.id))
         self.members.remove(org_id, member.id, principal)
-
-    # --- groups ------------------------------------------------------------------------------------------
-    def _group(self, org_id: str, group_id: str) -> ScimGroup:
-        group = self.session.get(ScimGroup, group_id) if group_id.startswith("grp_") else None
-        if group is None or group.org_id != org_id:
-            raise NotFound(f"Group {group_id} not found")
-        return group
-
-    def _members_of(self, group_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-        found: dict[str, list[tuple[str, str]]] = {g: [] for g in group_ids}
-        if not group_ids:
-            return found
-        for gid, mid, user_name, email in self.session.execute(
-            select(ScimGroupMember.group_id, Membership.id, Membership.user_name, User.email)
-            .join(Membership, Membership.id == ScimGroupMember.member_id)
-            .join(User, User.id == Membership.user_id)
-            .where(ScimGroupMember.group_id.in_(group_ids))
-            .order_by(Membership.id)
-        ):
-            found[gid].append((mid, user_name or email))
-        return found
-
-    def _group_row(self, group: ScimGroup, with_members: bool = True) -> GroupRow:
-        members = self._members_of([group.id])[group.id] if with_members else None
-        return GroupRow(
-            group.id, group.display_name, group.external_id, group.created_at, group.updated_at, members
-        )
-
-    def get_group(self, org_id: str, group_id: str, *, with_members: bool = True) -> GroupRow:
-        return self._group_row(self._group(org_id, group_id), with_members)
-
-    def list_groups(self, org_id: str, query: ListQuery, *, with_members: bool = True) -> Page:
-        where: list[ColumnElement[bool]] = [ScimGroup.org_id == org_id]
-        pinned = False
-        if query.filter:
-            parsed = scim_filter.parse(query.filter)
-            where.append(scim_filter.to_sql(parsed, GROUP_COLUMNS, GROUP))
-            pinned = scim_filter.pins(parsed, GROUP_PINNING_KEYS, GROUP)
-        order: list[Any] = []
-        if query.sort_by:
-            column = _sort_column(GROUP_COLUMNS, GROUP, query.sort_by)
-            order.append(column.desc() if query.sort_order == "descending" else column.asc())
-        tie_break = (ScimGroup.id + "") if pinned else ScimGroup.id  # as list_users
-        stmt = select(ScimGroup).where(*where).order_by(*order, tie_break)
-        total_stmt = select(func.count()).select_from(ScimGroup).where(*where)
-        total, rows = _window(stmt, total_stmt, query, self.session)
-        groups = [r[0] for r in rows]
-        members = self._members_of([g.id for g in groups]) if with_members else {}
-        return Page(
-            total,
-            max(1, query.start_index),
-            [
-                GroupRow(g.id, g.display_name, g.external_id, g.created_at, g.updated_at, members.get(g.id))
-                for g in groups
-            ],
-        )
-
-    def _known_members(self, org_id: str, member_ids: Sequence[str]) -> list[str]:
-        """The ids that are members of this org; others (unknown, or another org's) are not stored."""
-        if not member_ids:
-            return []
-        found = set(
-            self.session.scalars(
-                select(Membership.id).where(Membership.org_id == org_id, Membership.id.in_(list(member_ids)))
-            )
-        )
-        return [m for m in member_ids if m in found]
-
-    def create_group(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> GroupRow:
-        name, external_id, member_ids = group_fields(body, GROUP_TYPE)
-        self.audit.lock_chain(org_id)
-        now = self.clock.now()
-        group = ScimGroup(
-            org_id=org_id, display_name=name, external_id=external_id, created_at=now, updated_at=now
-        )
-        self.session.add(group)
-        self.session.flush()
-        members = self._known_members(org_id, member_ids)
-        self.audit.record(
-            AuditAction.SCIM_GROUP_CREATED,
-            org_id=org_id,
-            targets=[Target("group", group.id, name)],
-            data={"display_name": name, "external_id": external_id, "members": len(members)},
-        )
-        self._set_members(group, members, principal)
-        return self._group_row(group)
-
-    def replace_group(
-        self, org_id: str, group_id: str, body: Mapping[str, Any], principal: Principal, version: str | None
-    ) -> GroupRow:
-        self.audit.lock_chain(org_id)
-        group = self._group(org_id, group_id)
-        _check_version(self._group_row(group, with_members=False), version)
-        name, external_id, member_ids = group_fields(body, GROUP_TYPE)
-        changes: dict[str, Any] = {}
-        if name != group.display_name:
-            changes["display_name"] = {"before": group.display_name, "after": name}
-            group.display_name = name
-        if external_id != group.external_id:
-            changes["external_id"] = {"before": group.external_id, "after": external_id}
-            group.external_id = external_id
-        if changes:
-            group.updated_at = self.clock.now()
-            self.session.flush()
-            self.audit.record(
-                AuditAction.SCIM_GROUP_RENAMED,
-                org_id=org_id,
-                targets=[Target("group", group.id, name)],
-                changes=changes,
-                data={"display_name": name},
-            )
-        self._set_members(group, self._known_members(org_id, member_ids), principal)
-        return self._group_row(group)
-
-    def patch_group(
-        self,
-        org_id: str,
-        group_id: str,
-        body: Mapping[str, Any],
-        principal: Principal,
-        version: str | None,
-        base_url: str,
-    ) -> GroupRow:
-        operations = patch.parse_operations(body)
-        row = self.get_group(org_id, group_id)
-        _check_version(row, version)
-        after = patch.apply(group_resource(row, base_url), operations, GROUP_TYPE)
-        return self.replace_group(org_id, group_id, after, principal, None)
-
-    def _set_members(self, group: ScimGroup, wanted: Sequence[str], principal: Principal) -> None:
-        current = set(
-            self.session.scalars(
-                select(ScimGroupMember.member_id).where(ScimGroupMember.group_id == group.id)
-            )
-        )
-        added = [m for m in wanted if m not in current]
-        removed = sorted(current - set(wanted))
-        if not added and not removed:
-            return
-        for member_id in added:
-            self.session.add(ScimGroupMember(group_id=group.id, member_id=member_id))
-        if removed:
-            self.session.execute(
-                delete(ScimGroupMember).where(
-                    ScimGroupMember.group_id == group.id, ScimGroupMember.member_id.in_(removed)
-                )
-            )
-        group.updated_at = self.clock.now()
-        self.session.flush()
-        # Mappings apply after the rows changed, so "the groups a member is still in" is already true.
-        mapping = self.mappings.for_group(group.id)
-        if mapping is not None:
-            for member_id in added:
-                self.mappings.joined(self.session.get_one(Membership, member_id), group.id, principal)
-            for member_id in removed:
-                self.mappings.left(self.session.get_one(Membership, member_id), mapping, principal)
-        for action, ids in (
-            (AuditAction.SCIM_GROUP_MEMBERS_ADDED, added),
-            (AuditAction.SCIM_GROUP_MEMBERS_REMOVED, removed),
-        ):
-            if ids:
-                self.audit.record(
-                    action,
-                    org_id=group.org_id,
-                    targets=[Target("group", group.id, group.display_name)],
-                    data={"display_name": group.display_name, "member_ids": list(ids)},
-                )
-
-    def delete_group(self, org_id: str, group_id: str, principal: Principal, version: str | None) -> None:
-        self.audit.lock_chain(org_id)
-        group = self._group(org_id, group_id)
-        _check_version(self._group_row(group, with_members=False), version)
-        count = self.session.scalar(
-            select(func.count()).select_from(ScimGroupMember).where(ScimGroupMember.group_id == group.id)
-        )
-        self.audit.record(
-            AuditAction.SCIM_GROUP_DELETED,
-            org_id=org_id,
-            targets=[Target("group", group.id, group.display_name)],
-            data={"display_name": group.display_name, "members": int(count or 0)},
-        )
-        self._set_members(group, [], principal)  # members leave first: the mapping's grants are taken back
-        mapping = self.mappings.for_group(group.id)
-        if mapping is not None:
-            self.session.delete(mapping)
-        self.session.delete(group)
-        self.session.flush()
 
 
 def _display_name(attributes: Mapping[str, Any]) -> str | None:
@@ -570,7 +369,7 @@ def _display_name(attributes: Mapping[str, Any]) -> str | None:
     return joined[:200] or None
 
 
-def _check_version(row: UserRow | GroupRow, version: str | None) -> None:
+def check_version(row: UserRow | GroupRow, version: str | None) -> None:
     """If-Match (RFC 7644 §3.14): ``*`` or the current version, else 412."""
     if version is None:
         return
@@ -581,4 +380,4 @@ def _check_version(row: UserRow | GroupRow, version: str | None) -> None:
     raise PreconditionFailed("The resource changed since that version was read (If-Match).")
 
 
-__all__ = ["InvalidValue", "ListQuery", "Page", "ScimService"]
+__all__ = ["InvalidValue", "ListQuery", "Page", "ScimService", "check_version", "sort_column", "window"]

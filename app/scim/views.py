@@ -22,6 +22,7 @@ from app.json_input import loads
 from app.ratelimit import Rule
 from app.scim import bulk
 from app.scim.errors import MEDIA_TYPE, InvalidFilter, InvalidSyntax, InvalidValue, ScimError
+from app.scim.groups import ScimGroupService
 from app.scim.resources import LIST_RESPONSE, group_resource, project, user_resource
 from app.scim.schema import ENTERPRISE_USER, GROUP, GROUP_TYPE, SCHEMAS, USER, USER_TYPE, ResourceType
 from app.scim.service import MAX_COUNT, ListQuery, Page, ScimService
@@ -73,6 +74,10 @@ def _principal() -> tuple[Principal, str]:
 
 def _service() -> ScimService:
     return services().scim
+
+
+def _groups() -> ScimGroupService:
+    return services().scim_groups
 
 
 def _base_url() -> str:
@@ -260,7 +265,7 @@ def _group_page(query: ListQuery, source: Mapping[str, Any]) -> tuple[Page, list
     _, org_id = _principal()
     begin_read_only(db_session())
     attributes, excluded = _projection(source)
-    page = _service().list_groups(org_id, query, with_members=_wants_members(excluded, attributes))
+    page = _groups().list_groups(org_id, query, with_members=_wants_members(excluded, attributes))
     base = _base_url()
     return page, [project(group_resource(r, base), GROUP_TYPE, attributes, excluded) for r in page.rows]
 
@@ -336,7 +341,7 @@ def search_groups() -> Response:
 @scim.post("/Groups")
 def create_group() -> Response:
     principal, org_id = _principal()
-    body = group_resource(_service().create_group(org_id, _body(), principal), _base_url())
+    body = group_resource(_groups().create_group(org_id, _body(), principal), _base_url())
     db_session().commit()
     attributes, excluded = _projection(request.args)
     return _respond(project(body, GROUP_TYPE, attributes, excluded), 201, location=body["meta"]["location"])
@@ -347,21 +352,21 @@ def get_group(group_id: str) -> Response:
     _, org_id = _principal()
     begin_read_only(db_session())
     attributes, excluded = _projection(request.args)
-    row = _service().get_group(org_id, group_id, with_members=_wants_members(excluded, attributes))
+    row = _groups().get_group(org_id, group_id, with_members=_wants_members(excluded, attributes))
     return _single(group_resource(row, _base_url()), GROUP_TYPE)
 
 
 @scim.put("/Groups/<group_id>")
 def replace_group(group_id: str) -> Response:
     principal, org_id = _principal()
-    row = _service().replace_group(org_id, group_id, _body(), principal, request.headers.get("If-Match"))
+    row = _groups().replace_group(org_id, group_id, _body(), principal, request.headers.get("If-Match"))
     return _committed(lambda: _single(group_resource(row, _base_url()), GROUP_TYPE))
 
 
 @scim.patch("/Groups/<group_id>")
 def patch_group(group_id: str) -> Response:
     principal, org_id = _principal()
-    row = _service().patch_group(
+    row = _groups().patch_group(
         org_id, group_id, _body(), principal, request.headers.get("If-Match"), _base_url()
     )
     return _committed(lambda: _single(group_resource(row, _base_url()), GROUP_TYPE))
@@ -370,7 +375,7 @@ def patch_group(group_id: str) -> Response:
 @scim.delete("/Groups/<group_id>")
 def delete_group(group_id: str) -> Response:
     principal, org_id = _principal()
-    _service().delete_group(org_id, group_id, principal, request.headers.get("If-Match"))
+    _groups().delete_group(org_id, group_id, principal, request.headers.get("If-Match"))
     return _committed(lambda: Response(status=204))
 
 
@@ -401,16 +406,17 @@ def _run_operation(op: bulk.Operation) -> bulk.Outcome:
                 row = service.patch_user(org_id, str(op.target), data, principal, op.version, base)
             body = user_resource(row, base)
         else:
+            groups = _groups()
             if op.method == "DELETE":
-                service.delete_group(org_id, str(op.target), principal, op.version)
+                groups.delete_group(org_id, str(op.target), principal, op.version)
                 session.commit()
                 return bulk.Outcome(204)
             if op.method == "POST":
-                group = service.create_group(org_id, data, principal)
+                group = groups.create_group(org_id, data, principal)
             elif op.method == "PUT":
-                group = service.replace_group(org_id, str(op.target), data, principal, op.version)
+                group = groups.replace_group(org_id, str(op.target), data, principal, op.version)
             else:
-                group = service.patch_group(org_id, str(op.target), data, principal, op.version, base)
+                group = groups.patch_group(org_id, str(op.target), data, principal, op.version, base)
             body = group_resource(group, base)
         session.commit()
     except AppError:
