@@ -20,6 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from app.sqlite_writer import GatedConnection, attach
+
 READ_ONLY = "tenantry_read_only"  # an execution option: see begin_read_only
 
 NAMING_CONVENTION = {
@@ -72,7 +74,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": 30}
+            | ({} if memory else {"factory": GatedConnection}),
             poolclass=StaticPool if memory else QueuePool,
             **kwargs,
         )
@@ -110,6 +113,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        if engine.url.database:
+            attach(dbapi_connection, engine.url.database, 30.0)  # writers queue (app/sqlite_writer.py)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -119,6 +124,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # without waiting for, or holding up, the writers.
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
+        elif isinstance(raw := connection.connection.dbapi_connection, GatedConnection):
+            raw.begin_immediate()  # waits its turn among the writers, then BEGIN IMMEDIATE
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 

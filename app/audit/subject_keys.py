@@ -15,10 +15,10 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditSubjectKey
@@ -76,12 +76,10 @@ class SubjectKeys:
         sid = self.ring.subject_id(subject)
         if sid in self._current:
             return self._current[sid]
-        row = self.session.scalars(
-            select(AuditSubjectKey)
-            .where(AuditSubjectKey.subject == sid, AuditSubjectKey.erased_at.is_(None))
-            .order_by(AuditSubjectKey.created_at, AuditSubjectKey.id)
-            .limit(1)
-        ).first()
+        # No autoflush: the only keys this could miss are ones still pending in this session, which this
+        # object made and holds in ``_current`` (another's would only mean a second key for the subject).
+        with self.session.no_autoflush:
+            row = self.session.execute(_CURRENT, {"subject": sid}).first()
         key = self.ring.unwrap(row.id, row.wrapped) if row is not None and row.wrapped else None
         if row is None or key is None:
             key_id, key = os.urandom(12).hex(), AESGCM.generate_key(bit_length=256)
@@ -123,6 +121,15 @@ class SubjectKeys:
             self._current.pop(sid, None)
         self._by_id.clear()
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Built once (bound parameter): every audited write with personal values looks its subjects' keys up.
+_CURRENT: Final = (
+    select(AuditSubjectKey.id, AuditSubjectKey.wrapped)
+    .where(AuditSubjectKey.subject == bindparam("subject"), AuditSubjectKey.erased_at.is_(None))
+    .order_by(AuditSubjectKey.created_at, AuditSubjectKey.id)
+    .limit(1)
+)
 
 
 class Revealer:

@@ -1,0 +1,127 @@
+"""One writer at a time on a SQLite file, handed over without sleeping.
+
+SQLite lets one transaction write at a time. A second ``BEGIN IMMEDIATE`` is refused as busy, and the busy
+handler then sleeps in growing steps (1, 2, 5, 10, … 100 ms) before it tries again: under concurrent writers
+(an IdP's import through two workers of two threads each) more time went to those sleeps than to the work,
+and one core stayed idle. Here writers queue before ``BEGIN IMMEDIATE`` instead: the threads of a process on
+a lock, processes on an ``flock`` of a file beside the database (``<database>-writer``), which the kernel
+hands to the next waiter as soon as the holder lets go. The connection lets go when its transaction commits,
+rolls back or the connection closes; a process that dies lets go with it.
+
+A thread waits for the process's lock at most the connection's busy timeout (then "database is locked", as
+SQLite would say); between processes the wait has no bound of its own, as the holder is a transaction that
+ends. Writers that are not Tenantry's (the ``sqlite3`` shell) are still met by SQLite's own busy timeout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import weakref
+from typing import Any
+
+
+class WriterGate:
+    """The queue of writers on one database file, in this process."""
+
+    def __init__(self, database: str) -> None:
+        self.path = database + "-writer"
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float) -> None:
+        if not self._threads.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                weakref.finalize(self, os.close, self._fd)  # closed with the gate, when no connection needs it
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+# Held by the connections that use them: a database no connection is open on any more has no gate.
+_gates: weakref.WeakValueDictionary[str, WriterGate] = weakref.WeakValueDictionary()
+_gates_lock = threading.Lock()
+
+
+def gate_for(database: str) -> WriterGate:
+    """The gate of ``database`` (an absolute path) in this process."""
+    with _gates_lock:
+        gate = _gates.get(database)
+        if gate is None:
+            gate = _gates[database] = WriterGate(database)
+        return gate
+
+
+def _forget_gates() -> None:
+    # A forked child starts with gates of its own: the parent's locks and open file are not its.
+    global _gates, _gates_lock
+    _gates = weakref.WeakValueDictionary()
+    _gates_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_gates)
+
+
+class GatedConnection(sqlite3.Connection):
+    """A pysqlite connection (``sqlite3.connect(..., factory=GatedConnection)``) whose write transactions
+    pass the gate of its file: ``begin_immediate()`` waits for the gate, and the end of the transaction
+    (commit, rollback, close) opens it again."""
+
+    gate: WriterGate | None = None
+    wait: float = 30.0
+    _holding: bool = False
+
+    def begin_immediate(self) -> None:
+        if self.gate is not None and not self._holding:
+            self.gate.acquire(self.wait)
+            self._holding = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._let_go()
+            raise
+
+    def _let_go(self) -> None:
+        if self._holding:
+            self._holding = False
+            assert self.gate is not None
+            self.gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._let_go()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._let_go()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._let_go()
+
+
+def attach(dbapi_connection: Any, database: str, timeout: float) -> None:
+    """Give a new connection (made with ``factory=GatedConnection``) the gate of its file."""
+    if isinstance(dbapi_connection, GatedConnection):
+        dbapi_connection.gate = gate_for(os.path.abspath(database))
+        dbapi_connection.wait = timeout
