@@ -37,7 +37,7 @@ class WriterGate:
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                weakref.finalize(self, os.close, self._fd)  # closed with the gate, when no connection needs it
+                weakref.finalize(self, os.close, self._fd)  # closed with the gate (no connection left)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()

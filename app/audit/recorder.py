@@ -16,7 +16,7 @@ from app.audit import chain
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
 from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, target_rows
-from app.audit.personal import personal_values, seal, set_path
+from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
 from app.db import is_postgres
@@ -93,6 +93,11 @@ class AuditRecorder:
         if self._keys is None and self.outbox.keyring is not None:
             self._keys = SubjectKeys(self.session, self.clock, self.outbox.keyring)
         return self._keys
+
+    def new_subject(self, subject: Subject) -> None:
+        """A subject made in this transaction (a new account): its personal values need no key lookup."""
+        if self.subject_keys is not None:
+            self.subject_keys.new_subject(subject)
 
     def record(
         self,

@@ -69,6 +69,7 @@ class SubjectKeys:
         self.ring = ring
         self._current: dict[str, tuple[str, bytes]] = {}
         self._by_id: dict[str, bytes | None] = {}
+        self._fresh: set[str] = set()
 
     def current(self, subject: Subject) -> tuple[str, bytes]:
         """``(key id, key)`` to seal a new value of ``subject``."""
@@ -78,8 +79,10 @@ class SubjectKeys:
             return self._current[sid]
         # No autoflush: the only keys this could miss are ones still pending in this session, which this
         # object made and holds in ``_current`` (another's would only mean a second key for the subject).
-        with self.session.no_autoflush:
-            row = self.session.execute(_CURRENT, {"subject": sid}).first()
+        row = None
+        if sid not in self._fresh:
+            with self.session.no_autoflush:
+                row = self.session.execute(_CURRENT, {"subject": sid}).first()
         key = self.ring.unwrap(row.id, row.wrapped) if row is not None and row.wrapped else None
         if row is None or key is None:
             key_id, key = os.urandom(12).hex(), AESGCM.generate_key(bit_length=256)
@@ -93,6 +96,12 @@ class SubjectKeys:
             self._current[sid] = (row.id, key)
         self._by_id[self._current[sid][0]] = self._current[sid][1]
         return self._current[sid]
+
+    def new_subject(self, subject: Subject) -> None:
+        """``subject`` was made in this unit of work (an account just created: its id is new), so it has no
+        key yet: its first value gets one without looking."""
+        sid = self.ring.subject_id(subject)
+        self._fresh.add(sid)
 
     def load(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
         """Keys by id (None: erased, or unreadable); one query for the ids not seen yet."""

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
 from app.audit.erasure import SubjectErasure
+from app.audit.personal import Subject
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.errors import LastOwner, NotFound
@@ -77,6 +78,7 @@ class AccountService:
         user = User(email=normalize_email(email), name=name, created_at=now, updated_at=now)
         self.session.add(user)
         self.session.flush()
+        self.audit.new_subject(Subject("user", user.id))  # a new id: no audit key to look up
         self.audit.record(AuditAction.USER_CREATED, org_id=org_id, targets=[Target("user", user.id)])
         return user, True
 

@@ -129,13 +129,30 @@ def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
     return versions
 
 
+# PostgreSQL, the usual write (one org, no key revoked): the bump and its notification in one round trip. The
+# payload is what ``encode_payload`` makes of one org ("org:version").
+_BUMP_AND_NOTIFY: Final = text(
+    "WITH bumped AS (INSERT INTO authz_versions (org_id, version, changed_at) VALUES (:org_id, 1, :now) "
+    "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, changed_at = :now "
+    "RETURNING org_id, version) "
+    "SELECT org_id, version, pg_notify(:channel, org_id || ':' || version) FROM bumped"
+)
+
+
 def _before_commit(session: Session) -> None:
     session.flush()  # let before_flush see the transaction's last changes
     touched: set[str] = session.info.pop(_TOUCHED, set())
     revoked: set[str] = session.info.get(_REVOKED, set())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and len(touched) == 1 and not revoked:
+        row = session.connection().execute(
+            _BUMP_AND_NOTIFY, {"org_id": next(iter(touched)), "now": time.time(), "channel": CHANNEL}
+        ).one()
+        session.info["authz_pending"] = {str(row[0]): int(row[1])}
+        return
     versions = bump(session, touched) if touched else {}
     session.info["authz_pending"] = versions
-    if (versions or revoked) and session.get_bind().dialect.name == "postgresql":
+    if (versions or revoked) and postgres:
         conn = session.connection()
         for chunk in encode_payload(versions, revoked):
             conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, chunk))

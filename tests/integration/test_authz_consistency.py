@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
 from app import create_app, migrate
 from app.config import Settings
 from app.container import Container
 from app.credentials.secrets import hash_secret
+from app.rbac import versioning
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
 from tests.support import authz_check as _check
@@ -154,9 +156,12 @@ def test_postgres_notify_alone_delivers_the_change(shared_url: str, workers: tup
     ian = add_person(ca, org, "ian@acme.test", role="member")
     assert _check(platform_b, org, ian.user_id, "members:update")["allowed"] is False
     cb.authorizer.engine.poll_interval = 30.0
-    assert cb.authorizer.engine.wait_for_rounds(
-        1
-    )  # the next round waits 30 s on LISTEN: only NOTIFY wakes it
+    # A round may already be waiting with the new 30 s: an empty notification (it names no org) ends that
+    # wait, so from here on every round waits 30 s on LISTEN and only NOTIFY wakes it.
+    with ca.engine.connect() as conn:
+        conn.execute(text(f"SELECT pg_notify('{versioning.CHANNEL}', '')"))
+        conn.commit()
+    assert cb.authorizer.engine.wait_for_rounds(1)
     assert owner_a.patch(f"/v1/orgs/{org}/members/{ian.member_id}", {"role": "admin"}).status_code == 200
     assert wait_until(
         lambda: _check(platform_b, org, ian.user_id, "members:update")["allowed"], timeout=10
