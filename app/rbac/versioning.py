@@ -145,9 +145,8 @@ def _before_commit(session: Session) -> None:
     revoked: set[str] = session.info.get(_REVOKED, set())
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres and len(touched) == 1 and not revoked:
-        row = session.connection().execute(
-            _BUMP_AND_NOTIFY, {"org_id": next(iter(touched)), "now": time.time(), "channel": CHANNEL}
-        ).one()
+        params = {"org_id": next(iter(touched)), "now": time.time(), "channel": CHANNEL}
+        row = session.connection().execute(_BUMP_AND_NOTIFY, params).one()
         session.info["authz_pending"] = {str(row[0]): int(row[1])}
         return
     versions = bump(session, touched) if touched else {}
