@@ -55,6 +55,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # JSONB on PostgreSQL, JSON text elsewhere.
 JsonType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# The same column type, where Python's None is SQL NULL (not JSON null): optional JSON values that are set on
+# every row, so a batch of rows with and without one is one INSERT.
+JsonOrNull = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
 class Base(DeclarativeBase):

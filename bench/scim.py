@@ -3,10 +3,14 @@
     .venv/bin/python -m bench.scim                                   # SQLite
     .venv/bin/python -m bench.scim --database postgresql://postgres@127.0.0.1:5432/postgres
     .venv/bin/python -m bench.scim --serve 2                         # import over HTTP, 2 gunicorn workers
+    .venv/bin/python -m bench.scim --import-only --serve 2 --keep-alive --baseline  # and the reference server
 
 Requests go through the whole app (WSGI, authentication, rate limit, SCIM views, audit writes) in process,
 so the figures are the server's cost without a network. Targets (issue 9): ``userName eq`` and
 ``externalId eq`` at 100k members at most 1.5 times slower than at 1k; the import at least 500 requests/s.
+With ``--baseline`` the same import runs against the python-scim reference server (``scim2-server``, in
+memory, no audit; its own threaded server) before and after ours, with the same client, and the ratio is
+printed: the issue's 500/s is what that server does on such a machine.
 """
 
 from __future__ import annotations
@@ -149,6 +153,27 @@ def _serve(url: str, workers: int) -> Server:
     raise SystemExit("tenantry serve did not start")
 
 
+def _serve_reference(token: str) -> Server:
+    """The python-scim reference server (``scim2-server``, in memory, no audit) as its command serves it: one
+    threaded process, base path ``/v2``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = Path(tempfile.mkdtemp()) / "reference.log"
+    cmd = [str(Path(sys.executable).with_name("scim2-server")), "--port", str(port), "--bearer-token", token]
+    with log.open("wb") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=out)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return Server(process, base, log)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("scim2-server did not start")
+
+
 def _cpu_seconds(root: int) -> float:
     """User + system CPU of process ``root`` and its children (gunicorn's master and workers), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -215,6 +240,96 @@ class HttpClient:
         return self._call("POST", path, data, {**headers, "Content-Type": content_type})
 
 
+@dataclass
+class ImportRun:
+    users: int
+    requests: int
+    elapsed: float
+    cpu_ms: float  # per request
+    errors: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.elapsed
+
+    def summary(self, threads: int) -> str:
+        return (
+            f"{self.users} users ({self.requests} requests) with {threads} threads in {self.elapsed:.1f} s = "
+            f"{self.rate:.0f} requests/s; errors: {len(self.errors)} {self.errors[:3]}"
+        )
+
+
+def run_import(
+    make_client: Callable[[], Any],
+    prefix: str,
+    token: str,
+    threads: int,
+    per_thread: int,
+    tag: str,
+    cpu: Callable[[], float],
+) -> ImportRun:
+    """Okta's import: per user an existence check (``userName eq``, ``startIndex=1&count=100``), then a POST
+    with what Okta sends (a password, ``groups: []``), from ``threads`` client threads."""
+    headers = {"Authorization": f"Bearer {token}"}
+    errors: list[str] = []
+
+    def importer(n: int) -> None:
+        client = make_client()
+        for i in range(per_thread):
+            user_name = f"import-{tag}-{n}-{i}@okta.example"
+            found = client.get(
+                f'{prefix}/Users?filter=userName eq "{user_name}"&startIndex=1&count=100', headers=headers
+            )
+            if found.status_code != 200 or found.json["totalResults"] != 0:
+                errors.append(f"check {found.status_code}")
+            body = {
+                "schemas": [USER],
+                "userName": user_name,
+                "name": {"givenName": "I", "familyName": str(i)},
+                "emails": [{"value": user_name, "type": "work", "primary": True}],
+                "active": True,
+                "externalId": f"00u{tag}{n}x{i}",
+                "password": "ignored",
+                "groups": [],
+            }
+            made = client.post(
+                f"{prefix}/Users",
+                data=json.dumps(body),
+                content_type="application/scim+json",
+                headers=headers,
+            )
+            if made.status_code != 201:
+                errors.append(f"post {made.status_code} {made.get_data(as_text=True)[:200]}")
+
+    workers = [threading.Thread(target=importer, args=(n,)) for n in range(threads)]
+    cpu_started = cpu()
+    started = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    elapsed = time.perf_counter() - started
+    requests = 2 * per_thread * threads
+    return ImportRun(per_thread * threads, requests, elapsed, (cpu() - cpu_started) * 1000 / requests, errors)
+
+
+def _reference_import(args: argparse.Namespace, per_thread: int, tag: str) -> ImportRun:
+    token = uuid.uuid4().hex
+    server = _serve_reference(token)
+    try:
+        return run_import(
+            lambda: HttpClient(server.base, args.keep_alive),
+            "/v2",
+            token,
+            args.threads,
+            per_thread,
+            tag,
+            lambda: _cpu_seconds(server.process.pid),
+        )
+    finally:
+        server.stop()
+
+
 def timed(call: Callable[[], Any], runs: int) -> float:
     samples = []
     for _ in range(runs):
@@ -239,6 +354,11 @@ def main() -> None:
         help="import over HTTP against `tenantry serve --workers WORKERS` (gunicorn, as in production)",
     )
     parser.add_argument("--import-only", action="store_true", help="the import alone (no 100k load)")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="run the same import against the python-scim reference server (scim2-server) before and after",
+    )
     parser.add_argument(
         "--keep-alive",
         action="store_true",
@@ -312,72 +432,54 @@ def main() -> None:
 
     # Okta-style import: for each user, an existence check then a POST (each POST writes its audit events).
     _, token = load_org(container, 0)
-    headers = {"Authorization": f"Bearer {token}"}
     per_thread = args.imports // args.threads
-    errors: list[str] = []
-
+    # The baseline, in the same run and with the same client: the reference server before and after ours, so
+    # a change of load on a shared machine weighs on both.
+    reference: list[ImportRun] = []
+    if args.baseline:
+        reference.append(_reference_import(args, per_thread, "r1"))
     server = _serve(url, args.serve) if args.serve else None
-
-    def importer(n: int) -> None:
-        client: Any = HttpClient(server.base, args.keep_alive) if server is not None else app.test_client()
-        for i in range(per_thread):
-            user_name = f"import-{n}-{i}@okta.example"
-            found = client.get(
-                f'/scim/v2/Users?filter=userName eq "{user_name}"&startIndex=1&count=100', headers=headers
-            )
-            if found.status_code != 200 or found.json["totalResults"] != 0:
-                errors.append(f"check {found.status_code}")
-            body = {
-                "schemas": [USER],
-                "userName": user_name,
-                "name": {"givenName": "I", "familyName": str(i)},
-                "emails": [{"value": user_name, "type": "work", "primary": True}],
-                "active": True,
-                "externalId": f"00u{n}{i}",
-                "password": "ignored",
-                "groups": [],
-            }
-            made = client.post(
-                "/scim/v2/Users", data=json.dumps(body), content_type="application/scim+json", headers=headers
-            )
-            if made.status_code != 201:
-                errors.append(f"post {made.status_code} {made.get_data(as_text=True)[:200]}")
-
-    threads = [threading.Thread(target=importer, args=(n,)) for n in range(args.threads)]
+    if server is not None:
+        run = run_import(
+            lambda: HttpClient(server.base, args.keep_alive),
+            "/scim/v2",
+            token,
+            args.threads,
+            per_thread,
+            "ours",
+            lambda: _cpu_seconds(server.process.pid),
+        )
+        server.stop()
+        if run.errors:
+            print(f"server errors: {server.errors()}")
+        where = f"over HTTP, gunicorn with {args.serve} workers{', keep-alive' if args.keep_alive else ''}"
+    else:
+        run = run_import(
+            app.test_client, "/scim/v2", token, args.threads, per_thread, "ours", time.process_time
+        )
+        where = "in process"
+    if args.baseline:
+        reference.append(_reference_import(args, per_thread, "r2"))
+    print(f"import ({where}): {run.summary(args.threads)}")
     # CPU spent serving: the server's processes over HTTP, this whole process (test client included) in
     # process. On a shared machine the wall-clock rate says how busy the neighbours are; this says what a
-    # request costs.
-    cpu = (lambda: _cpu_seconds(server.process.pid)) if server is not None else time.process_time
-    cpu_started = cpu()
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    requests = 2 * per_thread * args.threads
-    cpu_ms = (cpu() - cpu_started) * 1000 / requests
-    if server is not None:
-        server.stop()
-        if errors:
-            print(f"server errors: {server.errors()}")
-    where = (
-        f"over HTTP, gunicorn with {args.serve} workers{', keep-alive' if args.keep_alive else ''}"
-        if args.serve
-        else "in process"
-    )
-    print(
-        f"import ({where}): {per_thread * args.threads} users ({requests} requests) with {args.threads} "
-        f"threads in {elapsed:.1f} s = {requests / elapsed:.0f} requests/s; "
-        f"errors: {len(errors)} {errors[:3]}"
-    )
-    # In process the GIL keeps the app on one core; gunicorn's workers use them all. PostgreSQL's own
-    # processes are not counted.
+    # request costs. In process the GIL keeps the app on one core; gunicorn's workers use them all.
+    # PostgreSQL's own processes are not counted.
     cores = (os.cpu_count() or 1) if server is not None else 1
     print(
-        f"import CPU: {cpu_ms:.2f} ms per request ({'server processes' if server else 'this process'}); "
-        f"{cores} dedicated core(s) would serve about {cores * 1000 / cpu_ms:.0f} requests/s"
+        f"import CPU: {run.cpu_ms:.2f} ms per request ({'server processes' if server else 'this process'}); "
+        f"{cores} dedicated core(s) would serve about {cores * 1000 / run.cpu_ms:.0f} requests/s"
     )
+    if reference:
+        for i, ref in enumerate(reference, 1):
+            print(
+                f"reference server (scim2-server, in memory, no audit), run {i}: {ref.summary(args.threads)}"
+            )
+        base = statistics.mean(r.rate for r in reference)
+        print(
+            f"import: {run.rate:.0f} vs {base:.0f} requests/s = {run.rate / base:.2f}x the reference server "
+            f"(target: at least 500 requests/s, what the reference server does on such a machine)"
+        )
     container.engine.dispose()
     if args.database:
         with admin.connect() as conn:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, JsonOrNull
 
 PLATFORM_CHAIN = "_platform"
 
@@ -56,7 +56,7 @@ class AuditEvent(Base):
     # Not hashed: the sealed personal values ({path: {"t": token, "k": key id, "c": ciphertext}}, see
     # app/audit/personal.py), and for an event recorded before sealing existed whose personal values were
     # erased in place, {"by": erasure event id, "digest": SHA-256 of its canonical fields after erasure}.
-    sealed: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    sealed: Mapped[dict[str, Any] | None] = mapped_column(JsonOrNull, default=None)
     redacted: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 

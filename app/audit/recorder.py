@@ -142,8 +142,7 @@ class AuditRecorder:
             data=stored["data"],
             prev_hash=head.hash,
         )
-        if sealed:  # left out otherwise: SQL NULL, where assigning None would store JSON null
-            event.sealed = sealed
+        event.sealed = sealed or None  # SQL NULL when nothing is sealed (the column's None is NULL)
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)

@@ -61,6 +61,8 @@ def _refuse(where: str, item: Any) -> CheckBodyInvalid:
         value = item.get(name)
         if type(value) is not str or not 0 < len(value) <= limit:
             return CheckBodyInvalid(where + name, f"a string of 1 to {limit} characters is required")
+        if "\x00" in value:
+            return CheckBodyInvalid(where + name, "must not contain NUL characters")
     return CheckBodyInvalid(where + "min_version", "must be a non-negative integer")
 
 
@@ -80,6 +82,9 @@ def parse_check(item: Any, where: str = "") -> CheckRequest:
             and type(action) is str
             and 0 < len(action) <= 128
             and (min_version is None or (type(min_version) is int and min_version >= 0))
+            and "\x00" not in org
+            and "\x00" not in subject
+            and "\x00" not in action
         ):
             return CheckRequest(org, subject, action, min_version)
     raise _refuse(where, item)

@@ -77,6 +77,8 @@ class AuthzEngine:
         self._thread: threading.Thread | None = None
         # Finished sync rounds, so tests (and operators) can wait for one instead of sleeping.
         self.sync_rounds = 0
+        # Set while the sync thread LISTENs (PostgreSQL): from then on a commit's NOTIFY reaches this process.
+        self.listening = threading.Event()
         self._round_done = threading.Condition()
         versioning.install()
         versioning.listen_local(bind, self.note_versions)
@@ -277,6 +279,7 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
             if engine.listen and listener is None:
                 listener = _Listener(engine.bind)
                 holder[:] = [listener]
+                engine.listening.set()
             if listener is not None:
                 listener.wait(engine, engine.poll_interval)
             else:
@@ -294,6 +297,7 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
         except Exception:  # the database may be down: keep serving snapshots, retry
             log.warning("authz sync failed; retrying", exc_info=True)
             if listener is not None:
+                engine.listening.clear()
                 listener.close()
                 listener = None
                 holder.clear()

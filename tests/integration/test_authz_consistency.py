@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
 
 from app import create_app, migrate
 from app.config import Settings
 from app.container import Container
 from app.credentials.secrets import hash_secret
-from app.rbac import versioning
 from tests.conftest import Api, make_org_key
 from tests.member_factories import add_person, session_token
 from tests.support import authz_check as _check
@@ -150,18 +148,15 @@ def test_postgres_notify_alone_delivers_the_change(shared_url: str, workers: tup
     with ca.session_factory() as session:
         key = ca.services(session).credentials.create_api_key(org_id=None, name="t").secret
         session.commit()
+    # Before B's sync thread starts (on its first check): every round of it waits 30 s on LISTEN, so within
+    # this test only a notification can tell B of anything.
+    cb.authorizer.engine.poll_interval = 30.0
     platform_b = Api(app_b.test_client(), key)
     org = Api(app_a.test_client(), key).post("/v1/orgs", {"name": "Acme"}).json["id"]
     owner_a = Api(app_a.test_client(), make_org_key(ca, org, "owner"))
     ian = add_person(ca, org, "ian@acme.test", role="member")
     assert _check(platform_b, org, ian.user_id, "members:update")["allowed"] is False
-    cb.authorizer.engine.poll_interval = 30.0
-    # A round may already be waiting with the new 30 s: an empty notification (it names no org) ends that
-    # wait, so from here on every round waits 30 s on LISTEN and only NOTIFY wakes it.
-    with ca.engine.connect() as conn:
-        conn.execute(text(f"SELECT pg_notify('{versioning.CHANNEL}', '')"))
-        conn.commit()
-    assert cb.authorizer.engine.wait_for_rounds(1)
+    assert cb.authorizer.engine.listening.wait(10), "worker B never began to LISTEN"
     assert owner_a.patch(f"/v1/orgs/{org}/members/{ian.member_id}", {"role": "admin"}).status_code == 200
     assert wait_until(
         lambda: _check(platform_b, org, ian.user_id, "members:update")["allowed"], timeout=10
@@ -254,14 +249,13 @@ def test_postgres_notify_alone_delivers_a_revocation(shared_url: str, workers: t
     app_a, app_b = workers
     org = _new_org(app_a)
     key_id, key, owner_a = _key_to_revoke(app_a, org)
-    api_b = _cached_on_b(app_b, key, org)
     engine = _container(app_b).authorizer.engine
     assert engine is not None
+    # Before B's sync thread starts (on its first request): every round of it waits 30 s on LISTEN, so
+    # within this test only a notification can drop B's cached key.
     engine.poll_interval = 30.0
-    # The round under way ends at the old interval; should it have ended just before the change, the
-    # round after it already waits 30 s, so this may take that long once. Either way the round that
-    # follows waits 30 s on LISTEN: only NOTIFY wakes it.
-    assert engine.wait_for_rounds(1, timeout=40.0)
+    api_b = _cached_on_b(app_b, key, org)
+    assert engine.listening.wait(10), "worker B never began to LISTEN"
     assert owner_a.delete(f"/v1/orgs/{org}/api-keys/{key_id}").status_code == 204
     _refused_within(api_b, org, bound=5.0)
 

@@ -91,6 +91,8 @@ def decide(org: str, subject: str, action: str, mv: int | None) -> Decision:
         ({"org": "o", "subject": "s", "action": "a", "min_version": -1}, "min_version"),
         ({"org": "o", "subject": "s", "action": "a", "min_version": True}, "min_version"),
         ({"org": "o", "subject": "s", "action": "a", "min_version": 1.5}, "min_version"),
+        ({"org": "o\x00", "subject": "s", "action": "a"}, "org"),  # the document forbids NUL in strings
+        ({"org": "o", "subject": "s", "action": "\x00a"}, "action"),
     ],
 )
 def test_invalid_check_bodies_name_their_field(body: Any, field: str) -> None:
