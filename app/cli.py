@@ -81,7 +81,7 @@ def _safe_url(url: str) -> str:
     default=None,
     type=click.IntRange(min=1),
     envvar="WEB_CONCURRENCY",
-    help="gunicorn worker processes. Default: $WEB_CONCURRENCY, else the number of cores.",
+    help="gunicorn worker processes. Default: $WEB_CONCURRENCY, else two per core.",
 )
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 def serve(host: str, port: int, workers: int | None, reload: bool) -> None:
@@ -96,7 +96,7 @@ def serve(host: str, port: int, workers: int | None, reload: bool) -> None:
         sys.executable, "-m", "gunicorn",
         "--config", "python:app.gunicorn_conf",
         "--bind", f"{host}:{port}",
-        "--workers", str(workers or os.cpu_count() or 2),
+        "--workers", str(workers or 2 * (os.cpu_count() or 1)),
         "--preload",
     ]  # fmt: skip
     if reload:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-# Threaded workers with keep-alive: an IdP's import (Okta and Entra ID keep their connections open) reuses one
-# connection instead of a TCP handshake per request, and a request waiting on the database (a lock, a round
-# trip to PostgreSQL) lets the worker's other thread run. The app holds no per-thread state outside the
-# request (its session is per request, its caches take locks). Override with GUNICORN_CMD_ARGS, e.g.
-# "--threads 4" or "--worker-class app.gunicorn_worker.ProblemJsonWorker" (sync, a connection per request).
-worker_class = "app.gunicorn_worker.ProblemJsonThreadWorker"
-threads = 2
+# Sync workers, a request at a time per process, two processes per core by default (``tenantry serve``): an
+# IdP's import measured faster and steadier so than on threaded workers (bench/scim.py, docs/scim.md §7).
+# With keep-alive, a threaded worker keeps each client's connection, so the clients can pile onto one worker
+# while another idles, and two threads of one process share its interpreter lock: the thread holding the
+# database's write lock waited on the other. A sync worker answers ``Connection: close``: the client (or the
+# proxy in front) opens a new connection, and the next free worker takes it. Threaded workers with keep-alive
+# remain a GUNICORN_CMD_ARGS away: "--worker-class app.gunicorn_worker.ProblemJsonThreadWorker --threads 2".
+worker_class = "app.gunicorn_worker.ProblemJsonWorker"
+threads = 2  # used by the threaded worker only
 logger_class = "app.gunicorn_worker.Logger"
 # Seconds an idle connection stays open: longer than a fronting load balancer's idle timeout (60 s on common
 # ones), so the balancer closes idle connections first and never sends on one gunicorn has just closed.
