@@ -86,7 +86,7 @@ class ScimGroupService:
         tie_break = (ScimGroup.id + "") if pinned else ScimGroup.id  # as list_users
         stmt = select(ScimGroup).where(*where).order_by(*order, tie_break)
         total_stmt = select(func.count()).select_from(ScimGroup).where(*where)
-        total, rows = window(stmt, total_stmt, query, self.session)
+        total, rows = window(stmt, lambda: total_stmt, query, self.session)
         groups = [r[0] for r in rows]
         members = self._members_of([g.id for g in groups]) if with_members else {}
         return Page(

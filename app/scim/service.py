@@ -7,7 +7,7 @@ The org always comes from the SCIM token's principal; an id of another org is "n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -102,15 +102,18 @@ def sort_column(columns: Mapping[str, scim_filter.Column], core: str, sort_by: s
     return column.expr
 
 
-def window(stmt: Select[Any], total_stmt: Select[Any], query: ListQuery, session: Session) -> tuple[int, Any]:
+def window(
+    stmt: Select[Any], total_stmt: Callable[[], Select[Any]], query: ListQuery, session: Session
+) -> tuple[int, Any]:
+    """The page ``query`` asks for, and the total; ``total_stmt`` builds the count only when it must run."""
     start = max(1, query.start_index)
     count = max(0, min(query.count, MAX_COUNT))
     if count == 0:
-        return int(session.scalar(total_stmt) or 0), []
+        return int(session.scalar(total_stmt()) or 0), []
     rows = session.execute(stmt.offset(start - 1).limit(count)).all()
     if start == 1 and len(rows) < count:
         return len(rows), rows  # the whole result is on this page: no count needed (an IdP's lookups)
-    return int(session.scalar(total_stmt) or 0), rows
+    return int(session.scalar(total_stmt()) or 0), rows
 
 
 class ScimService:
@@ -175,10 +178,14 @@ class ScimService:
             where.append(scim_filter.to_sql(parsed, USER_COLUMNS, USER))
             pinned = scim_filter.pins(parsed, PINNING_KEYS, USER)
         base = select(Membership, User).join(User, User.id == Membership.user_id).where(*where)
-        # Every membership has its account (foreign key): the count joins it only when the filter reads it.
-        total_stmt = select(func.count()).select_from(Membership)
-        if any(User.__table__ in find_tables(clause, check_columns=True) for clause in where):
-            total_stmt = total_stmt.join(User, User.id == Membership.user_id)
+
+        def total_stmt() -> Select[Any]:
+            # Every membership has its account (foreign key): the count joins it only if the filter reads it.
+            stmt = select(func.count()).select_from(Membership)
+            if any(User.__table__ in find_tables(clause, check_columns=True) for clause in where):
+                stmt = stmt.join(User, User.id == Membership.user_id)
+            return stmt.where(*where)
+
         order: list[Any] = []
         if query.sort_by:
             column = sort_column(USER_COLUMNS, USER, query.sort_by)
@@ -186,7 +193,7 @@ class ScimService:
         # An IdP's lookup (userName eq, externalId eq) finds its row by that index; ordering by an expression
         # of the id keeps the planner from walking the (org_id, id) index instead, the whole org in order.
         tie_break = (Membership.id + "") if pinned else Membership.id
-        total, rows = window(base.order_by(*order, tie_break), total_stmt.where(*where), query, self.session)
+        total, rows = window(base.order_by(*order, tie_break), total_stmt, query, self.session)
         ids = [m.id for m, _ in rows]
         groups: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
         if ids:
