@@ -8,6 +8,11 @@ a lock, processes on an ``flock`` of a file beside the database (``<database>-wr
 hands to the next waiter as soon as the holder lets go. The connection lets go when its transaction commits,
 rolls back or the connection closes; a process that dies lets go with it.
 
+SQLite's automatic checkpoint (copying the write-ahead log back into the database, every 1000 pages) runs
+inside the commit that crosses the threshold, so the gate would stay shut through it. Here the connection
+checkpoints itself instead, passively, every ``CHECKPOINT_EVERY`` commits of the process, after it has let go
+of the gate; SQLite's own stays as a backstop at ten times its default.
+
 A thread waits for the process's lock at most the connection's busy timeout (then "database is locked", as
 SQLite would say); between processes the wait has no bound of its own, as the holder is a transaction that
 ends. Writers that are not Tenantry's (the ``sqlite3`` shell) are still met by SQLite's own busy timeout.
@@ -22,6 +27,9 @@ import threading
 import weakref
 from typing import Any
 
+CHECKPOINT_EVERY = 32  # commits of a process between its passive checkpoints
+AUTOCHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint, the backstop (its default is 1000)
+
 
 class WriterGate:
     """The queue of writers on one database file, in this process."""
@@ -30,6 +38,12 @@ class WriterGate:
         self.path = database + "-writer"
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self.commits = 0  # counted under the gate
+
+    def checkpoint_due(self) -> bool:
+        """Called under the gate, once per commit: whether this one should checkpoint after letting go."""
+        self.commits += 1
+        return self.commits % CHECKPOINT_EVERY == 0
 
     def acquire(self, timeout: float) -> None:
         if not self._threads.acquire(timeout=timeout):
@@ -101,11 +115,19 @@ class GatedConnection(sqlite3.Connection):
             self.gate.release()
 
     def commit(self) -> None:
+        due = False
         try:
             super().commit()
         finally:
-            if not self.in_transaction:
+            if not self.in_transaction and self._holding:
+                assert self.gate is not None
+                due = self.gate.checkpoint_due()
                 self._let_go()
+        if due:
+            try:
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # busy or interrupted: the next one, or SQLite's backstop, will do it
+                pass
 
     def rollback(self) -> None:
         try:
@@ -125,3 +147,4 @@ def attach(dbapi_connection: Any, database: str, timeout: float) -> None:
     if isinstance(dbapi_connection, GatedConnection):
         dbapi_connection.gate = gate_for(os.path.abspath(database))
         dbapi_connection.wait = timeout
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
