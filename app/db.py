@@ -134,12 +134,18 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def begin_read_only(session: Session) -> None:
-    """Begin ``session``'s transaction as one that only reads, when it has not begun yet (otherwise nothing
-    changes). On SQLite it then takes no write lock; PostgreSQL ignores the mark. A write in such a
-    transaction still works on SQLite, but may fail as busy under concurrent writers: call this only where
-    the request reads and nothing else (an IdP's lookups)."""
-    if not session.in_transaction():
-        session.connection(execution_options={"tenantry_read_only": True})  # READ_ONLY
+    """Begin ``session``'s work as reads only, when it has not begun yet (otherwise nothing changes). On
+    SQLite a deferred ``BEGIN``: a WAL snapshot, no write lock. On PostgreSQL no transaction at all
+    (autocommit): under READ COMMITTED each statement reads its own snapshot either way, and the ``BEGIN`` and
+    ``ROLLBACK`` round trips are saved (an IdP's lookup is then one statement on the wire). Call this only
+    where the request reads and nothing else (an IdP's lookups): a write would commit at once on PostgreSQL,
+    and may fail as busy under concurrent writers on SQLite."""
+    if session.in_transaction():
+        return
+    options: dict[str, Any] = {READ_ONLY: True}
+    if session.get_bind().dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"  # reset when the connection goes back to the pool
+    session.connection(execution_options=options)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
