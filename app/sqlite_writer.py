@@ -4,18 +4,18 @@ SQLite lets one transaction write at a time. A second ``BEGIN IMMEDIATE`` is ref
 handler then sleeps in growing steps (1, 2, 5, 10, … 100 ms) before it tries again: under concurrent writers
 (an IdP's import through two workers of two threads each) more time went to those sleeps than to the work,
 and one core stayed idle. Here writers queue before ``BEGIN IMMEDIATE`` instead: the threads of a process on
-a lock, processes on an ``flock`` of a file beside the database (``<database>-writer``), which the kernel
-hands to the next waiter as soon as the holder lets go. The connection lets go when its transaction commits,
-rolls back or the connection closes; a process that dies lets go with it.
+a lock, processes on an ``flock`` of a file beside the database (``<database>-writer``), which the next
+process takes within a millisecond of the holder letting go. The connection lets go when its transaction
+commits, rolls back or the connection closes (or is dropped); a process that dies lets go with it.
 
 SQLite's automatic checkpoint (copying the write-ahead log back into the database, every 1000 pages) runs
 inside the commit that crosses the threshold, so the gate would stay shut through it. Here the connection
 checkpoints itself instead, passively, every ``CHECKPOINT_EVERY`` commits of the process, after it has let go
 of the gate; SQLite's own stays as a backstop at ten times its default.
 
-A thread waits for the process's lock at most the connection's busy timeout (then "database is locked", as
-SQLite would say); between processes the wait has no bound of its own, as the holder is a transaction that
-ends. Writers that are not Tenantry's (the ``sqlite3`` shell) are still met by SQLite's own busy timeout.
+A writer waits at most the connection's busy timeout, for the process's lock and the file's together (then
+"database is locked", as SQLite would say). Writers that are not Tenantry's (the ``sqlite3`` shell) are still
+met by SQLite's own busy timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -46,13 +47,14 @@ class WriterGate:
         return self.commits % CHECKPOINT_EVERY == 0
 
     def acquire(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         if not self._threads.acquire(timeout=timeout):
             raise sqlite3.OperationalError("database is locked")
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 weakref.finalize(self, os.close, self._fd)  # closed with the gate (no connection left)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            _flock_until(self._fd, deadline)
         except BaseException:
             self._threads.release()
             raise
@@ -63,6 +65,24 @@ class WriterGate:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+
+def _flock_until(fd: int, deadline: float) -> None:
+    """The file lock, waited for until ``deadline`` (then "database is locked", as SQLite's busy timeout would
+    say): tried at once, then every 0.1 ms growing to 1 ms, so the next process goes on within a millisecond
+    of the holder letting go, and a holder that never lets go (a process stopped in a debugger) costs a
+    bounded wait, not a hang."""
+    delay = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError("database is locked")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.001)
 
 
 # Held by the connections that use them: a database no connection is open on any more has no gate.
@@ -140,6 +160,14 @@ class GatedConnection(sqlite3.Connection):
             super().close()
         finally:
             self._let_go()
+
+    def __del__(self) -> None:
+        # Dropped without close() (a pool discarding a connection, a forked child's inherited pool): SQLite
+        # ends the transaction as the handle goes; the gate must open with it.
+        try:
+            self._let_go()
+        except Exception:  # noqa: S110 - interpreter shutdown: nothing left to let go to
+            pass
 
 
 def attach(dbapi_connection: Any, database: str, timeout: float) -> None:

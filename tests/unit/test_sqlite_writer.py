@@ -3,6 +3,7 @@ next writer, in this process or another, begins as soon as the one before it end
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sqlite3
 import threading
@@ -169,3 +170,38 @@ def test_commits_checkpoint_the_log_after_letting_go(tmp_path: Path) -> None:
     # About 150 pages in all, far under SQLite's backstop: only our checkpoints moved them into the file.
     assert db.stat().st_size >= before + CHECKPOINT_EVERY * 8000
     engine.dispose()
+
+
+def test_a_connection_dropped_without_close_lets_go(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    _table(db)
+    gate = gate_for(str(db.resolve()))
+    conn = sqlite3.connect(str(db), factory=GatedConnection, isolation_level=None)
+    conn.gate = gate
+    conn.begin_immediate()
+    conn.execute("INSERT INTO t VALUES (1)")
+    del conn  # no commit, rollback or close: SQLite rolls back as the handle goes, and the gate opens
+    gc.collect()  # (a connection may sit in a reference cycle until the collector runs)
+    gate.acquire(1)  # would raise "database is locked" if the gate were still shut
+    gate.release()
+
+
+def test_a_writer_in_another_process_waits_at_most_the_busy_timeout(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    _table(db)
+    ctx = multiprocessing.get_context("spawn")
+    ready, go = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold_in_child, args=(str(db.resolve()), ready, go))
+    child.start()
+    try:
+        assert ready.wait(30)
+        gate = gate_for(str(db.resolve()))
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            gate.acquire(0.3)
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        go.set()
+        child.join(10)
+    gate.acquire(5)  # the holder committed: free again
+    gate.release()
