@@ -40,6 +40,7 @@ class WriterGate:
         self._threads = threading.Lock()
         self._fd: int | None = None
         self.commits = 0  # counted under the gate
+        self._disowned = False
 
     def checkpoint_due(self) -> bool:
         """Called under the gate, once per commit: whether this one should checkpoint after letting go."""
@@ -61,10 +62,15 @@ class WriterGate:
 
     def release(self) -> None:
         try:
-            if self._fd is not None:
+            if self._fd is not None and not self._disowned:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
-            self._threads.release()
+            if self._threads.locked():
+                self._threads.release()
+
+    def disown(self) -> None:
+        """In a forked child: this gate is the parent's, and lets go of nothing."""
+        self._disowned = True
 
 
 def _flock_until(fd: int, deadline: float) -> None:
@@ -100,8 +106,12 @@ def gate_for(database: str) -> WriterGate:
 
 
 def _forget_gates() -> None:
-    # A forked child starts with gates of its own: the parent's locks and open file are not its.
+    # A forked child starts with gates of its own: the parent's locks and open file are not its. The parent's
+    # gates, still referenced by the connections the child inherited (and drops), must never unlock the
+    # file: its open file description is the parent's too, and an unlock there would be the parent's.
     global _gates, _gates_lock
+    for inherited in list(_gates.values()):
+        inherited.disown()
     _gates = weakref.WeakValueDictionary()
     _gates_lock = threading.Lock()
 

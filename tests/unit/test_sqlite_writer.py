@@ -3,8 +3,10 @@ next writer, in this process or another, begins as soon as the one before it end
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import multiprocessing
+import os
 import sqlite3
 import threading
 import time
@@ -205,3 +207,31 @@ def test_a_writer_in_another_process_waits_at_most_the_busy_timeout(tmp_path: Pa
         child.join(10)
     gate.acquire(5)  # the holder committed: free again
     gate.release()
+
+
+def _child_drops_inherited(conn: GatedConnection, path: str, result: object) -> None:
+    conn._let_go()  # as when the inherited connection is dropped in the child
+    fd = os.open(path + "-writer", os.O_RDWR)  # a description of the child's own
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result.value = 0  # type: ignore[attr-defined]  # free: the child unlocked the parent's gate
+    except BlockingIOError:
+        result.value = 1  # type: ignore[attr-defined]  # still the parent's
+    finally:
+        os.close(fd)
+
+
+def test_a_forked_child_never_unlocks_the_parents_gate(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    _table(db)
+    conn = sqlite3.connect(str(db), factory=GatedConnection, isolation_level=None, check_same_thread=False)
+    conn.gate = gate_for(str(db.resolve()))
+    conn.begin_immediate()  # the parent holds the gate while it forks
+    ctx = multiprocessing.get_context("fork")
+    result = ctx.Value("i", -1)
+    child = ctx.Process(target=_child_drops_inherited, args=(conn, str(db.resolve()), result))
+    child.start()
+    child.join(30)
+    conn.rollback()
+    conn.close()
+    assert child.exitcode == 0 and result.value == 1
