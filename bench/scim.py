@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,11 +126,29 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def _serve(url: str, workers: int) -> Server:
-    """``tenantry serve`` (gunicorn, ``--preload``, sync workers) on a free loopback port."""
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _started(server: Server, name: str) -> Server:
+    """``server`` once it accepts connections (30 s at most)."""
+    port = urllib.parse.urlsplit(server.base).port or 80
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.process.kill()
+    raise SystemExit(f"{name} did not start")
+
+
+def _serve(url: str, workers: int) -> Server:
+    """``tenantry serve`` (gunicorn, ``--preload``, sync workers) on a free loopback port."""
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")}
     env.update(
         TENANTRY_DATABASE_URL=url,
@@ -144,36 +161,18 @@ def _serve(url: str, workers: int) -> Server:
         process = subprocess.Popen(  # noqa: S603
             cmd, env=env, cwd=Path(__file__).resolve().parents[1], stderr=out
         )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310 - loopback
-                return Server(process, base, log)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("tenantry serve did not start")
+    return _started(Server(process, f"http://127.0.0.1:{port}", log), "tenantry serve")
 
 
 def _serve_reference(token: str) -> Server:
     """The python-scim reference server (``scim2-server``, in memory, no audit) as its command serves it: one
     threaded process, base path ``/v2``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     log = Path(tempfile.mkdtemp()) / "reference.log"
     cmd = [str(Path(sys.executable).with_name("scim2-server")), "--port", str(port), "--bearer-token", token]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=out)  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return Server(process, base, log)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("scim2-server did not start")
+    return _started(Server(process, f"http://127.0.0.1:{port}", log), "scim2-server")
 
 
 def _cpu_seconds(root: int) -> float:

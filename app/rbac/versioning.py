@@ -2,8 +2,9 @@
 
 Services need no edits: ``before_flush`` notes the orgs whose memberships (role, seat, status), seat pools,
 custom roles or Casbin rules are new, changed or deleted; ``before_commit`` bumps each noted org's version
-once (``INSERT … ON CONFLICT DO UPDATE SET version = version + 1``) and, on PostgreSQL, sends one
-``NOTIFY tenantry_authz`` for the whole transaction (delivered only if it commits). The bump is taken at
+once (``INSERT … ON CONFLICT DO UPDATE SET version = version + 1``) and, on PostgreSQL, notifies
+``tenantry_authz`` of it in the same statement (delivered only if the transaction commits; revoked keys go
+in notifications of their own). The bump is taken at
 commit, not at flush, so the version row is locked last and briefly: a transaction holding it never waits on
 another lock (no deadlock with seat-pool ``FOR UPDATE``). After the commit, this process's engines hear of the
 new versions at once (``listen_local``); the request that made the change can read them
@@ -118,19 +119,8 @@ _BUMP: Final = text(
 )
 
 
-def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
-    """Bump each org's version by one in the session's transaction; returns the new versions."""
-    now = time.time()
-    conn = session.connection()
-    versions: dict[str, int] = {}
-    for org_id in sorted(org_ids):  # one order everywhere: two bumping transactions never deadlock
-        for org, version in conn.execute(_BUMP, {"org_id": org_id, "now": now}):
-            versions[str(org)] = int(version)
-    return versions
-
-
-# PostgreSQL, the usual write (one org, no key revoked): the bump and its notification in one round trip. The
-# payload is what ``encode_payload`` makes of one org ("org:version").
+# On PostgreSQL the bump also notifies, in the same round trip: each org's own payload ("org:version", as
+# ``encode_payload`` writes one org), delivered only if the transaction commits.
 _BUMP_AND_NOTIFY: Final = text(
     "WITH bumped AS (INSERT INTO authz_versions (org_id, version, changed_at) VALUES (:org_id, 1, :now) "
     "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, changed_at = :now "
@@ -139,21 +129,29 @@ _BUMP_AND_NOTIFY: Final = text(
 )
 
 
+def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
+    """Bump each org's version by one in the session's transaction (on PostgreSQL, and notify it); returns
+    the new versions."""
+    now = time.time()
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    stmt = _BUMP_AND_NOTIFY if postgres else _BUMP
+    params: dict[str, Any] = {"now": now, "channel": CHANNEL} if postgres else {"now": now}
+    versions: dict[str, int] = {}
+    for org_id in sorted(org_ids):  # one order everywhere: two bumping transactions never deadlock
+        for org, version, *_ in conn.execute(stmt, {**params, "org_id": org_id}):
+            versions[str(org)] = int(version)
+    return versions
+
+
 def _before_commit(session: Session) -> None:
     session.flush()  # let before_flush see the transaction's last changes
     touched: set[str] = session.info.pop(_TOUCHED, set())
     revoked: set[str] = session.info.get(_REVOKED, set())
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres and len(touched) == 1 and not revoked:
-        params = {"org_id": next(iter(touched)), "now": time.time(), "channel": CHANNEL}
-        row = session.connection().execute(_BUMP_AND_NOTIFY, params).one()
-        session.info["authz_pending"] = {str(row[0]): int(row[1])}
-        return
-    versions = bump(session, touched) if touched else {}
-    session.info["authz_pending"] = versions
-    if (versions or revoked) and postgres:
+    session.info["authz_pending"] = bump(session, touched) if touched else {}
+    if revoked and session.get_bind().dialect.name == "postgresql":
         conn = session.connection()
-        for chunk in encode_payload(versions, revoked):
+        for chunk in encode_payload({}, revoked):  # the bumped versions went out with their bumps
             conn.exec_driver_sql("SELECT pg_notify(%s, %s)", (CHANNEL, chunk))
 
 

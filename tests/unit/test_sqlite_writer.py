@@ -10,7 +10,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -120,15 +123,27 @@ def _hold_in_child(path: str, ready: object, go: object) -> None:
     conn.close()
 
 
-def test_writers_in_two_processes_queue_on_the_file(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite"
-    _table(db)
+@contextmanager
+def _held_by_another_process(db: Path) -> Iterator[Any]:
+    """Another process holds the gate (a write transaction) of ``db``; ``.set()`` the yielded event to let it
+    commit. On leaving, it has committed and exited cleanly."""
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Event(), ctx.Event()
     child = ctx.Process(target=_hold_in_child, args=(str(db.resolve()), ready, go))
     child.start()
     try:
         assert ready.wait(30)
+        yield go
+    finally:
+        go.set()
+        child.join(10)
+    assert child.exitcode == 0
+
+
+def test_writers_in_two_processes_queue_on_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    _table(db)
+    with _held_by_another_process(db) as go:
         engine = make_engine(f"sqlite:///{db}")
         factory = make_session_factory(engine)
         began = threading.Event()
@@ -148,10 +163,6 @@ def test_writers_in_two_processes_queue_on_the_file(tmp_path: Path) -> None:
         with factory() as session:
             assert session.scalars(text("SELECT v FROM t ORDER BY v")).all() == [10, 11]
         engine.dispose()
-    finally:
-        go.set()
-        child.join(10)
-    assert child.exitcode == 0
 
 
 def test_commits_checkpoint_the_log_after_letting_go(tmp_path: Path) -> None:
@@ -191,20 +202,12 @@ def test_a_connection_dropped_without_close_lets_go(tmp_path: Path) -> None:
 def test_a_writer_in_another_process_waits_at_most_the_busy_timeout(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
     _table(db)
-    ctx = multiprocessing.get_context("spawn")
-    ready, go = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_hold_in_child, args=(str(db.resolve()), ready, go))
-    child.start()
-    try:
-        assert ready.wait(30)
-        gate = gate_for(str(db.resolve()))
+    gate = gate_for(str(db.resolve()))
+    with _held_by_another_process(db):
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             gate.acquire(0.3)
         assert 0.3 <= time.monotonic() - started < 5
-    finally:
-        go.set()
-        child.join(10)
     gate.acquire(5)  # the holder committed: free again
     gate.release()
 
