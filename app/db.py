@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -168,3 +169,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def unique_violation(error: IntegrityError) -> str | None:
+    """The table whose unique constraint ``error`` violated; None for any other integrity error."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:  # psycopg: SQLSTATE 23505 is unique_violation
+        return diag.table_name if getattr(orig, "sqlstate", None) == "23505" else None
+    message = str(orig)  # sqlite3: "UNIQUE constraint failed: table.column, …"
+    prefix = "UNIQUE constraint failed: "
+    if message.startswith(prefix):
+        return message[len(prefix) :].split(".", 1)[0]
+    return None

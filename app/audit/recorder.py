@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
@@ -87,6 +88,7 @@ class AuditRecorder:
         self.context = context
         self.outbox = outbox or OutboxConfig()
         self._keys: SubjectKeys | None = None
+        self._pending: list[tuple[AuditEvent, dict[str, Any]]] | None = None  # see linked_at_end
 
     @property
     def subject_keys(self) -> SubjectKeys | None:
@@ -115,7 +117,8 @@ class AuditRecorder:
             raise TypeError(f"audit action must be an AuditAction, not {action!r}")
         who = actor or self.actor
         chain_key = org_id or PLATFORM_CHAIN
-        head = self._lock_head(chain_key)
+        if self._pending is None:
+            self._lock_head(chain_key)  # the chain's order from here to commit, as the caller may rely on
         clear: dict[str, Any] = {
             "actor": {"type": who.type, "id": who.id, "name": who.name},
             "targets": [{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
@@ -127,9 +130,7 @@ class AuditRecorder:
             id=str(new_uuid7()),
             chain=chain_key,
             org_id=org_id,
-            seq=head.seq + 1,
             action=action.value,
-            occurred_at=self.clock.now(),
             actor_type=who.type,
             actor_id=who.id,
             actor_name=stored["actor"]["name"],
@@ -140,9 +141,56 @@ class AuditRecorder:
             reason=reason,
             changes=stored["changes"],
             data=stored["data"],
-            prev_hash=head.hash,
         )
         event.sealed = sealed or None  # SQL NULL when nothing is sealed (the column's None is NULL)
+        if self._pending is not None:
+            self._pending.append((event, clear))  # linked when the block ends (linked_at_end)
+        else:
+            self._link(event, clear)
+        return event
+
+    @contextmanager
+    def linked_at_end(self) -> Iterator[None]:
+        """Record the block's events as it goes, and link them into their chains when it ends.
+
+        Linking takes the chain head's lock (FOR UPDATE on PostgreSQL), held to commit: every audited writer
+        of the org waits for it. A block whose correctness needs no org-wide order (a SCIM create: the unique
+        indexes on the account's email and the member's userName settle a race, as a 409) links at its end
+        instead. Its own rows are flushed first, outside the lock, so a unique violation surfaces there;
+        then the heads are locked in one order (the platform chain, then orgs by id), and the events are
+        stamped, linked and added. The lock is held for the events' inserts and the commit only, where
+        otherwise it would cover the whole block. A chain the block locks itself (``lock_chain``, a service
+        ordering its own rows) is locked from that point, as always. Events still take their time and
+        sequence under the lock, so a chain stays in time order. A nested block links with the outermost;
+        an exception discards the block's events along with the rest of its work. The events returned by
+        ``record`` inside the block have no ``seq`` or ``hash`` until it ends.
+        """
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        except BaseException:
+            self._pending = None
+            raise
+        pending, self._pending = self._pending, None
+        if not pending:
+            return
+        self.session.flush()
+        chains = {event.chain for event, _ in pending}
+        for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
+            self._lock_head(chain_key)
+        for event, clear in pending:
+            self._link(event, clear)
+
+    def _link(self, event: AuditEvent, clear: dict[str, Any]) -> None:
+        """Stamp ``event`` with its time and place in its chain (whose head this transaction holds), link it
+        and add it, with its target index rows and its outbox row."""
+        head = self._lock_head(event.chain)
+        event.occurred_at = self.clock.now()
+        event.seq = head.seq + 1
+        event.prev_hash = head.hash
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         self.session.add(event)
@@ -160,7 +208,6 @@ class AuditRecorder:
             )
             self.session.info["outbox_written"] = True
         # No flush here: the rows go out with the transaction's next flush, several events' in one batch.
-        return event
 
     def _seal(self, clear: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The stored (and hashed) form of the personal fields: each personal value replaced by its token,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlalchemy.sql.util import find_tables
@@ -20,6 +21,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
+from app.db import unique_violation
 from app.domains.service import DomainService
 from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService
@@ -44,6 +46,8 @@ from app.scim.resources import (
 from app.scim.schema import USER, USER_TYPE
 
 MAX_COUNT: Final = 1000  # advertised in ServiceProviderConfig filter.maxResults
+# A create racing another for the same email (the account) or userName (the member): a 409, as if checked.
+_CREATE_UNIQUES: Final = frozenset({"users", "memberships"})
 
 USER_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
     "id": scim_filter.Column(Membership.id, case="exact"),
@@ -234,12 +238,30 @@ class ScimService:
                 )
 
     def create_user(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> UserRow:
+        """A new member (and account, if the address has none). The events are linked into the org's chain
+        when the writes are done (``AuditRecorder.linked_at_end``), so an import's creates do not queue
+        behind each other for the whole request: what the chain lock ordered here, the unique indexes on the
+        account's email and the member's userName settle, and a create that loses such a race is a 409 like
+        the check's. A create of an inactive user suspends it at once, which orders seat rows: it takes the
+        chain first, as every seat change does."""
         fields = user_fields(body, USER_TYPE)
         self._check_domains(org_id, fields)
-        self.audit.lock_chain(org_id)
+        if not fields.active:
+            self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
         if self._user_name_taken(org_id, folded):
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
+        try:
+            with self.audit.linked_at_end():
+                return self._create_user(org_id, fields, folded, principal)
+        except IntegrityError as exc:
+            if unique_violation(exc) not in _CREATE_UNIQUES:
+                raise
+            raise Conflict(
+                f"A user with userName '{fields.user_name}' or email {fields.email} was created meanwhile."
+            ) from None
+
+    def _create_user(self, org_id: str, fields: UserFields, folded: str, principal: Principal) -> UserRow:
         name = _display_name(fields.attributes)
         user, created = self.accounts.get_or_create(fields.email, name, org_id=org_id)
         try:

@@ -61,3 +61,52 @@ def test_head_read_once_and_chain_intact(container: Container, org: dict[str, An
         previous = e.hash
     assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
     assert [e.data.get("i") for e in events[-5:]] == [0, 1, 2, 0, 0]
+
+
+def test_linked_at_end_takes_the_head_after_the_blocks_writes(
+    container: Container, org: dict[str, Any]
+) -> None:
+    """Inside ``linked_at_end`` events wait: the block's own rows are written first, then the head is read
+    (and locked) once, and the events are linked in the order recorded. An exception drops them."""
+    org_id = org["id"]
+    statements: list[str] = []
+
+    def log(_conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lstrip().upper())
+
+    event.listen(container.engine, "before_cursor_execute", log)
+    try:
+        with container.session_factory() as session:
+            audit = container.services(session).audit
+            try:
+                with audit.linked_at_end():
+                    audit.record(AuditAction.ORG_UPDATED, org_id=org_id, data={"i": "dropped"})
+                    raise RuntimeError("the block fails")
+            except RuntimeError:
+                session.rollback()
+            with audit.linked_at_end():
+                first = audit.record(AuditAction.ORG_UPDATED, org_id=org_id, data={"i": 1})
+                with audit.linked_at_end():  # nested: linked with the outer block
+                    audit.record(AuditAction.ORG_UPDATED, org_id=org_id, data={"i": 2})
+                session.add(
+                    AuditChainHead(chain="other-chain", seq=0, hash=chain.GENESIS)
+                )  # a row of the block
+                assert first.seq is None and first.hash is None  # not linked yet
+                assert not any("AUDIT_CHAIN_HEADS" in s for s in statements)
+            assert first.seq is not None
+            session.commit()
+    finally:
+        event.remove(container.engine, "before_cursor_execute", log)
+    head_reads = [i for i, s in enumerate(statements) if s.startswith("SELECT") and "AUDIT_CHAIN_HEADS" in s]
+    block_write = next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO AUDIT_CHAIN_HEADS"))
+    assert len(head_reads) == 1 and block_write < head_reads[0]
+    with container.session_factory() as session:
+        events = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.chain == org_id).order_by(AuditEvent.seq))
+        )
+    assert [e.data.get("i") for e in events[-2:]] == [1, 2]
+    assert all(e.data.get("i") != "dropped" for e in events)
+    previous = chain.GENESIS
+    for e in events:
+        assert e.prev_hash == previous and e.hash == chain.link(previous, hashed_fields(e))
+        previous = e.hash
