@@ -49,17 +49,26 @@ MAX_COUNT: Final = 1000  # advertised in ServiceProviderConfig filter.maxResults
 # A create racing another for the same email (the account) or userName (the member): a 409, as if checked.
 _CREATE_UNIQUES: Final = frozenset({"users", "memberships"})
 
+# Table columns, not the mapped attributes: a listing is a Core query of the columns a User resource needs
+# (no ORM objects to build for an IdP's lookups).
+_M: Final = Membership.__table__.c
+_U: Final = User.__table__.c
+
 USER_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
-    "id": scim_filter.Column(Membership.id, case="exact"),
-    "externalid": scim_filter.Column(Membership.external_id, case="exact"),
-    "username": scim_filter.Column(Membership.user_name, case="folded"),
-    "active": scim_filter.Column(Membership.status == "active", type="boolean"),
+    "id": scim_filter.Column(_M.id, case="exact"),
+    "externalid": scim_filter.Column(_M.external_id, case="exact"),
+    "username": scim_filter.Column(_M.user_name, case="folded"),
+    "active": scim_filter.Column(_M.status == "active", type="boolean"),
     # The account email is the user's work email (emails[type eq "work"].value eq, as Entra asks).
-    "emails.value": scim_filter.Column(User.email, case="folded"),
+    "emails.value": scim_filter.Column(_U.email, case="folded"),
     "emails.type": scim_filter.Column(literal("work"), case="insensitive"),
-    "meta.created": scim_filter.Column(Membership.created_at, type="dateTime"),
-    "meta.lastmodified": scim_filter.Column(Membership.updated_at, type="dateTime"),
+    "meta.created": scim_filter.Column(_M.created_at, type="dateTime"),
+    "meta.lastmodified": scim_filter.Column(_M.updated_at, type="dateTime"),
 }
+# What a User resource shows of a membership and its account.
+_LISTED: Final = select(
+    _M.id, _M.user_name, _M.external_id, _M.status, _M.attributes, _M.created_at, _M.updated_at, _U.email
+).join_from(Membership.__table__, User.__table__, _U.id == _M.user_id)
 
 
 # The import's per-POST reads, built once (bound parameters, cache keys memoized).
@@ -69,6 +78,10 @@ _NAME_TAKEN: Final = select(Membership.id).where(
 _OUTSIDE_DOMAINS: Final = select(Organization.scim_outside_domains).where(
     Organization.id == bindparam("org_id")
 )
+# A create's two reads in one: the org's setting, and whether the userName is taken.
+_CREATE_CHECKS: Final = select(
+    Organization.scim_outside_domains, _NAME_TAKEN.where(Membership.org_id == Organization.id).exists()
+).where(Organization.id == bindparam("org_id"))
 
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
@@ -120,6 +133,20 @@ def window(
     return int(session.scalar(total_stmt()) or 0), rows
 
 
+def _user_row(member: Any, email: str, groups: Sequence[tuple[str, str]]) -> UserRow:
+    """A User resource's fields from a membership (the mapped object, or a row of ``_LISTED``)."""
+    return UserRow(
+        id=member.id,
+        user_name=member.user_name or email,
+        external_id=member.external_id,
+        active=member.status == "active",
+        attributes=member.attributes or {},
+        created_at=member.created_at,
+        updated_at=member.updated_at,
+        groups=groups,
+    )
+
+
 class ScimService:
     def __init__(
         self,
@@ -160,34 +187,24 @@ class ScimService:
 
     @staticmethod
     def _row(member: Membership, user: User, groups: Sequence[tuple[str, str]]) -> UserRow:
-        return UserRow(
-            id=member.id,
-            user_name=member.user_name or user.email,
-            external_id=member.external_id,
-            active=member.status == "active",
-            attributes=member.attributes or {},
-            created_at=member.created_at,
-            updated_at=member.updated_at,
-            groups=groups,
-        )
+        return _user_row(member, user.email, groups)
 
     def get_user(self, org_id: str, member_id: str) -> UserRow:
         return self.user_row(*self._member(org_id, member_id))
 
     def list_users(self, org_id: str, query: ListQuery) -> Page:
-        where: list[ColumnElement[bool]] = [Membership.org_id == org_id]
+        where: list[ColumnElement[bool]] = [_M.org_id == org_id]
         pinned = False
         if query.filter:
             parsed = scim_filter.parse(query.filter)
             where.append(scim_filter.to_sql(parsed, USER_COLUMNS, USER))
             pinned = scim_filter.pins(parsed, PINNING_KEYS, USER)
-        base = select(Membership, User).join(User, User.id == Membership.user_id).where(*where)
 
         def total_stmt() -> Select[Any]:
             # Every membership has its account (foreign key): the count joins it only if the filter reads it.
-            stmt = select(func.count()).select_from(Membership)
+            stmt = select(func.count()).select_from(Membership.__table__)
             if any(User.__table__ in find_tables(clause, check_columns=True) for clause in where):
-                stmt = stmt.join(User, User.id == Membership.user_id)
+                stmt = stmt.join(User.__table__, _U.id == _M.user_id)
             return stmt.where(*where)
 
         order: list[Any] = []
@@ -196,19 +213,19 @@ class ScimService:
             order.append(column.desc() if query.sort_order == "descending" else column.asc())
         # An IdP's lookup (userName eq, externalId eq) finds its row by that index; ordering by an expression
         # of the id keeps the planner from walking the (org_id, id) index instead, the whole org in order.
-        tie_break = (Membership.id + "") if pinned else Membership.id
-        total, rows = window(base.order_by(*order, tie_break), total_stmt, query, self.session)
-        ids = [m.id for m, _ in rows]
-        groups: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
-        if ids:
+        tie_break = (_M.id + "") if pinned else _M.id
+        stmt = _LISTED.where(*where).order_by(*order, tie_break)
+        total, rows = window(stmt, total_stmt, query, self.session)
+        groups: dict[str, list[tuple[str, str]]] = {r.id: [] for r in rows}
+        if groups:
             for member_id, gid, name in self.session.execute(
                 select(ScimGroupMember.member_id, ScimGroup.id, ScimGroup.display_name)
                 .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
-                .where(ScimGroupMember.member_id.in_(ids))
+                .where(ScimGroupMember.member_id.in_(list(groups)))
                 .order_by(ScimGroup.id)
             ):
                 groups[member_id].append((gid, name))
-        return Page(total, max(1, query.start_index), [self._row(m, u, groups[m.id]) for m, u in rows])
+        return Page(total, max(1, query.start_index), [_user_row(r, r.email, groups[r.id]) for r in rows])
 
     def _user_name_taken(self, org_id: str, folded: str, except_id: str | None = None) -> bool:
         if except_id is None:
@@ -216,12 +233,13 @@ class ScimService:
         stmt = select(Membership.id).where(Membership.org_id == org_id, Membership.user_name == folded)
         return self.session.scalar(stmt.where(Membership.id != except_id)) is not None
 
-    def _check_domains(self, org_id: str, fields: UserFields) -> None:
-        """The org's ``scim_outside_domains`` setting: with ``refuse``, a userName or email outside the org's
-        verified domains (``DomainService.email_in_verified_domain``: the org holds the most specific
-        verified domain covering it) is 400 invalidValue, naming the address. ``accept`` (the default)
-        checks nothing."""
-        setting = self.session.scalar(_OUTSIDE_DOMAINS, {"org_id": org_id})  # one column, not the org object
+    def _check_domains(self, org_id: str, fields: UserFields, setting: str | None = None) -> None:
+        """The org's ``scim_outside_domains`` setting (read here unless given): with ``refuse``, a userName
+        or email outside the org's verified domains (``DomainService.email_in_verified_domain``: the org
+        holds the most specific verified domain covering it) is 400 invalidValue, naming the address.
+        ``accept`` (the default) checks nothing."""
+        if setting is None:
+            setting = self.session.scalar(_OUTSIDE_DOMAINS, {"org_id": org_id})  # one column, not the org
         if setting != "refuse":
             return
         addresses = [fields.user_name] if looks_like_email(fields.user_name) else []
@@ -245,11 +263,13 @@ class ScimService:
         the check's. A create of an inactive user suspends it at once, which orders seat rows: it takes the
         chain first, as every seat change does."""
         fields = user_fields(body, USER_TYPE)
-        self._check_domains(org_id, fields)
         if not fields.active:
             self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
-        if self._user_name_taken(org_id, folded):
+        checks = self.session.execute(_CREATE_CHECKS, {"org_id": org_id, "user_name": folded}).one_or_none()
+        setting, taken = checks if checks is not None else (None, False)  # an org deleted meanwhile: its FK
+        self._check_domains(org_id, fields, setting)
+        if taken:
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         try:
             with self.audit.linked_at_end():
