@@ -25,6 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -294,8 +295,16 @@ def _sync_rounds(ref: weakref.ref[AuthzEngine], stop: threading.Event, holder: l
                 engine.sweep_once(cur)
                 last_sweep = time.monotonic()
             engine.note_round()
-        except Exception:  # the database may be down: keep serving snapshots, retry
-            log.warning("authz sync failed; retrying", exc_info=True)
+        except Exception as exc:  # the database may be down: keep serving snapshots, retry
+            if stop.is_set():
+                return  # disposed meanwhile (shutdown): its connections going away is no failure
+            if isinstance(exc, (DBAPIError, psycopg.OperationalError)):
+                # The database said why (unreachable, restarted): its message is the whole story. No traceback
+                # is formatted off the main thread: on CPython 3.11 that parses source (ast) and can race
+                # another thread's ast use into "AST constructor recursion depth mismatch" (CPython #106905).
+                log.warning("authz sync failed (%s); retrying", str(exc).strip().splitlines()[0][:300])
+            else:
+                log.warning("authz sync failed; retrying", exc_info=True)
             if listener is not None:
                 engine.listening.clear()
                 listener.close()
@@ -309,8 +318,6 @@ class _Listener:
     """A dedicated autocommit psycopg connection LISTENing on the authz channel."""
 
     def __init__(self, bind: Engine) -> None:
-        import psycopg
-
         url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.conn = psycopg.connect(url, autocommit=True, application_name="tenantry-authz-listener")
         self.conn.execute(f"LISTEN {versioning.CHANNEL}")

@@ -1,0 +1,92 @@
+"""How the authz sync thread reports a failed round: a database error by its message alone (no traceback is
+formatted off the main thread: on CPython 3.11 that parses source and can race another thread's ``ast`` use
+into "AST constructor recursion depth mismatch", CPython #106905), anything else with its traceback, and
+nothing at all once the engine is stopped (its connections going away at shutdown is no failure). The
+failures are injected into the round (the database stays up); the thread, loop and logging are real."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from app.credentials.principal import Principal
+from app.rbac.engine import AuthzEngine
+from tests.support import wait_until
+
+PRINCIPAL = Principal("platform", "key_test", "tests")
+
+
+@pytest.fixture
+def bind() -> Iterator[Engine]:
+    engine = create_engine("sqlite://")
+    yield engine
+    engine.dispose()
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("authz sync failed")]
+
+
+def _start(authz: AuthzEngine) -> None:
+    authz.remember_key("0" * 64, PRINCIPAL)  # the first cached key starts the sync thread
+
+
+def test_a_database_error_is_one_line_without_traceback(
+    bind: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    authz = AuthzEngine(bind, poll_interval=0.01)
+
+    def fail(since: float, cur: object = None) -> None:
+        raise OperationalError("SELECT 1", {}, Exception('database "gone" does not exist\nDETAIL: more'))
+
+    authz.poll_once = fail  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="tenantry.authz"):
+        _start(authz)
+        assert wait_until(lambda: _failures(caplog))
+        authz.stop()
+    record = _failures(caplog)[0]
+    assert record.exc_info is None
+    assert 'database "gone" does not exist' in record.getMessage() and "DETAIL" not in record.getMessage()
+
+
+def test_another_error_keeps_its_traceback(bind: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    authz = AuthzEngine(bind, poll_interval=0.01)
+
+    def fail(since: float, cur: object = None) -> None:
+        raise RuntimeError("a bug in a round")
+
+    authz.poll_once = fail  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="tenantry.authz"):
+        _start(authz)
+        assert wait_until(lambda: _failures(caplog))
+        authz.stop()
+    record = _failures(caplog)[0]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_failure_after_stop_is_not_reported(bind: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    authz = AuthzEngine(bind, poll_interval=0.01)
+    in_round, stopped = threading.Event(), threading.Event()
+
+    def fail_once_stopped(since: float, cur: object = None) -> None:
+        in_round.set()
+        stopped.wait(10)
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    authz.poll_once = fail_once_stopped  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="tenantry.authz"):
+        _start(authz)
+        assert in_round.wait(10)
+        thread = authz._thread
+        authz.stop(timeout=0)  # as disposing the database engine does: stop is set, nobody waits
+        stopped.set()
+        assert thread is not None
+        thread.join(10)
+        assert not thread.is_alive()
+    assert _failures(caplog) == []
