@@ -227,11 +227,10 @@ class ScimService:
                 groups[member_id].append((gid, name))
         return Page(total, max(1, query.start_index), [_user_row(r, r.email, groups[r.id]) for r in rows])
 
-    def _user_name_taken(self, org_id: str, folded: str, except_id: str | None = None) -> bool:
-        if except_id is None:
-            return self.session.scalar(_NAME_TAKEN, {"org_id": org_id, "user_name": folded}) is not None
-        stmt = select(Membership.id).where(Membership.org_id == org_id, Membership.user_name == folded)
-        return self.session.scalar(stmt.where(Membership.id != except_id)) is not None
+    def _user_name_taken(self, org_id: str, folded: str, except_id: str) -> bool:
+        """Another member of the org has ``folded`` (a create asks in ``_CREATE_CHECKS``)."""
+        stmt = _NAME_TAKEN.where(Membership.id != except_id)
+        return self.session.scalar(stmt, {"org_id": org_id, "user_name": folded}) is not None
 
     def _check_domains(self, org_id: str, fields: UserFields, setting: str | None = None) -> None:
         """The org's ``scim_outside_domains`` setting (read here unless given): with ``refuse``, a userName

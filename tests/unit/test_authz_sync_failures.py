@@ -37,36 +37,32 @@ def _start(authz: AuthzEngine) -> None:
     authz.remember_key("0" * 64, PRINCIPAL)  # the first cached key starts the sync thread
 
 
-def test_a_database_error_is_one_line_without_traceback(
-    bind: Engine, caplog: pytest.LogCaptureFixture
-) -> None:
+def _first_failure(bind: Engine, caplog: pytest.LogCaptureFixture, error: Exception) -> logging.LogRecord:
+    """Start a sync thread whose every round raises ``error``; the first failure it reports."""
     authz = AuthzEngine(bind, poll_interval=0.01)
 
     def fail(since: float, cur: object = None) -> None:
-        raise OperationalError("SELECT 1", {}, Exception('database "gone" does not exist\nDETAIL: more'))
+        raise error
 
     authz.poll_once = fail  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="tenantry.authz"):
         _start(authz)
         assert wait_until(lambda: _failures(caplog))
         authz.stop()
-    record = _failures(caplog)[0]
+    return _failures(caplog)[0]
+
+
+def test_a_database_error_is_one_line_without_traceback(
+    bind: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = OperationalError("SELECT 1", {}, Exception('database "gone" does not exist\nDETAIL: more'))
+    record = _first_failure(bind, caplog, error)
     assert record.exc_info is None
     assert 'database "gone" does not exist' in record.getMessage() and "DETAIL" not in record.getMessage()
 
 
 def test_another_error_keeps_its_traceback(bind: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    authz = AuthzEngine(bind, poll_interval=0.01)
-
-    def fail(since: float, cur: object = None) -> None:
-        raise RuntimeError("a bug in a round")
-
-    authz.poll_once = fail  # type: ignore[method-assign]
-    with caplog.at_level(logging.WARNING, logger="tenantry.authz"):
-        _start(authz)
-        assert wait_until(lambda: _failures(caplog))
-        authz.stop()
-    record = _failures(caplog)[0]
+    record = _first_failure(bind, caplog, RuntimeError("a bug in a round"))
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
