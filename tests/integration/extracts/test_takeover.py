@@ -4,11 +4,12 @@ could still be alive, then another worker takes the job over and completes it wi
 from __future__ import annotations
 
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,13 +35,26 @@ from tests.integration.extracts.conftest import (
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _read_line(proc: subprocess.Popen[str], seconds: float = 60) -> str:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(seconds):  # a safety net for a hung child, not a timing assumption
-            raise AssertionError("the worker process printed nothing")
-    return proc.stdout.readline()
+class _Lines:
+    """The worker's output lines, read by a thread. Not ``select()`` on the pipe: the first ``readline()`` of
+    the buffered stream can take both checkpoints' lines out of the pipe at once, and a second ``select()``
+    then waits for output that has already arrived (it failed CI runs that way when the test was slow to
+    read)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stdout: Iterable[str]) -> None:
+        for line in stdout:
+            self._queue.put(line)
+
+    def next(self, seconds: float = 60) -> str:
+        try:
+            return self._queue.get(timeout=seconds)  # a safety net for a hung child, not a timing assumption
+        except queue.Empty:
+            raise AssertionError("the worker process printed nothing") from None
 
 
 def test_a_killed_worker_s_job_is_taken_over_after_its_lease_and_completes_exactly(
@@ -57,8 +71,9 @@ def test_a_killed_worker_s_job_is_taken_over_after_its_lease_and_completes_exact
     pipe = subprocess.PIPE
     with subprocess.Popen(command, cwd=REPO, env=env, text=True, stdin=pipe, stdout=pipe) as proc:
         try:
-            assert _read_line(proc) == "checkpoint 5\n"
-            assert _read_line(proc) == "checkpoint 10\n"
+            lines = _Lines(proc)
+            assert lines.next() == "checkpoint 5\n"
+            assert lines.next() == "checkpoint 10\n"
             # Alive (as far as anyone can tell) and holding its lease: no other worker takes the job.
             clock.advance(datetime.now(UTC) - clock.now())
             assert runner(container, owner="rescuer").claim() is None
