@@ -7,6 +7,7 @@ commits or rolls back.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -24,6 +25,8 @@ from sqlalchemy.types import TypeDecorator
 from app.sqlite_writer import GatedConnection, attach
 
 READ_ONLY = "tenantry_read_only"  # an execution option: see begin_read_only
+# A pooled PostgreSQL connection idle for longer than this is pinged before use (see _ping_when_idle).
+PING_AFTER_IDLE = 2.0
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -85,10 +88,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return _fork_safe(engine)
-    kwargs.setdefault("pool_pre_ping", True)
+    ping_after_idle = kwargs.pop("ping_after_idle", PING_AFTER_IDLE)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return _fork_safe(create_engine(url, **kwargs))
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, ping_after_idle)
+    return _fork_safe(engine)
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it has sat in the pool for ``idle_seconds`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip, and a statement for the server, on
+    each request (an IdP's lookup is then two statements instead of one). A connection given back moments ago
+    is as alive as one just pinged, so under traffic none is pinged; one that has waited (a quiet spell, a
+    server restart, a dropped idle connection) is pinged, and a dead one is replaced before the request sees
+    it. A server that drops a connection within ``idle_seconds`` of its use still fails that request's
+    first statement (503, retry); SQLAlchemy then invalidates the pool's older connections as well.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or back in the pool moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # the pool closes this connection and checks out a fresh one
+            raise DisconnectionError("a pooled connection was found dead after an idle spell") from exc
 
 
 def _fork_safe(engine: Engine) -> Engine:
