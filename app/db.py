@@ -176,10 +176,16 @@ def begin_read_only(session: Session) -> None:
     and may fail as busy under concurrent writers on SQLite."""
     if session.in_transaction():
         return
+    session.connection(execution_options=read_only_options(session.get_bind().dialect.name))
+
+
+def read_only_options(dialect_name: str) -> dict[str, Any]:
+    """The execution options of a connection that only reads (see ``begin_read_only``): a deferred
+    ``BEGIN`` on SQLite, autocommit on PostgreSQL (reset when the connection goes back to the pool)."""
     options: dict[str, Any] = {READ_ONLY: True}
-    if session.get_bind().dialect.name == "postgresql":
-        options["isolation_level"] = "AUTOCOMMIT"  # reset when the connection goes back to the pool
-    session.connection(execution_options=options)
+    if dialect_name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return options
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -29,7 +29,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.frontdoor import door_of, render_error
-from app.observability import HTTP_LATENCY, HTTP_REQUESTS, new_request_id, request_id_var
+from app.observability import new_request_id, record_request, request_id_var
 
 log = logging.getLogger("tenantry.http")
 
@@ -137,18 +137,7 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, endpoint).observe(elapsed)
-        if endpoint not in ("/healthz", "/metrics"):
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+        record_request(request.method, endpoint, request.path, response.status_code, elapsed)
         return response
 
     @app.teardown_request

@@ -260,7 +260,9 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _operand(column: Column, compare: Compare) -> Any:
+def operand(column: Column, compare: Compare) -> Any:
+    """The value ``compare`` compares ``column`` with, as stored (folded, lowered, parsed); InvalidFilter
+    when the value's type does not fit the attribute's."""
     value = compare.value
     if column.type == "boolean":
         if not isinstance(value, bool) or compare.op not in ("eq", "ne"):
@@ -286,20 +288,20 @@ def _operand(column: Column, compare: Compare) -> Any:
 
 
 def _comparison(column: Column, compare: Compare) -> ColumnElement[bool]:
-    operand = _operand(column, compare)
+    value = operand(column, compare)
     expr = column.expr if column.case != "insensitive" or column.type != "string" else func.lower(column.expr)
     op = compare.op
     result: ColumnElement[bool]
     if op == "eq":
-        result = expr == operand
+        result = expr == value
         return result
     if op == "ne":
-        return or_(column.expr.is_(None), expr != operand)
+        return or_(column.expr.is_(None), expr != value)
     if op in ("co", "sw", "ew"):
-        escaped = _like_escape(operand)
+        escaped = _like_escape(value)
         pattern = {"co": f"%{escaped}%", "sw": f"{escaped}%", "ew": f"%{escaped}"}[op]
         return expr.like(pattern, escape="\\")
-    result = {"gt": expr > operand, "ge": expr >= operand, "lt": expr < operand, "le": expr <= operand}[op]
+    result = {"gt": expr > value, "ge": expr >= value, "lt": expr < value, "le": expr <= value}[op]
     return result
 
 

@@ -57,6 +57,17 @@ class UserRow:
     groups: Sequence[tuple[str, str]] = ()  # (group id, display name)
 
 
+def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
+    """A ListResponse (RFC 7644 §3.4.2) of one page of ``resources``."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
 def user_resource(row: UserRow, base_url: str) -> dict[str, Any]:
     attributes = dict(row.attributes)
     user_name = attributes.pop("userName", None) or row.user_name

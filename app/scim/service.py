@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
@@ -86,6 +87,23 @@ _CREATE_CHECKS: Final = select(
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
 
+# An IdP's existence check (``userName eq "…"``, ``externalId eq "…"``, from the first row in the default
+# order): one statement each, built once. ``list_users`` and the lookup fast path (app/scim/fastpath.py) both
+# run it, so the two give the same rows. Ordered by an expression of the id, as any pinned listing (below).
+_LOOKUPS: Final = {
+    key: _LISTED.where(_M.org_id == bindparam("org_id"), USER_COLUMNS[key].expr == bindparam("value"))
+    .order_by(_M.id + "")
+    .limit(bindparam("count"))
+    for key in ("username", "externalid")
+}
+# The SCIM groups of the listed members, in group order.
+_GROUPS_OF: Final = (
+    select(ScimGroupMember.member_id, ScimGroup.id, ScimGroup.display_name)
+    .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
+    .where(ScimGroupMember.member_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ScimGroup.id)
+)
+
 
 class InvalidSort(ScimError):
     code, title = "invalid_sort", "Invalid sortBy"
@@ -131,6 +149,32 @@ def window(
     if start == 1 and len(rows) < count:
         return len(rows), rows  # the whole result is on this page: no count needed (an IdP's lookups)
     return int(session.scalar(total_stmt()) or 0), rows
+
+
+def simple_lookup(node: scim_filter.Filter) -> tuple[str, Any] | None:
+    """``(key, value)`` when ``node`` is ``userName eq "…"`` or ``externalId eq "…"`` (the value as stored:
+    a userName folded), which ``lookup_users`` answers; None for any other filter."""
+    if not isinstance(node, scim_filter.Compare) or node.op != "eq" or not isinstance(node.value, str):
+        return None
+    key = node.path.key(USER)
+    if key not in _LOOKUPS:
+        return None
+    return key, scim_filter.operand(USER_COLUMNS[key], node)
+
+
+def lookup_users(db: Session | Connection, org_id: str, key: str, value: Any, count: int) -> list[UserRow]:
+    """The first ``count`` members of the org whose ``key`` (``simple_lookup``) equals ``value``."""
+    rows = db.execute(_LOOKUPS[key], {"org_id": org_id, "value": value, "count": count}).all()
+    return _listed_rows(db, rows)
+
+
+def _listed_rows(db: Session | Connection, rows: Sequence[Any]) -> list[UserRow]:
+    """User rows of ``_LISTED`` rows, with their SCIM groups."""
+    groups: dict[str, list[tuple[str, str]]] = {r.id: [] for r in rows}
+    if groups:
+        for member_id, gid, name in db.execute(_GROUPS_OF, {"ids": list(groups)}):
+            groups[member_id].append((gid, name))
+    return [_user_row(r, r.email, groups[r.id]) for r in rows]
 
 
 def _user_row(member: Any, email: str, groups: Sequence[tuple[str, str]]) -> UserRow:
@@ -197,6 +241,12 @@ class ScimService:
         pinned = False
         if query.filter:
             parsed = scim_filter.parse(query.filter)
+            lookup = simple_lookup(parsed)
+            count = min(query.count, MAX_COUNT)
+            if lookup is not None and query.sort_by is None and query.start_index <= 1 and count > 0:
+                found = lookup_users(self.session, org_id, *lookup, count)
+                if len(found) < count:  # the whole result: no count query (as ``window``)
+                    return Page(len(found), 1, found)
             where.append(scim_filter.to_sql(parsed, USER_COLUMNS, USER))
             pinned = scim_filter.pins(parsed, PINNING_KEYS, USER)
 
@@ -216,16 +266,7 @@ class ScimService:
         tie_break = (_M.id + "") if pinned else _M.id
         stmt = _LISTED.where(*where).order_by(*order, tie_break)
         total, rows = window(stmt, total_stmt, query, self.session)
-        groups: dict[str, list[tuple[str, str]]] = {r.id: [] for r in rows}
-        if groups:
-            for member_id, gid, name in self.session.execute(
-                select(ScimGroupMember.member_id, ScimGroup.id, ScimGroup.display_name)
-                .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
-                .where(ScimGroupMember.member_id.in_(list(groups)))
-                .order_by(ScimGroup.id)
-            ):
-                groups[member_id].append((gid, name))
-        return Page(total, max(1, query.start_index), [_user_row(r, r.email, groups[r.id]) for r in rows])
+        return Page(total, max(1, query.start_index), _listed_rows(self.session, rows))
 
     def _user_name_taken(self, org_id: str, folded: str, except_id: str) -> bool:
         """Another member of the org has ``folded`` (a create asks in ``_CREATE_CHECKS``)."""

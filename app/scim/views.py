@@ -8,9 +8,10 @@ the org; every request spends one unit of the token's rate budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from flask import Blueprint, Response, g, json, request
+from flask import Blueprint, Flask, Response, g, json, request
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import IntegrityError
 
 from app.credentials.principal import Principal
@@ -19,16 +20,27 @@ from app.credentials.secrets import hash_secret
 from app.db import begin_read_only
 from app.errors import AppError, Conflict, NotFound
 from app.json_input import loads
-from app.ratelimit import Rule
-from app.scim import bulk
+from app.scim import budget, bulk
 from app.scim.errors import MEDIA_TYPE, InvalidFilter, InvalidSyntax, InvalidValue, ScimError
+from app.scim.fastpath import LookupFastPath
 from app.scim.groups import ScimGroupService
-from app.scim.resources import LIST_RESPONSE, group_resource, project, user_resource
+from app.scim.resources import group_resource, list_response, project, user_resource
 from app.scim.schema import ENTERPRISE_USER, GROUP, GROUP_TYPE, SCHEMAS, USER, USER_TYPE, ResourceType
 from app.scim.service import MAX_COUNT, ListQuery, Page, ScimService
 from app.web import authenticate, container, db_session, presented_credential, services
 
 scim = Blueprint("scim", __name__, url_prefix="/scim/v2")
+
+
+@scim.record
+def _install_fast_path(state: BlueprintSetupState) -> None:
+    """Put the lookup fast path (app/scim/fastpath.py) in front of each app this blueprint is registered on:
+    it serves tokens this module's ``_cached_principal`` put in the key cache."""
+    app = cast(Flask, state.app)
+    found = app.extensions["tenantry"]
+    if found.authorizer.engine is not None and found.settings.scim_fast_path:
+        app.wsgi_app = LookupFastPath(app.wsgi_app, found)  # type: ignore[method-assign]
+
 
 SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 JSON_TYPES: Final = frozenset({"application/json", MEDIA_TYPE})
@@ -37,10 +49,8 @@ JSON_TYPES: Final = frozenset({"application/json", MEDIA_TYPE})
 @scim.before_request
 def _authenticate_and_limit() -> None:
     principal = _cached_principal() or authenticate()
-    settings = container().settings
-    container().rate_limiter.hit(
-        Rule("scim_token", settings.scim_rate), principal.id, detail="Too many SCIM requests for this token."
-    )
+    if request.environ.get(budget.SPENT) != principal.id:  # the lookup fast path may have spent it
+        budget.spend(container().rate_limiter, container().settings.scim_rate, principal.id)
 
 
 # --- request and response helpers ---
@@ -132,16 +142,6 @@ def _projection(source: Mapping[str, Any]) -> tuple[Any, Any]:
     return source.get("attributes"), source.get("excludedAttributes")
 
 
-def _list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
-    return {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
-    }
-
-
 def _wants_members(excluded: Any, attributes: Any) -> bool:
     names = [n.strip().lower() for n in (excluded or "").split(",")] if isinstance(excluded, str) else []
     return "members" not in names
@@ -224,7 +224,7 @@ def _resource_type(rtype: ResourceType) -> dict[str, Any]:
 @scim.get("/ResourceTypes")
 def resource_types() -> Response:
     found = [_resource_type(t) for t in (USER_TYPE, GROUP_TYPE)]
-    return _respond(_list_response(found, len(found), 1))
+    return _respond(list_response(found, len(found), 1))
 
 
 @scim.get("/ResourceTypes/<name>")
@@ -238,7 +238,7 @@ def resource_type(name: str) -> Response:
 @scim.get("/Schemas")
 def schemas() -> Response:
     found = [SCHEMAS[s.lower()].to_scim(f"{_base_url()}/Schemas/{s}") for s in (USER, ENTERPRISE_USER, GROUP)]
-    return _respond(_list_response(found, len(found), 1))
+    return _respond(list_response(found, len(found), 1))
 
 
 @scim.get("/Schemas/<path:urn>")
@@ -273,14 +273,14 @@ def _group_page(query: ListQuery, source: Mapping[str, Any]) -> tuple[Page, list
 @scim.get("/Users")
 def list_users() -> Response:
     page, found = _user_page(_list_query(request.args), request.args)
-    return _respond(_list_response(found, page.total, page.start_index))
+    return _respond(list_response(found, page.total, page.start_index))
 
 
 @scim.post("/Users/.search")
 def search_users() -> Response:
     body = _body()
     page, found = _user_page(_list_query(body), body)
-    return _respond(_list_response(found, page.total, page.start_index))
+    return _respond(list_response(found, page.total, page.start_index))
 
 
 @scim.post("/Users")
@@ -328,14 +328,14 @@ def delete_user(member_id: str) -> Response:
 @scim.get("/Groups")
 def list_groups() -> Response:
     page, found = _group_page(_list_query(request.args), request.args)
-    return _respond(_list_response(found, page.total, page.start_index))
+    return _respond(list_response(found, page.total, page.start_index))
 
 
 @scim.post("/Groups/.search")
 def search_groups() -> Response:
     body = _body()
     page, found = _group_page(_list_query(body), body)
-    return _respond(_list_response(found, page.total, page.start_index))
+    return _respond(list_response(found, page.total, page.start_index))
 
 
 @scim.post("/Groups")
@@ -439,13 +439,8 @@ def bulk_request() -> Response:
         )
     parsed = bulk.parse(_body())
     principal, _ = _principal()
-    settings = container().settings
     for _ in parsed.operations[1:]:  # the request itself spent one unit in before_request
-        container().rate_limiter.hit(
-            Rule("scim_token", settings.scim_rate),
-            principal.id,
-            detail="Too many SCIM requests for this token.",
-        )
+        budget.spend(container().rate_limiter, container().settings.scim_rate, principal.id)
     return _respond(bulk.run(parsed, _run_operation))
 
 
@@ -474,4 +469,4 @@ def search_all() -> Response:
         raise InvalidFilter("The filter applies to neither Users nor Groups.")
     start = max(1, query.start_index)
     window = found[start - 1 : start - 1 + max(0, min(query.count, MAX_COUNT))]
-    return _respond(_list_response(window, total, start))
+    return _respond(list_response(window, total, start))

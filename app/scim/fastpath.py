@@ -1,0 +1,139 @@
+"""A WSGI fast path in front of Flask for an IdP's existence check, half of every Okta import's requests.
+
+``GET /scim/v2/Users?filter=userName eq "…"`` (or ``externalId eq "…"``), from the first row, with a SCIM
+token that the key cache holds: answered here through the same parts as the Flask view, without Flask's
+request context, cookie session or ORM session. The token's principal comes from the key cache that the one
+resolver fills (``app/scim/views.py`` ``_cached_principal``; a revocation drops it), the org from that
+principal, the request spends one unit of the token's budget (``app/scim/budget.py``), the filter is read by
+the pure parser, the rows by the listing's own prebuilt statement (``app/scim/service.py`` ``lookup_users``)
+on a read-only connection, and the resources rendered by ``app/scim/resources.py``. Everything else (another
+method, path, filter or parameter, no token or one not cached, a bad value, a refused budget, a database
+error) goes to the Flask views untouched, so authentication, errors and their SCIM bodies stay in one place.
+Request ids, metrics and the request log line are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl
+
+from werkzeug.wsgi import get_current_url
+
+from app.credentials.resolver import CredentialResolver, Door, Kind, kind_of
+from app.credentials.secrets import hash_secret
+from app.db import read_only_options
+from app.errors import RateLimited
+from app.observability import new_request_id, record_request, request_id_var
+from app.scim import budget
+from app.scim import filter as scim_filter
+from app.scim.errors import MEDIA_TYPE, ScimError
+from app.scim.resources import list_response, project, user_resource
+from app.scim.schema import USER_TYPE
+from app.scim.service import MAX_COUNT, lookup_users, simple_lookup
+
+if TYPE_CHECKING:
+    from app.container import Container
+
+USERS: Final = "/scim/v2/Users"
+_PARAMETERS: Final = frozenset({"filter", "startIndex", "count"})
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+log = logging.getLogger(__name__)
+
+
+class _Fallback(Exception):
+    """Not the common case: let Flask handle the request."""
+
+
+class LookupFastPath:
+    def __init__(self, wsgi_app: WsgiApp, container: Container) -> None:
+        self.wsgi_app = wsgi_app
+        self.container = container
+        engine = container.authorizer.engine
+        assert engine is not None, "the fast path serves tokens from the authorization engine's key cache"
+        self.keys = engine.keys
+        self.options = read_only_options(container.engine.dialect.name)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != USERS or environ.get("REQUEST_METHOD") != "GET":
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        try:
+            body = self._answer(environ)
+        except _Fallback:
+            return self.wsgi_app(environ, start_response)
+        request_id = new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", MEDIA_TYPE),
+                ("Content-Length", str(len(body))),
+                ("X-Request-ID", request_id),
+            ],
+        )
+        token = request_id_var.set(request_id)
+        try:
+            record_request("GET", USERS, USERS, 200, time.perf_counter() - started)
+        finally:
+            request_id_var.reset(token)
+        return [body]
+
+    def _answer(self, environ: dict[str, Any]) -> bytes:
+        query = _lookup_query(environ.get("QUERY_STRING", ""))
+        if query is None:
+            raise _Fallback
+        presented = CredentialResolver.presented(Door.SCIM, environ.get("HTTP_AUTHORIZATION"), {})
+        if presented is None or kind_of(presented) is not Kind.SCIM_TOKEN:
+            raise _Fallback
+        principal = self.keys.get(hash_secret(presented))
+        if principal is None or principal.org_id is None:
+            raise _Fallback  # the resolver reads it (and the view caches it), or refuses it
+        try:
+            budget.spend(self.container.rate_limiter, self.container.settings.scim_rate, principal.id)
+        except RateLimited:
+            raise _Fallback from None  # refused again there (a refused hit spends nothing), as a SCIM 429
+        environ[budget.SPENT] = principal.id  # from here a request handed on has spent its unit
+        key, value, count = query
+        try:
+            with self.container.engine.connect() as conn:
+                rows = lookup_users(
+                    conn.execution_options(**self.options), principal.org_id, key, value, count
+                )
+        except Exception:  # the view runs the same query again, and maps its failure as every SCIM error
+            log.warning("the SCIM lookup fast path failed; the request goes to the app", exc_info=True)
+            raise _Fallback from None
+        if len(rows) >= count:
+            raise _Fallback  # a full page: the view counts the total
+        base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
+        found = [project(user_resource(row, base), USER_TYPE) for row in rows]
+        return json.dumps(list_response(found, len(found), 1)).encode()
+
+
+def _lookup_query(query_string: str) -> tuple[str, Any, int] | None:
+    """``(key, value, count)`` of an existence check's query string (``filter`` a ``simple_lookup``,
+    ``startIndex`` absent or at most 1, ``count`` absent or 1 to MAX_COUNT, nothing else), else None. Each
+    value is read as the view reads it (the first of a repeated parameter; an empty one is absent)."""
+    try:  # as Werkzeug reads it: the WSGI string's bytes as UTF-8 (an invalid byte: the view's business)
+        pairs = parse_qsl(query_string.encode("latin-1").decode(), keep_blank_values=True, errors="strict")
+    except UnicodeError:
+        return None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in _PARAMETERS:
+            return None
+        params.setdefault(name, value)
+    text = params.get("filter")
+    if not text:
+        return None
+    try:
+        start = int(params.get("startIndex") or 1)
+        count = int(params.get("count") or 100)
+        lookup = simple_lookup(scim_filter.parse(text))
+    except (ValueError, ScimError):
+        return None
+    if lookup is None or start > 1 or not 0 < count <= MAX_COUNT:
+        return None
+    return lookup[0], lookup[1], count
