@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit import chain
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
-from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, target_rows
+from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, AuditEventTarget, target_rows
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
@@ -181,32 +181,40 @@ class AuditRecorder:
         chains = {event.chain for event, _ in pending}
         for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
             self._lock_head(chain_key)
+        rows = _Rows()
         for event, clear in pending:
-            self._link(event, clear)
+            self._link(event, clear, rows)
+        rows.insert(self.session)
 
-    def _link(self, event: AuditEvent, clear: dict[str, Any]) -> None:
+    def _link(self, event: AuditEvent, clear: dict[str, Any], rows: _Rows | None = None) -> None:
         """Stamp ``event`` with its time and place in its chain (whose head this transaction holds), link it
-        and add it, with its target index rows and its outbox row."""
+        and add it, with its target index rows and its outbox row: to the session, or to ``rows`` (inserted
+        together, without the unit of work, once a block's events are all linked)."""
         head = self._lock_head(event.chain)
         event.occurred_at = self.clock.now()
         event.seq = head.seq + 1
         event.prev_hash = head.hash
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
-        self.session.add(event)
-        self.session.add_all(target_rows(event))  # the target filter's index (app/audit/models.py)
+        targets = target_rows(event)  # the target filter's index (app/audit/models.py)
+        outbox: OutboxEvent | None = None
         if self.outbox.enabled:
             from app.audit.bus.cloudevents import subject_for, to_cloudevent
 
-            self.session.add(
-                OutboxEvent(
-                    event_id=event.id,
-                    subject=subject_for(self.outbox.subject_prefix, event),
-                    payload=to_cloudevent(event, clear),
-                    created_at=event.occurred_at,
-                )
+            outbox = OutboxEvent(
+                event_id=event.id,
+                subject=subject_for(self.outbox.subject_prefix, event),
+                payload=to_cloudevent(event, clear),
+                created_at=event.occurred_at,
             )
             self.session.info["outbox_written"] = True
+        if rows is not None:
+            rows.add(event, targets, outbox)
+            return
+        self.session.add(event)
+        self.session.add_all(targets)
+        if outbox is not None:
+            self.session.add(outbox)
         # No flush here: the rows go out with the transaction's next flush, several events' in one batch.
 
     def _seal(self, clear: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -267,6 +275,37 @@ class AuditRecorder:
                 stmt.execution_options(populate_existing=True), {"chain": chain_key}
             ).one()
         return head
+
+
+_EVENT_COLUMNS: Final = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "redacted")
+_TARGET_COLUMNS: Final = tuple(c.key for c in AuditEventTarget.__table__.columns)
+_OUTBOX_COLUMNS: Final = ("event_id", "subject", "payload", "created_at")  # the id is the database's
+
+
+@dataclass
+class _Rows:
+    """Linked events with their target index and outbox rows, for one executemany per table. The events
+    stay transient objects (what ``record`` returned); their rows are what the unit of work would insert:
+    every column ``record`` and ``_link`` set, ``redacted`` left NULL."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, event: AuditEvent, targets: list[AuditEventTarget], outbox: OutboxEvent | None) -> None:
+        self.events.append({k: getattr(event, k) for k in _EVENT_COLUMNS})
+        self.targets.extend({k: getattr(t, k) for k in _TARGET_COLUMNS} for t in targets)
+        if outbox is not None:
+            self.outbox.append({k: getattr(outbox, k) for k in _OUTBOX_COLUMNS})
+
+    def insert(self, session: Session) -> None:
+        for table, rows in (
+            (AuditEvent.__table__, self.events),
+            (AuditEventTarget.__table__, self.targets),
+            (OutboxEvent.__table__, self.outbox),  # in the events' order: the relay publishes by id
+        ):
+            if rows:
+                session.execute(insert(cast(Table, table)), rows)
 
 
 # Built once (bound parameter, cache key memoized): every audited write reads its chain head.

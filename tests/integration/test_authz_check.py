@@ -66,6 +66,8 @@ def fast_answers(
     With the fast path on, a test that never reached it would only test Flask twice: fail it."""
     answered: list[str] = []
     fast_path = app.wsgi_app
+    while not isinstance(fast_path, CheckFastPath) and hasattr(fast_path, "wsgi_app"):
+        fast_path = fast_path.wsgi_app  # other fast paths (SCIM lookups) may sit in front of it
     assert isinstance(fast_path, CheckFastPath) is authz_fast_path
     if isinstance(fast_path, CheckFastPath):
         answer = fast_path._answer
