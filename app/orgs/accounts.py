@@ -74,13 +74,18 @@ class AccountService:
             if name and not user.name:
                 user.name = name
             return user, False
+        return self.create(email, name, org_id=org_id), True
+
+    def create(self, email: str, name: str | None = None, *, org_id: str | None = None) -> User:
+        """A new account for ``email``, which the caller found to have none (``find_by_email``, or a read of
+        its own); one created meanwhile by another transaction fails the unique email index at the flush."""
         now = self.clock.now()
         user = User(email=normalize_email(email), name=name, created_at=now, updated_at=now)
         self.session.add(user)
         self.session.flush()
         self.audit.new_subject(Subject("user", user.id))  # a new id: no audit key to look up
         self.audit.record(AuditAction.USER_CREATED, org_id=org_id, targets=[Target("user", user.id)])
-        return user, True
+        return user
 
     def get(self, user_id: str) -> User:
         user = self.session.get(User, user_id) if plausible_id(user_id) else None

@@ -25,7 +25,7 @@ from app.credentials.principal import Principal
 from app.db import unique_violation
 from app.domains.service import DomainService
 from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
-from app.orgs.accounts import AccountService
+from app.orgs.accounts import AccountService, normalize_email
 from app.orgs.members import MemberService
 from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SeatService
@@ -79,9 +79,12 @@ _NAME_TAKEN: Final = select(Membership.id).where(
 _OUTSIDE_DOMAINS: Final = select(Organization.scim_outside_domains).where(
     Organization.id == bindparam("org_id")
 )
-# A create's two reads in one: the org's setting, and whether the userName is taken.
+# A create's three reads in one: the org's setting, whether the userName is taken, and the live account of
+# the email (``AccountService.find_by_email``'s condition), if any.
 _CREATE_CHECKS: Final = select(
-    Organization.scim_outside_domains, _NAME_TAKEN.where(Membership.org_id == Organization.id).exists()
+    Organization.scim_outside_domains,
+    _NAME_TAKEN.where(Membership.org_id == Organization.id).exists(),
+    select(User.id).where(User.email == bindparam("email"), User.deleted_at.is_(None)).scalar_subquery(),
 ).where(Organization.id == bindparam("org_id"))
 
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
@@ -306,14 +309,17 @@ class ScimService:
         if not fields.active:
             self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
-        checks = self.session.execute(_CREATE_CHECKS, {"org_id": org_id, "user_name": folded}).one_or_none()
-        setting, taken = checks if checks is not None else (None, False)  # an org deleted meanwhile: its FK
+        checks = self.session.execute(
+            _CREATE_CHECKS, {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)}
+        ).one_or_none()
+        # an org deleted meanwhile: its foreign key refuses the member
+        setting, taken, account = checks if checks is not None else (None, False, "?")
         self._check_domains(org_id, fields, setting)
         if taken:
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         try:
             with self.audit.linked_at_end():
-                return self._create_user(org_id, fields, folded, principal)
+                return self._create_user(org_id, fields, folded, principal, new_account=account is None)
         except IntegrityError as exc:
             if unique_violation(exc) not in _CREATE_UNIQUES:
                 raise
@@ -321,9 +327,14 @@ class ScimService:
                 f"A user with userName '{fields.user_name}' or email {fields.email} was created meanwhile."
             ) from None
 
-    def _create_user(self, org_id: str, fields: UserFields, folded: str, principal: Principal) -> UserRow:
+    def _create_user(
+        self, org_id: str, fields: UserFields, folded: str, principal: Principal, *, new_account: bool
+    ) -> UserRow:
         name = _display_name(fields.attributes)
-        user, created = self.accounts.get_or_create(fields.email, name, org_id=org_id)
+        if new_account:  # the checks found no account of the email: no second read
+            user, created = self.accounts.create(fields.email, name, org_id=org_id), True
+        else:
+            user, created = self.accounts.get_or_create(fields.email, name, org_id=org_id)
         try:
             member = self.members.add(
                 org_id,
