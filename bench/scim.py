@@ -443,6 +443,10 @@ def main() -> None:
     if args.baseline:
         reference.append(_reference_import(args, per_thread, "r1"))
     server = _serve(url, args.serve) if args.serve else None
+    if server is not None and container.authorizer.engine is not None:
+        # This process only sends requests now: its own authorization engine would otherwise hear (LISTEN)
+        # every write's NOTIFY on PostgreSQL, as one more worker, and spend the client's CPU on it.
+        container.authorizer.engine.stop()
     if server is not None:
         run = run_import(
             lambda: HttpClient(server.base, args.keep_alive),
