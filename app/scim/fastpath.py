@@ -99,17 +99,18 @@ class LookupFastPath:
         key, value, count = query
         try:
             with self.container.engine.connect() as conn:
-                rows = lookup_users(
-                    conn.execution_options(**self.options), principal.org_id, key, value, count
-                )
-        except Exception:  # the view runs the same query again, and maps its failure as every SCIM error
+                conn.execution_options(**self.options)  # reads: no write lock (SQLite), no BEGIN (PostgreSQL)
+                rows = lookup_users(conn, principal.org_id, key, value, count)
+            if len(rows) >= count:
+                raise _Fallback  # a full page: the view counts the total
+            base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
+            found = [project(user_resource(row, base), USER_TYPE) for row in rows]
+            return json.dumps(list_response(found, len(found), 1)).encode()
+        except _Fallback:
+            raise
+        except Exception:  # the view runs the same query again, and maps a failure as every SCIM error
             log.warning("the SCIM lookup fast path failed; the request goes to the app", exc_info=True)
             raise _Fallback from None
-        if len(rows) >= count:
-            raise _Fallback  # a full page: the view counts the total
-        base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
-        found = [project(user_resource(row, base), USER_TYPE) for row in rows]
-        return json.dumps(list_response(found, len(found), 1)).encode()
 
 
 def _lookup_query(query_string: str) -> tuple[str, Any, int] | None:

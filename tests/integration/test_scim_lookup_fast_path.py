@@ -16,6 +16,7 @@ from app.config import Settings
 from app.container import Container
 from app.credentials.secrets import hash_secret
 from app.observability import HTTP_REQUESTS
+from app.scim import fastpath as fastpath_module
 from app.scim.fastpath import LookupFastPath
 from app.scim.schema import ENTERPRISE_USER, GROUP, USER
 from tests.conftest import Api, make_org_key
@@ -295,3 +296,20 @@ class TestOff:
         while hasattr(found, "wsgi_app"):
             assert not isinstance(found, LookupFastPath)
             found = found.wsgi_app
+
+
+@pytest.mark.parametrize("part", ["lookup_users", "user_resource"])
+def test_a_failure_in_the_fast_path_is_the_views_to_answer(
+    scim: Scim, answered: list[str], monkeypatch: pytest.MonkeyPatch, part: str
+) -> None:
+    """A database error (or any other) in the fast path hands the request on: the view runs it again, and
+    its answer (or its SCIM error) is the one the IdP gets."""
+    _people(scim)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(fastpath_module, part, broken)
+    found = scim.get('/Users?filter=userName eq "ada@example.com"')
+    assert found.status_code == 200 and found.json["totalResults"] == 1
+    assert answered == []
