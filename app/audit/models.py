@@ -146,19 +146,20 @@ class AuditFailureWindow(Base):
     flushed: Mapped[bool] = mapped_column(default=False)
 
 
-def target_rows(event: AuditEvent) -> list[AuditEventTarget]:
-    """The derived target index rows of an org event (platform events are not searchable per org)."""
+def target_rows(event: AuditEvent) -> list[dict[str, Any]]:
+    """The derived target index rows of an org event (platform events are not searchable per org), as the
+    column values of ``AuditEventTarget`` rows."""
     if event.org_id is None:
         return []
     return [
-        AuditEventTarget(
-            event_id=event.id,
-            position=i,
-            org_id=event.org_id,
-            target_type=str(t.get("type", ""))[:40],
-            target_id=str(t.get("id", ""))[:255],
-            occurred_at=event.occurred_at,
-        )
+        {
+            "event_id": event.id,
+            "position": i,
+            "org_id": event.org_id,
+            "target_type": str(t.get("type", ""))[:40],
+            "target_id": str(t.get("id", ""))[:255],
+            "occurred_at": event.occurred_at,
+        }
         for i, t in enumerate(event.targets)
     ]
 

@@ -197,24 +197,24 @@ class AuditRecorder:
         event.hash = chain.link(head.hash, hashed_fields(event))
         head.seq, head.hash = event.seq, event.hash
         targets = target_rows(event)  # the target filter's index (app/audit/models.py)
-        outbox: OutboxEvent | None = None
+        outbox: dict[str, Any] | None = None
         if self.outbox.enabled:
             from app.audit.bus.cloudevents import subject_for, to_cloudevent
 
-            outbox = OutboxEvent(
-                event_id=event.id,
-                subject=subject_for(self.outbox.subject_prefix, event),
-                payload=to_cloudevent(event, clear),
-                created_at=event.occurred_at,
-            )
+            outbox = {
+                "event_id": event.id,
+                "subject": subject_for(self.outbox.subject_prefix, event),
+                "payload": to_cloudevent(event, clear),
+                "created_at": event.occurred_at,
+            }
             self.session.info["outbox_written"] = True
         if rows is not None:
             rows.add(event, targets, outbox)
             return
         self.session.add(event)
-        self.session.add_all(targets)
+        self.session.add_all(AuditEventTarget(**t) for t in targets)
         if outbox is not None:
-            self.session.add(outbox)
+            self.session.add(OutboxEvent(**outbox))
         # No flush here: the rows go out with the transaction's next flush, several events' in one batch.
 
     def _seal(self, clear: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -278,8 +278,6 @@ class AuditRecorder:
 
 
 _EVENT_COLUMNS: Final = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "redacted")
-_TARGET_COLUMNS: Final = tuple(c.key for c in AuditEventTarget.__table__.columns)
-_OUTBOX_COLUMNS: Final = ("event_id", "subject", "payload", "created_at")  # the id is the database's
 
 
 @dataclass
@@ -292,11 +290,11 @@ class _Rows:
     targets: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, event: AuditEvent, targets: list[AuditEventTarget], outbox: OutboxEvent | None) -> None:
+    def add(self, event: AuditEvent, targets: list[dict[str, Any]], outbox: dict[str, Any] | None) -> None:
         self.events.append({k: getattr(event, k) for k in _EVENT_COLUMNS})
-        self.targets.extend({k: getattr(t, k) for k in _TARGET_COLUMNS} for t in targets)
+        self.targets.extend(targets)
         if outbox is not None:
-            self.outbox.append({k: getattr(outbox, k) for k in _OUTBOX_COLUMNS})
+            self.outbox.append(outbox)  # its id is the database's
 
     def insert(self, session: Session) -> None:
         for table, rows in (

@@ -312,14 +312,15 @@ class ScimService:
         checks = self.session.execute(
             _CREATE_CHECKS, {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)}
         ).one_or_none()
-        # an org deleted meanwhile: its foreign key refuses the member
-        setting, taken, account = checks if checks is not None else (None, False, "?")
+        # (no row: the org was deleted meanwhile, and its foreign key refuses the member)
+        setting, taken, account = checks if checks is not None else (None, False, None)
         self._check_domains(org_id, fields, setting)
         if taken:
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         try:
             with self.audit.linked_at_end():
-                return self._create_user(org_id, fields, folded, principal, new_account=account is None)
+                new_account = checks is not None and account is None  # no live account of the email
+                return self._create_user(org_id, fields, folded, principal, new_account=new_account)
         except IntegrityError as exc:
             if unique_violation(exc) not in _CREATE_UNIQUES:
                 raise
