@@ -23,6 +23,7 @@ from app.credentials.service import CredentialService
 from app.crypto.sealing import Sealer
 from app.db import make_engine, make_session_factory
 from app.domains.dns import TxtResolver, resolver_from_settings
+from app.domains.matching import VerifiedDomains
 from app.domains.service import DomainService, RecheckPolicy
 from app.extracts.runner import ExtractRunner, RunnerPolicy
 from app.extracts.service import ExtractService
@@ -240,7 +241,7 @@ class Services:
             limiter=self.container.rate_limiter,
             accounts=self.accounts,
             members=self.members,
-            domains=self.domains,
+            domains=self.verified_domains,
             sessions=self.sessions,
             secret_key=settings.resolved_secret_key(),
             policy=EmailCodePolicy.from_settings(settings),
@@ -254,8 +255,12 @@ class Services:
             self.audit,
             seats=self.seats,
             members=self.members,
-            domains=self.domains,
+            domains=self.verified_domains,
         )
+
+    @cached_property
+    def verified_domains(self) -> VerifiedDomains:
+        return VerifiedDomains(self.session)
 
     @cached_property
     def domains(self) -> DomainService:
@@ -311,7 +316,7 @@ class Services:
             accounts=self.accounts,
             seats=self.seats,
             mappings=self.group_mappings,
-            domains=self.domains,
+            domains=self.verified_domains,
         )
 
     @cached_property
@@ -337,7 +342,7 @@ class Services:
             self.container.clock,
             self.audit,
             self.authorizer,
-            domains=self.domains,
+            domains=self.verified_domains,
             accounts=self.accounts,
             members=self.members,
             mappings=self.group_mappings,
@@ -376,7 +381,7 @@ class Services:
 
     def login_policy(self, org_id: str, email: str, method: str, role: str | None) -> None:
         """SSO enforcement for every way in other than SSO (app/sso/enforcement.py)."""
-        refuse_unless_allowed(self.session, self.domains, org_id, email, method, role)
+        refuse_unless_allowed(self.session, self.verified_domains, org_id, email, method, role)
 
     @cached_property
     def audit_log(self) -> AuditLogSearch:

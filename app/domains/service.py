@@ -1,4 +1,5 @@
-"""Domains: claim, verify over DNS TXT, list, release; and what a verified domain answers for SSO and SCIM.
+"""Domains: claim, verify over DNS TXT, recheck, list, release. What a verified domain answers for SSO and
+SCIM is ``app/domains/matching.py``.
 
 Lock order (as everywhere, app/orgs/seats.py): the org's audit chain head first, then, on PostgreSQL, an
 advisory lock on the registrable domain (``eng.acme.co.uk`` -> ``acme.co.uk``), then the domain row. The
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,13 +39,13 @@ from app.domains.errors import (
     InvalidDomain,
     PublicSuffixRefused,
 )
+from app.domains.matching import VerifiedDomains
 from app.domains.models import PENDING, UNVERIFIED, VERIFIED, Domain
 from app.domains.txt import (
     ChallengeRecord,
     InvalidDomainName,
     Reason,
     Verdict,
-    email_domain,
     judge,
     normalize_domain,
     self_and_parents,
@@ -123,14 +124,6 @@ class RecheckOutcome:
     notice: str | None = None
     unverify_after: datetime | None = None
     withdrawn: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DomainMatch:
-    """The org whose verified domain covers an email address, and that domain."""
-
-    org_id: str
-    domain: str
 
 
 @dataclass(frozen=True)
@@ -391,7 +384,7 @@ class DomainService:
     def withdraw_unlocked(self, org_id: str, reason: str) -> list[str]:
         """Turn off what a verified domain unlocked, if the org holds none any more (caller holds the org's
         chain lock). Records ``org.updated`` with the reason; returns the settings turned off."""
-        if self.holds_verified_domain(org_id):
+        if VerifiedDomains(self.session).holds_verified_domain(org_id):
             return []
         org = self.session.get(Organization, org_id)
         if org is None:
@@ -412,37 +405,6 @@ class DomainService:
             data={"reason": reason},
         )
         return sorted(changes)
-
-    # --- what a verified domain answers ------------------------------------------------------------------
-    def holds_verified_domain(self, org_id: str) -> bool:
-        stmt = select(func.count()).where(Domain.org_id == org_id, Domain.status == VERIFIED)
-        return bool(self.session.scalar(stmt))
-
-    def org_for_email(self, email: str) -> DomainMatch | None:
-        """Home-realm discovery: the org holding the most specific verified domain that covers the address
-        (``ann@eu.acme.com`` -> the org of ``eu.acme.com`` if verified, else of ``acme.com``), or None."""
-        name = email_domain(email)
-        if name is None:
-            return None
-        rows = self.session.execute(
-            select(Domain.org_id, Domain.name)
-            .join(Organization, Organization.id == Domain.org_id)
-            .where(
-                Domain.status == VERIFIED,
-                Domain.name.in_(self_and_parents(name)),
-                Organization.deleted_at.is_(None),
-            )
-        ).all()
-        if not rows:
-            return None
-        org_id, domain = max(rows, key=lambda row: len(row[1]))
-        return DomainMatch(org_id, domain)
-
-    def email_in_verified_domain(self, org_id: str, email: str) -> bool:
-        """Whether an identity's email belongs to ``org_id`` by domain (SSO and SCIM ask before trusting an
-        IdP's assertion): the org must hold the most specific verified domain covering it."""
-        match = self.org_for_email(email)
-        return match is not None and match.org_id == org_id
 
     # --- helpers -----------------------------------------------------------------------------------------
     def _claimable(self, raw_name: str) -> str:

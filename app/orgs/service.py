@@ -22,7 +22,7 @@ from app.orgs.models import Invitation, LoginSession, Membership, Organization
 from app.orgs.seats import SeatService
 
 if TYPE_CHECKING:
-    from app.domains.service import DomainService
+    from app.domains.matching import VerifiedDomains
 
 SETTINGS_FIELDS = (
     "name",
@@ -51,7 +51,7 @@ class OrgService:
         audit: AuditRecorder,
         seats: SeatService,
         members: MemberService | None = None,
-        domains: DomainService | None = None,
+        domains: VerifiedDomains | None = None,
     ) -> None:
         self.session = session
         self.clock = clock

@@ -23,7 +23,7 @@ from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
 from app.db import unique_violation
-from app.domains.service import DomainService
+from app.domains.matching import VerifiedDomains
 from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService, normalize_email
 from app.orgs.members import MemberService
@@ -205,7 +205,7 @@ class ScimService:
         accounts: AccountService,
         seats: SeatService,
         mappings: GroupMappingService,
-        domains: DomainService | None = None,
+        domains: VerifiedDomains | None = None,
     ) -> None:
         self.session = session
         self.clock = clock
@@ -278,7 +278,7 @@ class ScimService:
 
     def _check_domains(self, org_id: str, fields: UserFields, setting: str | None = None) -> None:
         """The org's ``scim_outside_domains`` setting (read here unless given): with ``refuse``, a userName
-        or email outside the org's verified domains (``DomainService.email_in_verified_domain``: the org
+        or email outside the org's verified domains (``VerifiedDomains.email_in_verified_domain``: the org
         holds the most specific verified domain covering it) is 400 invalidValue, naming the address.
         ``accept`` (the default) checks nothing."""
         if setting is None:

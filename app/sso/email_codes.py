@@ -35,7 +35,7 @@ from app.audit.recorder import Actor, AuditRecorder, Target
 from app.clock import Clock
 from app.config import Settings
 from app.crypto.sealing import derive_key
-from app.domains.service import DomainService
+from app.domains.matching import VerifiedDomains
 from app.errors import AppError, Conflict
 from app.mail import Mailer
 from app.orgs.accounts import AccountService, normalize_email
@@ -136,7 +136,7 @@ class EmailCodeService:
         limiter: RateLimiter,
         accounts: AccountService,
         members: MemberService,
-        domains: DomainService,
+        domains: VerifiedDomains,
         sessions: SessionService,
         secret_key: str,
         policy: EmailCodePolicy,

@@ -14,7 +14,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
-from app.domains.service import DomainService
+from app.domains.matching import VerifiedDomains
 from app.orgs.models import Organization
 from app.rbac.permissions import OWNER
 from app.sso.errors import SsoRequired
@@ -25,7 +25,7 @@ SSO_METHOD: Final = "sso"
 BREAK_GLASS_METHODS: Final[frozenset[str]] = frozenset({"email_code"})
 
 
-def sso_required(session: Session, domains: DomainService, org_id: str, email: str) -> bool:
+def sso_required(session: Session, domains: VerifiedDomains, org_id: str, email: str) -> bool:
     org = session.get(Organization, org_id)
     if org is None or not org.sso_enforced:
         return False
@@ -33,7 +33,7 @@ def sso_required(session: Session, domains: DomainService, org_id: str, email: s
 
 
 def refuse_unless_allowed(
-    session: Session, domains: DomainService, org_id: str, email: str, method: str, role: str | None
+    session: Session, domains: VerifiedDomains, org_id: str, email: str, method: str, role: str | None
 ) -> None:
     """Raise ``SsoRequired`` (403 ``sso_required``) unless ``method`` may sign ``email`` in to the org."""
     if method == SSO_METHOD or not sso_required(session, domains, org_id, email):

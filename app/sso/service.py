@@ -34,7 +34,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import Actor, AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
-from app.domains.service import DomainService
+from app.domains.matching import VerifiedDomains
 from app.errors import Forbidden, SeatLimitReached
 from app.orgs.accounts import AccountService, normalize_email
 from app.orgs.invitations import InvitationService
@@ -89,7 +89,7 @@ class SsoLoginService:
         audit: AuditRecorder,
         authorizer: Authorizer,
         *,
-        domains: DomainService,
+        domains: VerifiedDomains,
         accounts: AccountService,
         members: MemberService,
         mappings: GroupMappingService,

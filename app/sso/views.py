@@ -114,7 +114,7 @@ def login() -> Response:
     _rate_limit()
     svc = services()
     if not org_id:
-        match = svc.domains.org_for_email(email[:320])
+        match = svc.verified_domains.org_for_email(email[:320])
         if match is None:
             return _html(
                 login_page("No organisation signs in this address with single sign-on.", email, return_to),

@@ -9,7 +9,7 @@ import pytest
 
 from app.container import Container
 from app.db import transaction
-from app.domains.service import DomainMatch
+from app.domains.matching import DomainMatch
 from tests.conftest import Api
 from tests.dns_server import DnsTestServer
 from tests.integration.domains.conftest import claim, claim_and_verify, events, publish, verify
@@ -84,12 +84,12 @@ def test_org_deletion_releases_its_domains(
 
 def discovery(container: Container, email: str) -> DomainMatch | None:
     with transaction(container.session_factory) as session:
-        return container.services(session).domains.org_for_email(email)
+        return container.services(session).verified_domains.org_for_email(email)
 
 
 def belongs(container: Container, org_id: str, email: str) -> bool:
     with transaction(container.session_factory) as session:
-        return container.services(session).domains.email_in_verified_domain(org_id, email)
+        return container.services(session).verified_domains.email_in_verified_domain(org_id, email)
 
 
 def test_home_realm_discovery_covers_subdomains_and_prefers_the_most_specific(
