@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit import chain
 from app.audit.bus.models import OutboxEvent
@@ -195,7 +196,12 @@ class AuditRecorder:
         event.seq = head.seq + 1
         event.prev_hash = head.hash
         event.hash = chain.link(head.hash, hashed_fields(event))
-        head.seq, head.hash = event.seq, event.hash
+        if rows is None:
+            head.seq, head.hash = event.seq, event.hash  # the unit of work updates the head's row
+        else:  # its row is updated with the events' rows (``_Rows.insert``); the object stays clean
+            set_committed_value(head, "seq", event.seq)
+            set_committed_value(head, "hash", event.hash)
+            rows.heads[head.chain] = {"head": head.chain, "to_seq": event.seq, "to_hash": event.hash}
         targets = target_rows(event)  # the target filter's index (app/audit/models.py)
         outbox: dict[str, Any] | None = None
         if self.outbox.enabled:
@@ -282,13 +288,16 @@ _EVENT_COLUMNS: Final = tuple(c.key for c in AuditEvent.__table__.columns if c.k
 
 @dataclass
 class _Rows:
-    """Linked events with their target index and outbox rows, for one executemany per table. The events
-    stay transient objects (what ``record`` returned); their rows are what the unit of work would insert:
-    every column ``record`` and ``_link`` set, ``redacted`` left NULL."""
+    """Linked events with their target index and outbox rows, for one executemany per table, and their
+    chains' new heads, each one UPDATE. The events stay transient objects (what ``record`` returned); their
+    rows are what the unit of work would insert: every column ``record`` and ``_link`` set, ``redacted``
+    left NULL. The head objects are kept clean (their new values set as committed), so the commit's flush
+    does not update them a second time."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    heads: dict[str, dict[str, Any]] = field(default_factory=dict)  # chain -> its new last link
 
     def add(self, event: AuditEvent, targets: list[dict[str, Any]], outbox: dict[str, Any] | None) -> None:
         self.events.append({k: getattr(event, k) for k in _EVENT_COLUMNS})
@@ -297,18 +306,26 @@ class _Rows:
             self.outbox.append(outbox)  # its id is the database's
 
     def insert(self, session: Session) -> None:
+        conn = session.connection()  # Core statements on tables: no ORM execution around them
         for table, rows in (
             (AuditEvent.__table__, self.events),
             (AuditEventTarget.__table__, self.targets),
             (OutboxEvent.__table__, self.outbox),  # in the events' order: the relay publishes by id
         ):
             if rows:
-                session.execute(insert(cast(Table, table)), rows)
+                conn.execute(insert(cast(Table, table)), rows)
+        for head in self.heads.values():
+            conn.execute(_MOVE_HEAD, head)
 
 
 # Built once (bound parameter, cache key memoized): every audited write reads its chain head.
 _HEAD: Final = select(AuditChainHead).where(AuditChainHead.chain == bindparam("chain"))
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
+_MOVE_HEAD: Final = (
+    update(cast(Table, AuditChainHead.__table__))
+    .where(AuditChainHead.__table__.c.chain == bindparam("head"))
+    .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+)
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from app.audit.models import AuditSubjectKey
 from app.audit.personal import Subject, reveal
 from app.clock import Clock
 from app.crypto.sealing import SealBroken, Sealer, derive_key
+from app.db import insert_now
 
 
 class SubjectKeyring:
@@ -86,11 +87,10 @@ class SubjectKeys:
         key = self.ring.unwrap(row.id, row.wrapped) if row is not None and row.wrapped else None
         if row is None or key is None:
             key_id, key = os.urandom(12).hex(), AESGCM.generate_key(bit_length=256)
-            self.session.add(
-                AuditSubjectKey(
-                    id=key_id, subject=sid, wrapped=self.ring.wrap(key_id, key), created_at=self.clock.now()
-                )
+            new_key = AuditSubjectKey(
+                id=key_id, subject=sid, wrapped=self.ring.wrap(key_id, key), created_at=self.clock.now()
             )
+            insert_now(self.session, new_key)  # no foreign key: written at once
             self._current[sid] = (key_id, key)
         else:
             self._current[sid] = (row.id, key)

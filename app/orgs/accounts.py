@@ -18,6 +18,7 @@ from app.audit.erasure import SubjectErasure
 from app.audit.personal import Subject
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
+from app.db import insert_now
 from app.errors import LastOwner, NotFound
 from app.orgs.members import MemberService, plausible_id
 from app.orgs.models import Invitation, Membership, Organization, User
@@ -78,11 +79,11 @@ class AccountService:
 
     def create(self, email: str, name: str | None = None, *, org_id: str | None = None) -> User:
         """A new account for ``email``, which the caller found to have none (``find_by_email``, or a read of
-        its own); one created meanwhile by another transaction fails the unique email index at the flush."""
+        its own); one created meanwhile by another transaction fails the unique email index at its insert
+        (``IntegrityError``, as from a flush)."""
         now = self.clock.now()
         user = User(email=normalize_email(email), name=name, created_at=now, updated_at=now)
-        self.session.add(user)
-        self.session.flush()
+        insert_now(self.session, user)  # now, as a flush would: the caller's next rows refer to it
         self.audit.new_subject(Subject("user", user.id))  # a new id: no audit key to look up
         self.audit.record(AuditAction.USER_CREATED, org_id=org_id, targets=[Target("user", user.id)])
         return user

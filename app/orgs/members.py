@@ -17,6 +17,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
+from app.db import insert_now
 from app.errors import AlreadyMember, NotFound, ValidationFailed
 from app.ids import new_id
 from app.ids import plausible_id as plausible_id  # re-exported: app/orgs/accounts.py imports it from here
@@ -146,7 +147,10 @@ class MemberService:
             user_name=user_name or user.email, external_id=external_id, attributes=attributes or {},
             created_at=now, updated_at=now,
         )  # fmt: skip
-        self.session.add(member)
+        if self.session.new:
+            self.session.add(member)  # with the pending rows (its org, say) at the next flush, as always
+        else:
+            insert_now(self.session, member)  # nothing pending: its account and org are rows already
         self.audit.record(
             AuditAction.MEMBER_ADDED, org_id=org_id,
             targets=[Target("member", member.id), Target("user", user.id, user.email)],

@@ -1,7 +1,8 @@
 """Per-org authorization versions, bumped centrally in the transaction that changes roles, seats or members.
 
 Services need no edits: ``before_flush`` notes the orgs whose memberships (role, seat, status), seat pools,
-custom roles or Casbin rules are new, changed or deleted; ``before_commit`` bumps each noted org's version
+custom roles or Casbin rules are new, changed or deleted (and ``app.db.insert_now``, which writes a new
+object without a flush, tells ``_inserted_now`` the same); ``before_commit`` bumps each noted org's version
 once (``INSERT … ON CONFLICT DO UPDATE SET version = version + 1``) and, on PostgreSQL, notifies
 ``tenantry_authz`` of it in the same statement (delivered only if the transaction commits; revoked keys go
 in notifications of their own). The bump is taken at
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.credentials.models import ApiKey, ScimToken
+from app.db import INSERTED_NOW
 from app.ids import new_id
 from app.orgs.models import Membership, Organization, SeatPool
 from app.rbac.models import CasbinRule, CustomRole
@@ -109,6 +111,13 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
                 session.info.setdefault(_REVOKED, set()).add(obj.token_hash)  # cached like API keys
 
 
+def _inserted_now(session: Session, obj: Any) -> None:
+    """``app.db.insert_now`` wrote ``obj`` without a flush: note its org as ``before_flush`` would."""
+    org_id = _org_of(obj, dirty=False)
+    if org_id is not None:
+        session.info.setdefault(_TOUCHED, set()).add(org_id)
+
+
 # One statement both backends run (SQLite 3.35+ and PostgreSQL: ON CONFLICT … RETURNING), written as text: the
 # SQLAlchemy construct with ``on_conflict_do_update`` is recompiled on every call (it is not cacheable), which
 # cost milliseconds on every write transaction.
@@ -181,6 +190,7 @@ def install() -> None:
     if _installed:
         return
     event.listen(Session, "before_flush", _before_flush)
+    INSERTED_NOW.append(_inserted_now)
     event.listen(Session, "before_commit", _before_commit)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_soft_rollback", _after_rollback)
