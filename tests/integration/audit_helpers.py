@@ -1,12 +1,18 @@
-"""Seeding audit events straight through the recorder, with chosen times, actors, targets and ips."""
+"""Seeding audit events straight through the recorder, with chosen times, actors, targets and ips; checking a
+chain as stored."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit import chain
 from app.audit.catalogue import AuditAction
-from app.audit.recorder import Actor, AuditRecorder, RequestContext, Target
+from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.recorder import Actor, AuditRecorder, RequestContext, Target, hashed_fields
 from app.clock import FrozenClock
 from app.container import Container
 from app.db import transaction
@@ -67,3 +73,21 @@ def seed(container: Container, org_id: str, n: int = 30, start: datetime = T0) -
             )
         )
     return ids
+
+
+def intact_chain(session: Session, chain_key: str) -> list[AuditEvent]:
+    """The chain's events in order, after asserting it is whole: gapless, each linked to the one before,
+    in time order, and its head at the last event."""
+    events = list(
+        session.scalars(select(AuditEvent).where(AuditEvent.chain == chain_key).order_by(AuditEvent.seq))
+    )
+    head = session.get_one(AuditChainHead, chain_key)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # gapless
+    previous = chain.GENESIS
+    for e in events:
+        assert e.prev_hash == previous and e.hash == chain.link(previous, hashed_fields(e))
+        previous = e.hash
+    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times)  # stamped under the lock: the chain is in time order
+    return events

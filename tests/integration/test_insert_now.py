@@ -12,15 +12,14 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.audit import chain
 from app.audit.catalogue import AuditAction
-from app.audit.models import AuditChainHead, AuditEvent
-from app.audit.recorder import hashed_fields
+from app.audit.models import AuditEvent
 from app.container import Container
 from app.db import insert_now, transaction
 from app.orgs.models import Membership, User
 from app.rbac import versioning
 from app.rbac.permissions import MEMBER
+from tests.integration.audit_helpers import intact_chain
 
 
 def _now() -> datetime:
@@ -109,20 +108,6 @@ def test_a_membership_written_so_bumps_its_orgs_authorization_version(container:
         assert org_id in versioning.committed_versions(session)
 
 
-def _chain_intact(session: Session, org_id: str) -> int:
-    events = list(
-        session.scalars(select(AuditEvent).where(AuditEvent.chain == org_id).order_by(AuditEvent.seq))
-    )
-    head = session.get_one(AuditChainHead, org_id)
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # gapless
-    previous = chain.GENESIS
-    for e in events:
-        assert e.prev_hash == previous and e.hash == chain.link(previous, hashed_fields(e))
-        previous = e.hash
-    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
-    return len(events)
-
-
 def test_the_services_write_a_new_account_and_member_without_a_flush(container: Container) -> None:
     """The account service always writes a new account at once; the member service does when nothing else
     is pending (otherwise its org or account may be among the pending rows, and the flush orders them). A
@@ -141,7 +126,7 @@ def test_the_services_write_a_new_account_and_member_without_a_flush(container: 
     ]
     with container.session_factory() as session:
         assert session.get(Membership, member.id) is not None
-        assert _chain_intact(session, org_id) >= 3  # org created …, user created, member added
+        assert len(intact_chain(session, org_id)) >= 3  # org created …, user created, member added
 
 
 def test_an_event_after_a_linked_block_links_to_the_head_it_left(container: Container) -> None:
@@ -155,7 +140,7 @@ def test_an_event_after_a_linked_block_links_to_the_head_it_left(container: Cont
             services.accounts.create("again@example.com", org_id=org_id)
         session.commit()
     with container.session_factory() as session:
-        count = _chain_intact(session, org_id)
+        count = len(intact_chain(session, org_id))
         last = session.scalars(
             select(AuditEvent.action)
             .where(AuditEvent.chain == org_id)

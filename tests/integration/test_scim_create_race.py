@@ -15,12 +15,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app import create_app
-from app.audit import chain
-from app.audit.models import AuditChainHead, AuditEvent
-from app.audit.recorder import hashed_fields
+from app.audit.models import AuditEvent
 from app.container import Container
 from app.db import transaction
 from app.orgs.models import Membership, User
+from tests.integration.audit_helpers import intact_chain
 from tests.integration.scim_client import Scim, make_scim_token
 from tests.support import container_on, run_together
 
@@ -64,19 +63,7 @@ def _creates(app: Flask, token: str, bodies: list[dict[str, Any]]) -> Counter[st
 
 def _org_chain(container: Container, org_id: str) -> list[AuditEvent]:
     with container.session_factory() as session:
-        events = list(
-            session.scalars(select(AuditEvent).where(AuditEvent.chain == org_id).order_by(AuditEvent.seq))
-        )
-        head = session.get_one(AuditChainHead, org_id)
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # gapless
-    previous = chain.GENESIS
-    for e in events:
-        assert e.prev_hash == previous and e.hash == chain.link(previous, hashed_fields(e))
-        previous = e.hash
-    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
-    times = [e.occurred_at for e in events]
-    assert times == sorted(times)  # stamped under the lock: the chain is in time order
-    return events
+        return intact_chain(session, org_id)
 
 
 def test_distinct_creates_at_once_all_land_in_one_intact_chain(
