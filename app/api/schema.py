@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt
 
 
 def _true_or_false(value: Any) -> Any:
@@ -28,6 +30,19 @@ def _json_integer(value: Any) -> Any:
         raise ValueError("must be an integer, not a boolean")
     return value
 
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number, or text that is one, as Unix time; the document promises RFC 3339 text.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# A date-time with its time zone as RFC 3339 text (a query parameter or a body field), never a Unix time.
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+# The same where a missing zone is the caller's to settle (an extract's span is refused without one).
+Rfc3339Text = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 # An integer in a request body: 3 or 3.0, never "3" or true.
 BodyInt = Annotated[StrictInt, BeforeValidator(_json_integer)]

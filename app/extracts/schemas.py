@@ -7,7 +7,7 @@ from typing import Literal, cast
 
 from pydantic import ConfigDict, EmailStr, Field
 
-from app.api.schema import CURSOR_PATTERN, Query, RequestBody, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Query, RequestBody, ResponseBody, Rfc3339Text
 from app.extracts import core
 from app.extracts.models import ExtractJob, ExtractSchedule
 from app.extracts.service import ExtractRequest, FileLink
@@ -19,8 +19,10 @@ class ExtractCreate(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
     source: Literal["audit_logs"] = Field(description="What to extract; the audit log today.")
-    from_: datetime = Field(alias="from", description="Start of the span (inclusive), with a time zone.")
-    to: datetime = Field(description="End of the span (exclusive); at most 31 days after `from` by default.")
+    from_: Rfc3339Text = Field(alias="from", description="Start of the span (inclusive), with a time zone.")
+    to: Rfc3339Text = Field(
+        description="End of the span (exclusive); at most 31 days after `from` by default."
+    )
     format: core.Format = "jsonl"
     compression: core.Compression = "gzip"
     notify_email: EmailStr | None = Field(

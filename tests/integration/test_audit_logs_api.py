@@ -124,6 +124,8 @@ def test_pages_without_until_see_new_events_only_on_a_fresh_start(
         {"limit": "many"},
         {"since": "yesterday"},
         {"since": "2026-01-01T00:00:00"},  # no offset: RFC 3339 needs one
+        {"since": "135290384"},  # a Unix time is not RFC 3339 (pydantic alone would read it as one)
+        {"until": "1.7e9"},
         {"outcome": "maybe"},
         {"cursor": "not-a-cursor"},
         {"colour": "red"},

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy import Row
 
-from app.api.schema import CURSOR_PATTERN, Query, QueryBool, ResponseBody
+from app.api.schema import CURSOR_PATTERN, Query, QueryBool, ResponseBody, Rfc3339
 from app.audit.chain import format_time
 from app.audit.search import AuditFilter
 from app.audit.subject_keys import Shown
 
 
 class AuditFilterQuery(Query):
-    since: AwareDatetime | None = Field(default=None, description="RFC 3339; events at or after it")
-    until: AwareDatetime | None = Field(default=None, description="RFC 3339; events before it")
+    since: Rfc3339 | None = Field(default=None, description="RFC 3339; events at or after it")
+    until: Rfc3339 | None = Field(default=None, description="RFC 3339; events before it")
     action: str | None = Field(
         default=None, max_length=64, description="Exact (member.invited) or prefix (member.* or member.)"
     )

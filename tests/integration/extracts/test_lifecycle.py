@@ -154,10 +154,11 @@ def test_a_queued_extract_cancels_at_once_and_a_finished_one_refuses(
         (("2026-03-01T00:00:00Z", "2026-04-01T00:00:01Z"), 422, "extract_span_too_long"),
         (("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z"), 422, "invalid_extract_span"),
         (("2026-03-01T00:00:00", "2026-03-02T00:00:00Z"), 422, "invalid_extract_span"),
+        ((1772323200, "2026-03-02T00:00:00Z"), 422, "validation_failed"),  # a Unix time is not RFC 3339
     ],
 )
 def test_the_span_is_at_most_the_limit(
-    admin: Api, org: dict[str, Any], span: tuple[str, str], status: int, code: str | None
+    admin: Api, org: dict[str, Any], span: tuple[Any, str], status: int, code: str | None
 ) -> None:
     resp = create(admin, org["id"], {"from": span[0], "to": span[1]})
     assert resp.status_code == status, resp.json
