@@ -31,6 +31,9 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _not_a_number(value: Any) -> Any:
     # pydantic reads a number, or text that is one, as Unix time; the document promises RFC 3339 text.
     if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
@@ -38,7 +41,6 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # A date-time with its time zone as RFC 3339 text (a query parameter or a body field), never a Unix time.
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 # The same where a missing zone is the caller's to settle (an extract's span is refused without one).

@@ -99,23 +99,25 @@ def _org_of(obj: Any, dirty: bool) -> str | None:
 
 
 def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
-    touched: set[str] = session.info.setdefault(_TOUCHED, set())
     for objs, dirty in ((session.new, False), (session.dirty, True), (session.deleted, False)):
         for obj in objs:
-            org_id = _org_of(obj, dirty)
-            if org_id is not None:
-                touched.add(org_id)
-            elif isinstance(obj, ApiKey) and dirty and _changed(obj, ("revoked_at",)):
-                session.info.setdefault(_REVOKED, set()).add(obj.key_hash)
-            elif isinstance(obj, ScimToken) and dirty and _changed(obj, ("revoked_at",)):
-                session.info.setdefault(_REVOKED, set()).add(obj.token_hash)  # cached like API keys
+            _note(session, obj, dirty)
 
 
 def _inserted_now(session: Session, obj: Any) -> None:
-    """``app.db.insert_now`` wrote ``obj`` without a flush: note its org as ``before_flush`` would."""
-    org_id = _org_of(obj, dirty=False)
+    """``app.db.insert_now`` wrote ``obj`` without a flush: noted as a new object at a flush would be."""
+    _note(session, obj, dirty=False)
+
+
+def _note(session: Session, obj: Any, dirty: bool) -> None:
+    """Note the org whose authorization ``obj`` (new, changed or deleted) affects, or the key it revoked."""
+    org_id = _org_of(obj, dirty)
     if org_id is not None:
         session.info.setdefault(_TOUCHED, set()).add(org_id)
+    elif isinstance(obj, ApiKey) and dirty and _changed(obj, ("revoked_at",)):
+        session.info.setdefault(_REVOKED, set()).add(obj.key_hash)
+    elif isinstance(obj, ScimToken) and dirty and _changed(obj, ("revoked_at",)):
+        session.info.setdefault(_REVOKED, set()).add(obj.token_hash)  # cached like API keys
 
 
 # One statement both backends run (SQLite 3.35+ and PostgreSQL: ON CONFLICT … RETURNING), written as text: the
