@@ -18,6 +18,7 @@ from app.audit import chain
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
 from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, AuditEventTarget, target_rows
+from app.audit.one_statement import OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
@@ -307,6 +308,11 @@ class _Rows:
 
     def insert(self, session: Session) -> None:
         conn = session.connection()  # Core statements on tables: no ORM execution around them
+        batches = (self.events, self.targets, self.outbox)
+        moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
+        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves)):
+            _ONE_STATEMENT.execute(conn, batches, moves)
+            return
         for table, rows in (
             (AuditEvent.__table__, self.events),
             (AuditEventTarget.__table__, self.targets),
@@ -317,6 +323,20 @@ class _Rows:
         for head in self.heads.values():
             conn.execute(_MOVE_HEAD, head)
 
+
+_TARGET_COLUMNS: Final = ("event_id", "position", "org_id", "target_type", "target_id", "occurred_at")
+_OUTBOX_COLUMNS: Final = ("event_id", "subject", "payload", "created_at")  # the id is the database's
+# On PostgreSQL a block's rows and head moves are one statement (app/audit/one_statement.py).
+_ONE_STATEMENT: Final = OneStatement(
+    [
+        (cast(Table, AuditEvent.__table__), _EVENT_COLUMNS),
+        (cast(Table, AuditEventTarget.__table__), _TARGET_COLUMNS),
+        (cast(Table, OutboxEvent.__table__), _OUTBOX_COLUMNS),  # in the events' order: the relay goes by id
+    ],
+    cast(Table, AuditChainHead.__table__),
+    "chain",
+    ("seq", "hash"),
+)
 
 # Built once (bound parameter, cache key memoized): every audited write reads its chain head.
 _HEAD: Final = select(AuditChainHead).where(AuditChainHead.chain == bindparam("chain"))

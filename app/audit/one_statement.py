@@ -1,0 +1,110 @@
+"""A linked block's audit rows as one PostgreSQL statement: the events, their target index rows and outbox
+rows inserted by data-modifying CTEs, and the chains' heads moved by the statement itself.
+
+Executing a statement costs about as much CPU in SQLAlchemy and psycopg as the database spends on it; a SCIM
+create's block (three events, five target rows, one head) went out as three statements, two of them
+``executemany`` batches (psycopg's pipeline mode). One statement with bound parameters does the same work:
+``WITH`` sub-statements run exactly once and to completion whatever the primary statement reads, and foreign
+keys are checked at the statement's end, when every row is in. The SQL text depends only on the batch's
+shape (rows per table, heads), so it is built once per shape and psycopg prepares it like any repeated
+statement. Values go through each column type's own bind processor (JSONB, the UTC datetime type), exactly as
+in a Core ``INSERT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Dialect
+
+# PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
+# (one executemany per table), and so does a shape too large to be worth keeping its SQL text.
+MAX_PARAMETERS: Final = 20_000
+MAX_CACHED_ROWS: Final = 64
+
+Processor = Callable[[Any], Any] | None
+
+
+class OneStatement:
+    """The single-statement writer for one set of tables: ``(table, columns)`` in insert order, then the head
+    table (``key`` column, and the two columns a move sets)."""
+
+    def __init__(
+        self,
+        inserts: Sequence[tuple[Table, Sequence[str]]],
+        heads: Table,
+        head_key: str,
+        head_values: tuple[str, str],
+    ) -> None:
+        self.inserts = [(table, tuple(columns)) for table, columns in inserts]
+        self.heads = heads
+        self.head_key = head_key
+        self.head_values = head_values
+        self._sql: dict[tuple[int, ...], str] = {}
+        self._processors: dict[str, list[list[Processor]]] = {}
+
+    def fits(self, batches: Sequence[Sequence[Mapping[str, Any]]], heads: int) -> bool:
+        count = sum(
+            len(rows) * len(columns) for rows, (_, columns) in zip(batches, self.inserts, strict=True)
+        )
+        return heads > 0 and count + 3 * heads <= MAX_PARAMETERS
+
+    def execute(
+        self,
+        conn: Connection,
+        batches: Sequence[Sequence[Mapping[str, Any]]],
+        heads: Sequence[tuple[str, int, str]],
+    ) -> None:
+        """Insert ``batches`` (one list of row mappings per table, in ``inserts`` order) and move each head
+        ``(key, seq, hash)``, in one statement. The caller has checked ``fits``."""
+        shape = (*(len(rows) for rows in batches), len(heads))
+        params: list[Any] = []
+        for rows, (_, columns), processors in zip(
+            batches, self.inserts, self._processors_for(conn.dialect), strict=True
+        ):
+            for row in rows:
+                params.extend(
+                    value if proc is None else proc(value)
+                    for value, proc in zip((row[c] for c in columns), processors, strict=True)
+                )
+        for key, seq, digest in heads:
+            params += (key, seq, digest)
+        conn.exec_driver_sql(self.sql(shape), tuple(params))
+
+    def sql(self, shape: tuple[int, ...]) -> str:
+        text = self._sql.get(shape)
+        if text is None:
+            text = self._build(shape)
+            if sum(shape) <= MAX_CACHED_ROWS:
+                self._sql[shape] = text
+        return text
+
+    def _build(self, shape: tuple[int, ...]) -> str:
+        # Table and column names are the models' own (never input); every value is a bound parameter.
+        ctes = []
+        for i, ((table, columns), count) in enumerate(zip(self.inserts, shape, strict=False)):
+            if count == 0:
+                continue
+            row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            ctes.append(
+                f"i{i} AS (INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * count)})"  # noqa: S608
+            )
+        key, (seq, digest) = self.head_key, self.head_values
+        moves = ", ".join(["(%s::varchar, %s::bigint, %s::varchar)"] * shape[-1])
+        update = (
+            f"UPDATE {self.heads.name} AS h SET {seq} = m.{seq}, {digest} = m.{digest} "  # noqa: S608
+            f"FROM (VALUES {moves}) AS m({key}, {seq}, {digest}) WHERE h.{key} = m.{key}"
+        )
+        return (f"WITH {', '.join(ctes)} " if ctes else "") + update
+
+    def _processors_for(self, dialect: Dialect) -> list[list[Processor]]:
+        found = self._processors.get(dialect.name)
+        if found is None:
+            found = [
+                [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+                for table, columns in self.inserts
+            ]
+            self._processors[dialect.name] = found
+        return found

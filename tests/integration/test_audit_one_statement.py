@@ -1,0 +1,170 @@
+"""A linked block's audit rows in one statement on PostgreSQL (app/audit/one_statement.py): the events, their
+target index rows, their outbox rows and every chain head the block moved, written by one ``WITH … UPDATE``,
+with the same stored values as the per-table path (SQLite's, and PostgreSQL's past the parameter limit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+import app.audit.recorder as recorder_module
+from app.audit.bus.models import OutboxEvent
+from app.audit.catalogue import AuditAction
+from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, AuditEventTarget
+from app.audit.one_statement import OneStatement
+from app.audit.recorder import SYSTEM, AuditRecorder, OutboxConfig, RequestContext, Target
+from app.clock import SystemClock
+from app.container import Container
+from app.db import transaction
+from tests.integration.audit_helpers import intact_chain
+
+_WRITES = (
+    "WITH I0 AS (INSERT INTO AUDIT_EVENTS",
+    "INSERT INTO AUDIT_EVENTS ",
+    "INSERT INTO AUDIT_EVENT_TARGETS ",
+    "INSERT INTO OUTBOX_EVENTS ",
+    "UPDATE AUDIT_CHAIN_HEADS ",
+)
+
+
+def _statements(session: Session) -> list[str]:
+    seen: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
+
+
+def _org(container: Container, name: str) -> str:
+    with transaction(container.session_factory) as session:
+        return container.services(session).orgs.create(name).id
+
+
+def _block(container: Container, session: Session, org_id: str) -> list[AuditEvent]:
+    """Two events of the org (one with personal values, one with two targets) and one platform event, linked
+    at the block's end with outbox rows."""
+    outbox = OutboxConfig(enabled=True, keyring=container.outbox.keyring)
+    audit = AuditRecorder(session, SystemClock(), SYSTEM, RequestContext(ip="192.0.2.7"), outbox)
+    with audit.linked_at_end():
+        made = [
+            audit.record(
+                AuditAction.ORG_UPDATED,
+                org_id=org_id,
+                targets=[Target("organization", org_id, "Acme"), Target("user", "usr_ann", "Ann")],
+                changes={"name": {"before": "A", "after": "B"}},
+                data={"nested": {"list": [1, 2.5, None, "é"]}},
+            ),
+            audit.record(
+                AuditAction.USER_CREATED,
+                org_id=org_id,
+                targets=[Target("user", "usr_ann", "ann@example.com")],
+                data={"email": "ann@example.com"},
+            ),
+            audit.record(AuditAction.ORG_UPDATED, org_id=None, data={"platform": True}),
+        ]
+        assert all(e.seq is None for e in made)  # linked when the block ends
+    return made
+
+
+def _stored(session: Session, events: list[AuditEvent]) -> list[dict[str, Any]]:
+    """What a block left, without what differs between two runs (ids, times, places in the chain)."""
+    ids = [e.id for e in events]
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.id.in_(ids)).order_by(AuditEvent.id)).all()
+    out = []
+    for row in rows:
+        targets = session.scalars(
+            select(AuditEventTarget)
+            .where(AuditEventTarget.event_id == row.id)
+            .order_by(AuditEventTarget.position)
+        ).all()
+        box = session.scalars(select(OutboxEvent).where(OutboxEvent.event_id == row.id)).one()
+        out.append(
+            {
+                "action": row.action,
+                "chain": row.chain == PLATFORM_CHAIN,
+                "actor": (row.actor_type, row.actor_id, row.actor_name is None),
+                "targets": [{k: v for k, v in t.items() if k != "name"} for t in row.targets],
+                "context": row.context,
+                "ip": row.ip,
+                "outcome": row.outcome,
+                "changes": row.changes,
+                "data_keys": sorted(row.data),
+                "sealed": sorted(row.sealed or {}),
+                "occurred_at": row.occurred_at.tzinfo is not None,
+                "index": [(t.position, t.target_type, t.occurred_at == row.occurred_at) for t in targets],
+                "outbox": (box.subject, box.payload["type"], box.payload["data"].get("changes")),
+            }
+        )
+    return out
+
+
+def test_a_block_is_one_statement_on_postgresql_with_the_per_table_paths_rows(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org_id = _org(container, "One statement")
+    postgres = container.engine.dialect.name == "postgresql"
+    stored: list[list[dict[str, Any]]] = []
+    for one in (True, False):
+        if not one:  # the per-table path: SQLite's always, and PostgreSQL's for a batch past the limit
+            monkeypatch.setattr(recorder_module._ONE_STATEMENT, "fits", lambda *_: False)
+        with container.session_factory() as session:
+            seen = _statements(session)
+            made = _block(container, session, org_id)
+            writes = [s for s in seen if s.lstrip().upper().startswith(_WRITES)]
+            if postgres and one:
+                assert len(writes) == 1 and writes[0].startswith("WITH")
+                for table in ("audit_events", "audit_event_targets", "outbox_events", "audit_chain_heads"):
+                    assert table in writes[0]
+            else:  # events, targets, outbox: a batch each; a head move per chain (the org's, the platform's)
+                assert len(writes) == 5 and sum(s.startswith("UPDATE") for s in writes) == 2
+            session.commit()
+        with container.session_factory() as session:
+            stored.append(_stored(session, made))
+            # The hashes were computed from the values before they were written: the stored rows must give
+            # them back (JSON, the UTC time, the nested values); the heads are at the new last links.
+            org_events, platform_events = intact_chain(session, org_id), intact_chain(session, PLATFORM_CHAIN)
+            assert {e.id for e in made} <= {e.id for e in org_events + platform_events}
+            outbox_ids = session.scalars(
+                select(OutboxEvent.id)
+                .where(OutboxEvent.event_id.in_([e.id for e in made]))
+                .order_by(OutboxEvent.event_id)
+            ).all()
+            assert list(outbox_ids) == sorted(outbox_ids)  # the relay publishes by id: the events' order
+    assert stored[0] == stored[1] and len(stored[0]) == 3
+    assert stored[0][0]["sealed"] or stored[0][1]["sealed"]  # personal values were sealed and stored
+
+
+def test_past_the_parameter_limit_a_batch_goes_out_per_table(container: Container) -> None:
+    writer = recorder_module._ONE_STATEMENT
+    event_columns = len(writer.inserts[0][1])
+    rows = [{}] * (20_000 // event_columns + 1)
+    assert writer.fits([rows[:10], [], []], 1)
+    assert not writer.fits([rows, [], []], 1)
+    assert not writer.fits([rows[:1], [], []], 0)  # no head moved: nothing to write this way
+
+
+def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
+    writer = OneStatement(
+        [
+            (AuditEvent.__table__, ("id", "seq")),  # type: ignore[list-item]
+            (AuditEventTarget.__table__, ("event_id", "position")),  # type: ignore[list-item]
+        ],
+        AuditChainHead.__table__,  # type: ignore[arg-type]
+        "chain",
+        ("seq", "hash"),
+    )
+    sql = writer.sql((2, 0, 1))
+    assert sql == (
+        "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES (%s, %s), (%s, %s)) "
+        "UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
+        "FROM (VALUES (%s::varchar, %s::bigint, %s::varchar)) AS m(chain, seq, hash) WHERE h.chain = m.chain"
+    )
+    assert writer.sql((2, 0, 1)) is sql  # cached
+    assert sql.count("%s") == 2 * 2 + 3
+    two_heads = writer.sql((1, 3, 2))
+    assert (
+        "i1 AS (INSERT INTO audit_event_targets (event_id, position) VALUES (%s, %s), (%s, %s), (%s, %s))"
+        in (two_heads)
+    )
+    assert two_heads.count("%s") == 2 + 3 * 2 + 2 * 3
