@@ -1,14 +1,15 @@
-"""A linked block's audit rows as one PostgreSQL statement: the events, their target index rows and outbox
-rows inserted by data-modifying CTEs, and the chains' heads moved by the statement itself.
+"""A linked block's audit rows as one PostgreSQL statement: its new subject keys, the events, their target
+index rows and outbox rows inserted by data-modifying CTEs, and the chains' heads moved by the statement
+itself.
 
 Executing a statement costs about as much CPU in SQLAlchemy and psycopg as the database spends on it; a SCIM
-create's block (three events, five target rows, one head) went out as three statements, two of them
-``executemany`` batches (psycopg's pipeline mode). One statement with bound parameters does the same work:
-``WITH`` sub-statements run exactly once and to completion whatever the primary statement reads, and foreign
-keys are checked at the statement's end, when every row is in. The SQL text depends only on the batch's
-shape (rows per table, heads), so it is built once per shape and psycopg prepares it like any repeated
-statement. Values go through each column type's own bind processor (JSONB, the UTC datetime type), exactly as
-in a Core ``INSERT``.
+create's block (a new subject key, three events, five target rows, one head) went out as four statements,
+two of them ``executemany`` batches (psycopg's pipeline mode). One statement with bound parameters does the
+same work: ``WITH`` sub-statements run exactly once and to completion whatever the primary statement reads,
+and foreign keys are checked at the statement's end, when every row is in. The SQL text depends only on the
+batch's shape (rows per table, heads), so it is built once per shape and psycopg prepares it like any
+repeated statement. Values go through each column type's own bind processor (JSONB, the UTC datetime type),
+exactly as in a Core ``INSERT``.
 """
 
 from __future__ import annotations

@@ -11,13 +11,20 @@ from typing import Any, Final, Literal, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit import chain
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
-from app.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, AuditEventTarget, target_rows
+from app.audit.models import (
+    PLATFORM_CHAIN,
+    AuditChainHead,
+    AuditEvent,
+    AuditEventTarget,
+    AuditSubjectKey,
+    target_rows,
+)
 from app.audit.one_statement import OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
@@ -90,12 +97,20 @@ class AuditRecorder:
         self.context = context
         self.outbox = outbox or OutboxConfig()
         self._keys: SubjectKeys | None = None
+        self._keys_in: SessionTransaction | None = None  # the transaction ``_keys`` belongs to
         self._pending: list[tuple[AuditEvent, dict[str, Any]]] | None = None  # see linked_at_end
 
     @property
     def subject_keys(self) -> SubjectKeys | None:
-        if self._keys is None and self.outbox.keyring is not None:
+        """The subject keys of the session's transaction. A recorder can outlive one (a SCIM bulk request
+        commits or rolls back each operation): a key made in a transaction that rolled back is gone, so its
+        cache is not carried into the next."""
+        if self.outbox.keyring is None:
+            return None
+        transaction = self.session.get_transaction()
+        if self._keys is None or (transaction is not self._keys_in and self._keys_in is not None):
             self._keys = SubjectKeys(self.session, self.clock, self.outbox.keyring)
+        self._keys_in = transaction  # (None until the session begins one: the first statement does)
         return self._keys
 
     def new_subject(self, subject: Subject) -> None:
@@ -171,22 +186,32 @@ class AuditRecorder:
             yield
             return
         self._pending = []
+        keys = self.subject_keys
+        made = keys.defer() if keys is not None else []  # the block's new subject keys: rows with its events
         try:
-            yield
+            try:
+                yield
+            finally:
+                pending, self._pending = self._pending, None
+            if not pending:
+                if keys is not None:
+                    keys.forget(made)  # (a record that raised, caught in the block)
+                return
+            self.session.flush()
+            chains = {event.chain for event, _ in pending}
+            for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
+                self._lock_head(chain_key)
+            rows = _Rows(keys=made)
+            for event, clear in pending:
+                self._link(event, clear, rows)
+            rows.insert(self.session)
         except BaseException:
-            self._pending = None
+            if keys is not None:
+                keys.forget(made)
             raise
-        pending, self._pending = self._pending, None
-        if not pending:
-            return
-        self.session.flush()
-        chains = {event.chain for event, _ in pending}
-        for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
-            self._lock_head(chain_key)
-        rows = _Rows()
-        for event, clear in pending:
-            self._link(event, clear, rows)
-        rows.insert(self.session)
+        finally:
+            if keys is not None:
+                keys.stop_deferring()
 
     def _link(self, event: AuditEvent, clear: dict[str, Any], rows: _Rows | None = None) -> None:
         """Stamp ``event`` with its time and place in its chain (whose head this transaction holds), link it
@@ -289,12 +314,14 @@ _EVENT_COLUMNS: Final = tuple(c.key for c in AuditEvent.__table__.columns if c.k
 
 @dataclass
 class _Rows:
-    """Linked events with their target index and outbox rows, for one executemany per table, and their
-    chains' new heads, each one UPDATE. The events stay transient objects (what ``record`` returned); their
+    """Linked events with their target index and outbox rows and the block's new subject keys, and their
+    chains' new heads: on PostgreSQL one statement (``_ONE_STATEMENT``), elsewhere one executemany per table
+    and an UPDATE per head. The events stay transient objects (what ``record`` returned); their
     rows are what the unit of work would insert: every column ``record`` and ``_link`` set, ``redacted``
     left NULL. The head objects are kept clean (their new values set as committed), so the commit's flush
     does not update them a second time."""
 
+    keys: list[dict[str, Any]] = field(default_factory=list)  # new subject keys (``SubjectKeys.defer``)
     events: list[dict[str, Any]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -308,12 +335,13 @@ class _Rows:
 
     def insert(self, session: Session) -> None:
         conn = session.connection()  # Core statements on tables: no ORM execution around them
-        batches = (self.events, self.targets, self.outbox)
+        batches = (self.keys, self.events, self.targets, self.outbox)
         moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
         if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves)):
             _ONE_STATEMENT.execute(conn, batches, moves)
             return
         for table, rows in (
+            (AuditSubjectKey.__table__, self.keys),
             (AuditEvent.__table__, self.events),
             (AuditEventTarget.__table__, self.targets),
             (OutboxEvent.__table__, self.outbox),  # in the events' order: the relay publishes by id
@@ -327,8 +355,10 @@ class _Rows:
 _TARGET_COLUMNS: Final = ("event_id", "position", "org_id", "target_type", "target_id", "occurred_at")
 _OUTBOX_COLUMNS: Final = ("event_id", "subject", "payload", "created_at")  # the id is the database's
 # On PostgreSQL a block's rows and head moves are one statement (app/audit/one_statement.py).
+_KEY_COLUMNS: Final = ("id", "subject", "wrapped", "created_at", "erased_at")
 _ONE_STATEMENT: Final = OneStatement(
     [
+        (cast(Table, AuditSubjectKey.__table__), _KEY_COLUMNS),
         (cast(Table, AuditEvent.__table__), _EVENT_COLUMNS),
         (cast(Table, AuditEventTarget.__table__), _TARGET_COLUMNS),
         (cast(Table, OutboxEvent.__table__), _OUTBOX_COLUMNS),  # in the events' order: the relay goes by id

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -71,6 +71,7 @@ class SubjectKeys:
         self._current: dict[str, tuple[str, bytes]] = {}
         self._by_id: dict[str, bytes | None] = {}
         self._fresh: set[str] = set()
+        self._deferred: list[dict[str, Any]] | None = None  # see ``defer``
 
     def current(self, subject: Subject) -> tuple[str, bytes]:
         """``(key id, key)`` to seal a new value of ``subject``."""
@@ -87,15 +88,41 @@ class SubjectKeys:
         key = self.ring.unwrap(row.id, row.wrapped) if row is not None and row.wrapped else None
         if row is None or key is None:
             key_id, key = os.urandom(12).hex(), AESGCM.generate_key(bit_length=256)
-            new_key = AuditSubjectKey(
-                id=key_id, subject=sid, wrapped=self.ring.wrap(key_id, key), created_at=self.clock.now()
-            )
-            insert_now(self.session, new_key)  # no foreign key: written at once
+            made = {
+                "id": key_id,
+                "subject": sid,
+                "wrapped": self.ring.wrap(key_id, key),
+                "created_at": self.clock.now(),
+                "erased_at": None,
+            }
+            if self._deferred is not None:
+                self._deferred.append(made)  # written with the block's events (``defer``)
+            else:
+                insert_now(self.session, AuditSubjectKey(**made))  # no foreign key: written at once
             self._current[sid] = (key_id, key)
         else:
             self._current[sid] = (row.id, key)
         self._by_id[self._current[sid][0]] = self._current[sid][1]
         return self._current[sid]
+
+    def defer(self) -> list[dict[str, Any]]:
+        """From now on a new key is a row in the returned list, for the caller to write before its
+        transaction commits (the recorder's linked block writes them with its events, in one statement),
+        rather than written at once. ``forget`` them if they will not be written."""
+        self._deferred = []
+        return self._deferred
+
+    def stop_deferring(self) -> None:
+        self._deferred = None
+
+    def forget(self, made: Iterable[Mapping[str, Any]]) -> None:
+        """Keys that were never written (their block failed): no later value is sealed with them."""
+        gone = {row["id"] for row in made}
+        for sid, (key_id, _) in list(self._current.items()):
+            if key_id in gone:
+                del self._current[sid]
+        for key_id in gone:
+            self._by_id.pop(key_id, None)
 
     def new_subject(self, subject: Subject) -> None:
         """``subject`` was made in this unit of work (an account just created: its id is new), so it has no

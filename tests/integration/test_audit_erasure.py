@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
@@ -172,3 +173,55 @@ def test_a_sealed_value_is_the_token_in_the_hash_and_the_bus_carries_the_clear_v
     page = admin.get(f"/v1/orgs/{org['id']}/audit-logs?target={dana.user_id}").json
     names = [t.get("name") for e in page["data"] for t in e["targets"] if t["type"] == "user"]
     assert EMAIL in names
+
+
+def test_a_key_made_in_a_transaction_that_rolled_back_seals_nothing_after_it(container: Container) -> None:
+    """One recorder can outlive a transaction (a SCIM bulk request commits or rolls back each operation): a
+    subject key it made in a transaction that rolled back is gone with it, so the next value of that subject
+    gets a key that is stored, never the vanished one (whose values nobody could read again)."""
+    with transaction(container.session_factory) as session:
+        org_id = container.services(session).orgs.create("Rolled back keys").id
+    user_id = "usr_without_a_key"
+    with container.session_factory() as session:
+        audit = container.services(session).audit
+        for outcome in ("rollback", "commit"):
+            event = audit.record(
+                AuditAction.MEMBER_ROLE_CHANGED,
+                org_id=org_id,
+                targets=[Target("member", "mem_x"), Target("user", user_id, EMAIL)],
+                data={"user_id": user_id},
+            )
+            getattr(session, outcome)()
+        sealed = event.sealed or {}
+    assert sealed
+    with container.session_factory() as session:
+        stored = set(session.scalars(select(AuditSubjectKey.id).where(AuditSubjectKey.subject == user_id)))
+    assert {entry["k"] for entry in sealed.values()} <= stored
+
+
+def test_a_key_made_in_a_linked_block_that_failed_seals_nothing_after_it(container: Container) -> None:
+    """A linked block writes its new subject keys with its events, at its end: when the block fails, those
+    keys were never written, and the transaction's next value of the subject gets one that is."""
+    with transaction(container.session_factory) as session:
+        org_id = container.services(session).orgs.create("Failed block keys").id
+    user_id = "usr_failed_block"
+    with container.session_factory() as session:
+        audit = container.services(session).audit
+
+        def record() -> AuditEvent:
+            return audit.record(
+                AuditAction.MEMBER_ROLE_CHANGED,
+                org_id=org_id,
+                targets=[Target("member", "mem_y"), Target("user", user_id, EMAIL)],
+                data={"user_id": user_id},
+            )
+
+        with pytest.raises(LookupError), audit.linked_at_end():
+            record()
+            raise LookupError("the block's work failed")
+        event = record()
+        session.commit()
+        sealed = event.sealed or {}
+    with container.session_factory() as session:
+        stored = set(session.scalars(select(AuditSubjectKey.id).where(AuditSubjectKey.subject == user_id)))
+    assert sealed and {entry["k"] for entry in sealed.values()} <= stored

@@ -19,10 +19,12 @@ from app.audit.recorder import SYSTEM, AuditRecorder, OutboxConfig, RequestConte
 from app.clock import SystemClock
 from app.container import Container
 from app.db import transaction
+from app.ids import new_id
 from tests.integration.audit_helpers import intact_chain
 
 _WRITES = (
-    "WITH I0 AS (INSERT INTO AUDIT_EVENTS",
+    "WITH I0 AS (INSERT INTO AUDIT_SUBJECT_KEYS",
+    "INSERT INTO AUDIT_SUBJECT_KEYS ",
     "INSERT INTO AUDIT_EVENTS ",
     "INSERT INTO AUDIT_EVENT_TARGETS ",
     "INSERT INTO OUTBOX_EVENTS ",
@@ -41,7 +43,7 @@ def _org(container: Container, name: str) -> str:
         return container.services(session).orgs.create(name).id
 
 
-def _block(container: Container, session: Session, org_id: str) -> list[AuditEvent]:
+def _block(container: Container, session: Session, org_id: str, user_id: str) -> list[AuditEvent]:
     """Two events of the org (one with personal values, one with two targets) and one platform event, linked
     at the block's end with outbox rows."""
     outbox = OutboxConfig(enabled=True, keyring=container.outbox.keyring)
@@ -51,14 +53,14 @@ def _block(container: Container, session: Session, org_id: str) -> list[AuditEve
             audit.record(
                 AuditAction.ORG_UPDATED,
                 org_id=org_id,
-                targets=[Target("organization", org_id, "Acme"), Target("user", "usr_ann", "Ann")],
+                targets=[Target("organization", org_id, "Acme"), Target("user", user_id, "Ann")],
                 changes={"name": {"before": "A", "after": "B"}},
                 data={"nested": {"list": [1, 2.5, None, "é"]}},
             ),
             audit.record(
                 AuditAction.USER_CREATED,
                 org_id=org_id,
-                targets=[Target("user", "usr_ann", "ann@example.com")],
+                targets=[Target("user", user_id, "ann@example.com")],
                 data={"email": "ann@example.com"},
             ),
             audit.record(AuditAction.ORG_UPDATED, org_id=None, data={"platform": True}),
@@ -102,7 +104,7 @@ def _stored(session: Session, events: list[AuditEvent]) -> list[dict[str, Any]]:
 def test_a_block_is_one_statement_on_postgresql_with_the_per_table_paths_rows(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    org_id = _org(container, "One statement")
+    org_id, user_id = _org(container, "One statement"), new_id("usr")
     postgres = container.engine.dialect.name == "postgresql"
     stored: list[list[dict[str, Any]]] = []
     for one in (True, False):
@@ -110,14 +112,16 @@ def test_a_block_is_one_statement_on_postgresql_with_the_per_table_paths_rows(
             monkeypatch.setattr(recorder_module._ONE_STATEMENT, "fits", lambda *_: False)
         with container.session_factory() as session:
             seen = _statements(session)
-            made = _block(container, session, org_id)
+            made = _block(container, session, org_id, user_id)
             writes = [s for s in seen if s.lstrip().upper().startswith(_WRITES)]
             if postgres and one:
                 assert len(writes) == 1 and writes[0].startswith("WITH")
-                for table in ("audit_events", "audit_event_targets", "outbox_events", "audit_chain_heads"):
+                tables = ("audit_subject_keys", "audit_events", "audit_event_targets", "outbox_events")
+                for table in (*tables, "audit_chain_heads"):  # the user's first key: made in this block
                     assert table in writes[0]
-            else:  # events, targets, outbox: a batch each; a head move per chain (the org's, the platform's)
-                assert len(writes) == 5 and sum(s.startswith("UPDATE") for s in writes) == 2
+            else:  # keys (the first run makes the user's), events, targets, outbox: a batch each; a head
+                # move per chain (the org's, the platform's)
+                assert len(writes) == (6 if one else 5) and sum(s.startswith("UPDATE") for s in writes) == 2
             session.commit()
         with container.session_factory() as session:
             stored.append(_stored(session, made))
@@ -137,11 +141,11 @@ def test_a_block_is_one_statement_on_postgresql_with_the_per_table_paths_rows(
 
 def test_past_the_parameter_limit_a_batch_goes_out_per_table(container: Container) -> None:
     writer = recorder_module._ONE_STATEMENT
-    event_columns = len(writer.inserts[0][1])
+    event_columns = len(writer.inserts[1][1])
     rows = [{}] * (20_000 // event_columns + 1)
-    assert writer.fits([rows[:10], [], []], 1)
-    assert not writer.fits([rows, [], []], 1)
-    assert not writer.fits([rows[:1], [], []], 0)  # no head moved: nothing to write this way
+    assert writer.fits([[], rows[:10], [], []], 1)
+    assert not writer.fits([[], rows, [], []], 1)
+    assert not writer.fits([[], rows[:1], [], []], 0)  # no head moved: nothing to write this way
 
 
 def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
