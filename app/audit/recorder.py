@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction
@@ -33,7 +33,9 @@ from app.db import is_postgres
 from app.ids import new_uuid7
 
 ActorType = Literal["user", "api_key", "scim_token", "system"]
-_HELD = "audit_heads_held"  # session.info: (transaction, {chain: head locked in it})
+# What a session's transaction holds, in ``session.info``, until it ends (``_transaction_ended``):
+_HELD = "audit_heads_held"  # {chain: its head, locked in this transaction}
+_KEYS = "audit_subject_keys"  # the transaction's SubjectKeys (keys looked up or made in it)
 SECRET_FIELDS = frozenset(
     {"token", "token_hash", "key", "key_hash", "secret", "client_secret", "password", "idp_x509_cert_private"}
 )
@@ -82,6 +84,16 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """The heads a transaction locked and the subject keys it looked up or made end with it. A recorder can
+    outlive a transaction (a SCIM bulk request commits or rolls back each operation): the next one reads
+    its heads again, and a key made in one that rolled back is gone with it, never sealing a later value."""
+    if transaction.parent is None:  # a savepoint's end leaves the transaction's state as it is
+        session.info.pop(_HELD, None)
+        session.info.pop(_KEYS, None)
+
+
 class AuditRecorder:
     def __init__(
         self,
@@ -96,22 +108,18 @@ class AuditRecorder:
         self.actor = actor
         self.context = context
         self.outbox = outbox or OutboxConfig()
-        self._keys: SubjectKeys | None = None
-        self._keys_in: SessionTransaction | None = None  # the transaction ``_keys`` belongs to
         self._pending: list[tuple[AuditEvent, dict[str, Any]]] | None = None  # see linked_at_end
 
     @property
     def subject_keys(self) -> SubjectKeys | None:
-        """The subject keys of the session's transaction. A recorder can outlive one (a SCIM bulk request
-        commits or rolls back each operation): a key made in a transaction that rolled back is gone, so its
-        cache is not carried into the next."""
-        if self.outbox.keyring is None:
+        """The subject keys of the session's transaction (they end with it: ``_transaction_ended``)."""
+        ring = self.outbox.keyring
+        if ring is None:
             return None
-        transaction = self.session.get_transaction()
-        if self._keys is None or (transaction is not self._keys_in and self._keys_in is not None):
-            self._keys = SubjectKeys(self.session, self.clock, self.outbox.keyring)
-        self._keys_in = transaction  # (None until the session begins one: the first statement does)
-        return self._keys
+        keys: SubjectKeys | None = self.session.info.get(_KEYS)
+        if keys is None or keys.ring is not ring:
+            keys = self.session.info[_KEYS] = SubjectKeys(self.session, self.clock, ring)
+        return keys
 
     def new_subject(self, subject: Subject) -> None:
         """A subject made in this transaction (a new account): its personal values need no key lookup."""
@@ -274,21 +282,10 @@ class AuditRecorder:
     def _lock_head(self, chain_key: str) -> AuditChainHead:
         # A head locked earlier in this same transaction is still locked (and current: only its holder
         # writes it), so it is read once per transaction rather than once per event.
-        transaction = self.session.get_transaction()
-        held: dict[str, AuditChainHead] | None = None
-        if transaction is not None:
-            owner, held = self.session.info.get(_HELD, (None, None))
-            if owner is not transaction or held is None:
-                held = {}
-                self.session.info[_HELD] = (transaction, held)
-            if chain_key in held:
-                return held[chain_key]
-        head = self._read_head(chain_key)
-        if held is None and (transaction := self.session.get_transaction()) is not None:
-            held = {}
-            self.session.info[_HELD] = (transaction, held)  # the read itself began the transaction
-        if held is not None:
-            held[chain_key] = head
+        held: dict[str, AuditChainHead] = self.session.info.setdefault(_HELD, {})
+        head = held.get(chain_key)
+        if head is None:
+            head = held[chain_key] = self._read_head(chain_key)
         return head
 
     def _read_head(self, chain_key: str) -> AuditChainHead:

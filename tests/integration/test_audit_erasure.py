@@ -225,3 +225,34 @@ def test_a_key_made_in_a_linked_block_that_failed_seals_nothing_after_it(contain
     with container.session_factory() as session:
         stored = set(session.scalars(select(AuditSubjectKey.id).where(AuditSubjectKey.subject == user_id)))
     assert sealed and {entry["k"] for entry in sealed.values()} <= stored
+
+
+def test_a_key_made_before_the_transactions_first_statement_ends_with_that_transaction(
+    container: Container,
+) -> None:
+    """The first thing a session does is a linked block whose key lookup begins the transaction; that
+    transaction rolls back: the key it made is not used by the next one."""
+    with transaction(container.session_factory) as session:
+        org_id = container.services(session).orgs.create("First statement keys").id
+    user_id = "usr_first_statement"
+    with container.session_factory() as session:
+        audit = container.services(session).audit
+
+        def record() -> AuditEvent:
+            return audit.record(
+                AuditAction.MEMBER_ROLE_CHANGED,
+                org_id=org_id,
+                targets=[Target("member", "mem_z"), Target("user", user_id, EMAIL)],
+                data={"user_id": user_id},
+            )
+
+        assert session.get_transaction() is None
+        with audit.linked_at_end():
+            record()
+        session.rollback()
+        event = record()
+        session.commit()
+        sealed = event.sealed or {}
+    with container.session_factory() as session:
+        stored = set(session.scalars(select(AuditSubjectKey.id).where(AuditSubjectKey.subject == user_id)))
+    assert sealed and {entry["k"] for entry in sealed.values()} <= stored
