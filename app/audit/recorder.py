@@ -306,7 +306,14 @@ class AuditRecorder:
         return head
 
 
-_EVENT_COLUMNS: Final = tuple(c.key for c in AuditEvent.__table__.columns if c.key != "redacted")
+def _written(model: Any, *left_out: str) -> tuple[Table, tuple[str, ...]]:
+    """A model's table and the columns a block writes (all but ``left_out``: the database's own, or none)."""
+    table = cast(Table, model.__table__)
+    return table, tuple(c.key for c in table.columns if c.key not in left_out)
+
+
+_EVENTS: Final = _written(AuditEvent, "redacted")  # ``redacted`` is set by erasure only
+_EVENT_COLUMNS: Final = _EVENTS[1]
 
 
 @dataclass
@@ -337,28 +344,20 @@ class _Rows:
         if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves)):
             _ONE_STATEMENT.execute(conn, batches, moves)
             return
-        for table, rows in (
-            (AuditSubjectKey.__table__, self.keys),
-            (AuditEvent.__table__, self.events),
-            (AuditEventTarget.__table__, self.targets),
-            (OutboxEvent.__table__, self.outbox),  # in the events' order: the relay publishes by id
-        ):
+        for (table, _), rows in zip(_ONE_STATEMENT.inserts, batches, strict=True):  # (the same order)
             if rows:
-                conn.execute(insert(cast(Table, table)), rows)
+                conn.execute(insert(table), rows)
         for head in self.heads.values():
             conn.execute(_MOVE_HEAD, head)
 
 
-_TARGET_COLUMNS: Final = ("event_id", "position", "org_id", "target_type", "target_id", "occurred_at")
-_OUTBOX_COLUMNS: Final = ("event_id", "subject", "payload", "created_at")  # the id is the database's
 # On PostgreSQL a block's rows and head moves are one statement (app/audit/one_statement.py).
-_KEY_COLUMNS: Final = ("id", "subject", "wrapped", "created_at", "erased_at")
 _ONE_STATEMENT: Final = OneStatement(
     [
-        (cast(Table, AuditSubjectKey.__table__), _KEY_COLUMNS),
-        (cast(Table, AuditEvent.__table__), _EVENT_COLUMNS),
-        (cast(Table, AuditEventTarget.__table__), _TARGET_COLUMNS),
-        (cast(Table, OutboxEvent.__table__), _OUTBOX_COLUMNS),  # in the events' order: the relay goes by id
+        _written(AuditSubjectKey),
+        _EVENTS,
+        _written(AuditEventTarget),
+        _written(OutboxEvent, "id"),  # in the events' order (the relay publishes by this id, the database's)
     ],
     cast(Table, AuditChainHead.__table__),
     "chain",
