@@ -1,5 +1,5 @@
 """Helpers every test module shares (one copy each): free ports, concurrent races, containers on a given
-database, authorization checks over HTTP."""
+database, the statements a session runs, authorization checks over HTTP."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.container import Container
@@ -56,6 +59,13 @@ def container_on(
         c.engine = make_engine(database_url, pool_size=pool_size, max_overflow=0)
         c.session_factory = make_session_factory(c.engine)
     return c
+
+
+def statements_run(session: Session) -> list[str]:
+    """The SQL the session's connection runs from now on (the list fills as it does)."""
+    seen: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
 
 
 def run_together(calls: list[Callable[[], object]], *, timeout: float = 180) -> Counter[str]:

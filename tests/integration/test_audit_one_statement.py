@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import app.audit.recorder as recorder_module
@@ -21,6 +21,7 @@ from app.container import Container
 from app.db import transaction
 from app.ids import new_id
 from tests.integration.audit_helpers import intact_chain
+from tests.support import statements_run
 
 _WRITES = (
     "WITH I0 AS (INSERT INTO AUDIT_SUBJECT_KEYS",
@@ -30,12 +31,6 @@ _WRITES = (
     "INSERT INTO OUTBOX_EVENTS ",
     "UPDATE AUDIT_CHAIN_HEADS ",
 )
-
-
-def _statements(session: Session) -> list[str]:
-    seen: list[str] = []
-    event.listen(session.connection(), "before_cursor_execute", lambda *a: seen.append(a[2]))
-    return seen
 
 
 def _org(container: Container, name: str) -> str:
@@ -111,7 +106,7 @@ def test_a_block_is_one_statement_on_postgresql_with_the_per_table_paths_rows(
         if not one:  # the per-table path: SQLite's always, and PostgreSQL's for a batch past the limit
             monkeypatch.setattr(recorder_module._ONE_STATEMENT, "fits", lambda *_: False)
         with container.session_factory() as session:
-            seen = _statements(session)
+            seen = statements_run(session)
             made = _block(container, session, org_id, user_id)
             writes = [s for s in seen if s.lstrip().upper().startswith(_WRITES)]
             if postgres and one:

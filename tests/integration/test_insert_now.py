@@ -8,9 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app.audit.catalogue import AuditAction
 from app.audit.models import AuditEvent
@@ -20,6 +19,7 @@ from app.orgs.models import Membership, User
 from app.rbac import versioning
 from app.rbac.permissions import MEMBER
 from tests.integration.audit_helpers import intact_chain
+from tests.support import statements_run
 
 
 def _now() -> datetime:
@@ -29,13 +29,6 @@ def _now() -> datetime:
 def _new_org(container: Container) -> str:
     with transaction(container.session_factory) as session:
         return container.services(session).orgs.create("Insert now").id
-
-
-def _statements(session: Session) -> list[str]:
-    """The statements the session's connection runs from now on."""
-    seen: list[str] = []
-    event.listen(session.connection(), "before_cursor_execute", lambda *a: seen.append(a[2]))
-    return seen
 
 
 def test_the_row_is_written_at_once_with_the_flush_defaults_and_the_object_stays_clean(
@@ -53,7 +46,7 @@ def test_the_row_is_written_at_once_with_the_flush_defaults_and_the_object_stays
             "active", "invitation", {}, None,
         )  # fmt: skip
         assert not session.new and not session.dirty and member in session and user in session
-        seen = _statements(session)
+        seen = statements_run(session)
         assert session.get(Membership, member.id) is member  # from the identity map, no query
         assert member.external_id is None and user.deleted_at is None  # loaded, not expired
         session.flush()
@@ -74,7 +67,7 @@ def test_a_change_after_it_is_an_update_of_the_persistent_object(container: Cont
         insert_now(session, user)
         user.name = "Later"
         assert user in session.dirty
-        seen = _statements(session)
+        seen = statements_run(session)
         session.commit()
     assert [s.split()[0] for s in seen] == ["UPDATE"]
     with container.session_factory() as session:
@@ -120,7 +113,7 @@ def test_the_services_write_a_new_account_and_member_without_a_flush(container: 
             user = services.accounts.create("svc@example.com", org_id=org_id)
             member = services.members.add(org_id, user, MEMBER, source="scim", new_account=True)
             assert not session.new and member in session
-        seen = _statements(session)
+        seen = statements_run(session)
         session.commit()
     # The authorization version bump (INSERT … ON CONFLICT DO UPDATE) and nothing else: no chain head
     # update, no account, key or membership left for the commit's flush.
