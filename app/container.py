@@ -86,9 +86,16 @@ class Container:
 
     @classmethod
     def build(
-        cls, settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        mailer: Mailer | None = None,
+        engine: Engine | None = None,
     ) -> Container:
-        engine = make_engine(settings.resolved_database_url())
+        """The process's container; ``engine`` (tests that size the pool) replaces the one the settings make:
+        everything that holds the engine (the authz sync, the outbox hooks) is given it here, once."""
+        engine = engine or make_engine(settings.resolved_database_url())
         container = cls(
             settings=settings,
             engine=engine,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.container import Container
-from app.db import make_engine, make_session_factory
+from app.db import make_engine
 from app.errors import AppError
 from app.mail import Mailer
 from tests.mailbox import Mailbox
@@ -53,12 +53,11 @@ def container_on(
 ) -> Container:
     """A container of its own on ``database_url``; ``pool_size`` gives PostgreSQL one connection per racing
     thread so none waits for a connection. Dispose of its engine when done."""
-    c = Container.build(settings_for(database_url, tmp_path, **settings), mailer=mailer or Mailbox())
-    if pool_size is not None and database_url.startswith("postgresql"):
-        c.engine.dispose()
-        c.engine = make_engine(database_url, pool_size=pool_size, max_overflow=0)
-        c.session_factory = make_session_factory(c.engine)
-    return c
+    sized = pool_size is not None and database_url.startswith("postgresql")
+    engine = make_engine(database_url, pool_size=pool_size, max_overflow=0) if sized else None
+    return Container.build(
+        settings_for(database_url, tmp_path, **settings), mailer=mailer or Mailbox(), engine=engine
+    )
 
 
 def statements_run(session: Session) -> list[str]:

@@ -19,7 +19,7 @@ from app import create_app, migrate
 from app.audit.models import AuditEvent
 from app.config import Settings
 from app.container import Container
-from app.db import make_engine, make_session_factory, transaction
+from app.db import make_engine, transaction
 from app.errors import SeatLimitReached, SeatRequestDecided, SeatRequestPending
 from app.orgs.models import Membership
 from tests.integration.seating import add_members
@@ -38,12 +38,10 @@ def race_container(url: str, tmp_path: Path, threads: int) -> Container:
         log_json=False,
         log_level="ERROR",
     )
-    container = Container.build(settings)
-    if url.startswith("postgresql"):
-        container.engine.dispose()
-        container.engine = make_engine(url, pool_size=threads + 2, max_overflow=0)
-        container.session_factory = make_session_factory(container.engine)
-    return container
+    sized = url.startswith("postgresql")
+    return Container.build(
+        settings, engine=make_engine(url, pool_size=threads + 2, max_overflow=0) if sized else None
+    )
 
 
 def seed(container: Container, members: int, seats: int) -> tuple[str, list[str]]:
