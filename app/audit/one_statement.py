@@ -10,6 +10,11 @@ and foreign keys are checked at the statement's end, when every row is in. The S
 batch's shape (rows per table, heads), so it is built once per shape and psycopg prepares it like any
 repeated statement. Values go through each column type's own bind processor (JSONB, the UTC datetime type),
 exactly as in a Core ``INSERT``.
+
+The text carries PostgreSQL's own ``$n`` placeholders and goes out through psycopg's ``RawCursor``. psycopg
+turns ``%s`` into ``$n`` by parsing the query, and caches that only for queries of at most 50 parameters
+and 4,096 bytes (a create's block has about a hundred parameters): it parsed the same text on every
+request, about 130 µs of CPU, 4% of a SCIM create.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+import psycopg
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
 
@@ -72,7 +78,16 @@ class OneStatement:
                 )
         for key, seq, digest in heads:
             params += (key, seq, digest)
-        conn.exec_driver_sql(self.sql(shape), tuple(params))
+        # Through SQLAlchemy (its events, its exception types: a unique violation is still IntegrityError),
+        # on a RawCursor: the connection's cursor factory is swapped for this one statement.
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection), "the one statement is PostgreSQL's, over psycopg"
+        factory = driver.cursor_factory
+        driver.cursor_factory = psycopg.RawCursor
+        try:
+            conn.exec_driver_sql(self.sql(shape), tuple(params))
+        finally:
+            driver.cursor_factory = factory
 
     def sql(self, shape: tuple[int, ...]) -> str:
         text = self._sql.get(shape)
@@ -84,16 +99,19 @@ class OneStatement:
 
     def _build(self, shape: tuple[int, ...]) -> str:
         # Table and column names are the models' own (never input); every value is a bound parameter.
+        numbers = iter(range(1, MAX_PARAMETERS + 1))
+
+        def row(casts: Sequence[str]) -> str:
+            return "(" + ", ".join(f"${next(numbers)}{cast}" for cast in casts) + ")"
+
         ctes = []
         for i, ((table, columns), count) in enumerate(zip(self.inserts, shape, strict=False)):
             if count == 0:
                 continue
-            row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            ctes.append(
-                f"i{i} AS (INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * count)})"  # noqa: S608
-            )
+            rows = ", ".join(row([""] * len(columns)) for _ in range(count))
+            ctes.append(f"i{i} AS (INSERT INTO {table.name} ({', '.join(columns)}) VALUES {rows})")  # noqa: S608
         key, (seq, digest) = self.head_key, self.head_values
-        moves = ", ".join(["(%s::varchar, %s::bigint, %s::varchar)"] * shape[-1])
+        moves = ", ".join(row(["::varchar", "::bigint", "::varchar"]) for _ in range(shape[-1]))
         update = (
             f"UPDATE {self.heads.name} AS h SET {seq} = m.{seq}, {digest} = m.{digest} "  # noqa: S608
             f"FROM (VALUES {moves}) AS m({key}, {seq}, {digest}) WHERE h.{key} = m.{key}"

@@ -4,10 +4,13 @@ with the same stored values as the per-table path (SQLite's, and PostgreSQL's pa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import app.audit.recorder as recorder_module
@@ -155,15 +158,45 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
     )
     sql = writer.sql((2, 0, 1))
     assert sql == (
-        "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES (%s, %s), (%s, %s)) "
+        "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2), ($3, $4)) "
         "UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
-        "FROM (VALUES (%s::varchar, %s::bigint, %s::varchar)) AS m(chain, seq, hash) WHERE h.chain = m.chain"
+        "FROM (VALUES ($5::varchar, $6::bigint, $7::varchar)) AS m(chain, seq, hash) WHERE h.chain = m.chain"
     )
     assert writer.sql((2, 0, 1)) is sql  # cached
-    assert sql.count("%s") == 2 * 2 + 3
     two_heads = writer.sql((1, 3, 2))
     assert (
-        "i1 AS (INSERT INTO audit_event_targets (event_id, position) VALUES (%s, %s), (%s, %s), (%s, %s))"
-        in (two_heads)
+        "i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2)), "
+        "i1 AS (INSERT INTO audit_event_targets (event_id, position) VALUES ($3, $4), ($5, $6), ($7, $8))"
+        in two_heads
     )
-    assert two_heads.count("%s") == 2 + 3 * 2 + 2 * 3
+    assert "(VALUES ($9::varchar, $10::bigint, $11::varchar), ($12::varchar, $13::bigint, $14::varchar))" in (
+        two_heads
+    )
+    assert "%s" not in two_heads and "$15" not in two_heads
+
+
+@pytest.mark.postgres
+def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_the_cursor_factory(
+    pg_container: Container,
+) -> None:
+    """The statement goes out on a psycopg RawCursor (``$n`` placeholders, no per-call parsing): a refusal
+    still reaches the app as SQLAlchemy's IntegrityError (its error handlers map it to 409), and the pooled
+    connection gets its own cursor factory back."""
+    writer = recorder_module._ONE_STATEMENT
+    target = {
+        "event_id": new_id("evt"),  # no such event: the foreign key refuses it at the statement's end
+        "position": 0,
+        "org_id": None,
+        "target_type": "user",
+        "target_id": new_id("usr"),
+        "occurred_at": datetime.now(UTC),
+    }
+    with pg_container.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        factory = driver.cursor_factory
+        with pytest.raises(IntegrityError, match="audit_event_targets"):
+            writer.execute(conn, [[], [], [target], []], [(PLATFORM_CHAIN, 1, "0" * 64)])
+        assert driver.cursor_factory is factory and factory is not psycopg.RawCursor
+        conn.rollback()
+        assert conn.exec_driver_sql("SELECT %s::int", (7,)).scalar() == 7  # %s placeholders work again
