@@ -26,6 +26,8 @@ import psycopg
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
 
+from app.rbac import versioning
+
 # PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
 # (one executemany per table), and so does a shape too large to be worth keeping its SQL text.
 MAX_PARAMETERS: Final = 20_000
@@ -52,21 +54,25 @@ class OneStatement:
         self._sql: dict[tuple[int, ...], str] = {}
         self._processors: dict[str, list[list[Processor]]] = {}
 
-    def fits(self, batches: Sequence[Sequence[Mapping[str, Any]]], heads: int) -> bool:
+    def fits(self, batches: Sequence[Sequence[Mapping[str, Any]]], heads: int, bumps: int = 0) -> bool:
         count = sum(
             len(rows) * len(columns) for rows, (_, columns) in zip(batches, self.inserts, strict=True)
         )
-        return heads > 0 and count + 3 * heads <= MAX_PARAMETERS
+        return heads > 0 and count + 3 * heads + bumps + 2 <= MAX_PARAMETERS  # (+2: the bump's time, channel)
 
     def execute(
         self,
         conn: Connection,
         batches: Sequence[Sequence[Mapping[str, Any]]],
         heads: Sequence[tuple[str, int, str]],
-    ) -> None:
+        bump: Sequence[str] = (),
+        now: float = 0.0,
+    ) -> dict[str, int]:
         """Insert ``batches`` (one list of row mappings per table, in ``inserts`` order) and move each head
-        ``(key, seq, hash)``, in one statement. The caller has checked ``fits``."""
-        shape = (*(len(rows) for rows in batches), len(heads))
+        ``(key, seq, hash)``, in one statement; with ``bump`` (org ids in bump order, the transaction's
+        ``versioning.touched``), the same statement bumps their authorization versions (at ``now``)
+        and notifies them, and their new versions are returned. The caller has checked ``fits``."""
+        shape = (*(len(rows) for rows in batches), len(heads), len(bump))
         params: list[Any] = []
         for rows, (_, columns), processors in zip(
             batches, self.inserts, self._processors_for(conn.dialect), strict=True
@@ -78,6 +84,8 @@ class OneStatement:
                 )
         for key, seq, digest in heads:
             params += (key, seq, digest)
+        if bump:
+            params += (*bump, now, versioning.CHANNEL)
         # Through SQLAlchemy (its events, its exception types: a unique violation is still IntegrityError),
         # on a RawCursor: the connection's cursor factory is swapped for this one statement.
         driver = conn.connection.driver_connection
@@ -85,7 +93,8 @@ class OneStatement:
         factory = driver.cursor_factory
         driver.cursor_factory = psycopg.RawCursor
         try:
-            conn.exec_driver_sql(self.sql(shape), tuple(params))
+            result = conn.exec_driver_sql(self.sql(shape), tuple(params))
+            return {str(org): int(version) for org, version, _ in result} if bump else {}
         finally:
             driver.cursor_factory = factory
 
@@ -111,11 +120,17 @@ class OneStatement:
             rows = ", ".join(row([""] * len(columns)) for _ in range(count))
             ctes.append(f"i{i} AS (INSERT INTO {table.name} ({', '.join(columns)}) VALUES {rows})")  # noqa: S608
         key, (seq, digest) = self.head_key, self.head_values
-        moves = ", ".join(row(["::varchar", "::bigint", "::varchar"]) for _ in range(shape[-1]))
+        moves = ", ".join(row(["::varchar", "::bigint", "::varchar"]) for _ in range(shape[-2]))
         update = (
             f"UPDATE {self.heads.name} AS h SET {seq} = m.{seq}, {digest} = m.{digest} "  # noqa: S608
             f"FROM (VALUES {moves}) AS m({key}, {seq}, {digest}) WHERE h.{key} = m.{key}"
         )
+        if shape[-1]:  # the authorization bump: the orgs, then the time and the channel
+            orgs = [f"${next(numbers)}::varchar" for _ in range(shape[-1])]
+            now, channel = f"${next(numbers)}::float8", f"${next(numbers)}::text"
+            bumped = versioning.upsert_sql(", ".join(f"({org}, 1, {now})" for org in orgs))
+            ctes += [f"moved AS ({update})", f"bumped AS ({bumped})"]
+            update = versioning.notify_sql("bumped", channel)
         return (f"WITH {', '.join(ctes)} " if ctes else "") + update
 
     def _processors_for(self, dialect: Dialect) -> list[list[Processor]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
 from app.db import is_postgres
 from app.ids import new_uuid7
+from app.rbac import versioning
 
 ActorType = Literal["user", "api_key", "scim_token", "system"]
 # What a session's transaction holds, in ``session.info``, until it ends (``_transaction_ended``):
@@ -175,7 +177,7 @@ class AuditRecorder:
         return event
 
     @contextmanager
-    def linked_at_end(self) -> Iterator[None]:
+    def linked_at_end(self, *, closing: bool = False) -> Iterator[None]:
         """Record the block's events as it goes, and link them into their chains when it ends.
 
         Linking takes the chain head's lock (FOR UPDATE on PostgreSQL), held to commit: every audited writer
@@ -189,6 +191,11 @@ class AuditRecorder:
         sequence under the lock, so a chain stays in time order. A nested block links with the outermost;
         an exception discards the block's events along with the rest of its work. The events returned by
         ``record`` inside the block have no ``seq`` or ``hash`` until it ends.
+
+        ``closing``: the block's statement is the transaction's last write before commit (a SCIM create's).
+        On PostgreSQL it then also bumps the authorization versions of the orgs the transaction touched
+        (``versioning.touched``), which the commit would otherwise do in a statement of its own. Not in
+        a savepoint, whose rollback would undo the bump the outer transaction still needs.
         """
         if self._pending is not None:
             yield
@@ -212,7 +219,7 @@ class AuditRecorder:
             rows = _Rows(keys=made)
             for event, clear in pending:
                 self._link(event, clear, rows)
-            rows.insert(self.session)
+            rows.insert(self.session, closing=closing and not self.session.in_nested_transaction())
         except BaseException:
             if keys is not None:
                 keys.forget(made)
@@ -337,12 +344,15 @@ class _Rows:
         if outbox is not None:
             self.outbox.append(outbox)  # its id is the database's
 
-    def insert(self, session: Session) -> None:
+    def insert(self, session: Session, *, closing: bool = False) -> None:
         conn = session.connection()  # Core statements on tables: no ORM execution around them
         batches = (self.keys, self.events, self.targets, self.outbox)
         moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
-        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves)):
-            _ONE_STATEMENT.execute(conn, batches, moves)
+        orgs = versioning.touched(session) if closing else []
+        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves), len(orgs)):
+            bumped = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time())
+            if orgs:
+                versioning.bumped(session, bumped)  # (the commit bumps the rest)
             return
         for (table, _), rows in zip(_ONE_STATEMENT.inserts, batches, strict=True):  # (the same order)
             if rows:

@@ -34,6 +34,7 @@ from app.rbac.models import CasbinRule, CustomRole
 CHANNEL: Final = "tenantry_authz"
 MEMBER_ATTRS: Final = ("role", "seat_type", "status", "org_id", "user_id")
 _TOUCHED, _REVOKED, _COMMITTED = "authz_touched", "authz_revoked_keys", "authz_committed"
+_BUMPED = "authz_bumped"  # versions the transaction's last write bumped itself (``touched``)
 _NOTIFY_CHUNK = 7000  # PostgreSQL payloads must stay under 8000 bytes
 
 Listener = Callable[[dict[str, int], set[str]], None]
@@ -120,23 +121,30 @@ def _note(session: Session, obj: Any, dirty: bool) -> None:
         session.info.setdefault(_REVOKED, set()).add(obj.token_hash)  # cached like API keys
 
 
-# One statement both backends run (SQLite 3.35+ and PostgreSQL: ON CONFLICT … RETURNING), written as text: the
-# SQLAlchemy construct with ``on_conflict_do_update`` is recompiled on every call (it is not cacheable), which
-# cost milliseconds on every write transaction.
-_BUMP: Final = text(
-    "INSERT INTO authz_versions (org_id, version, changed_at) VALUES (:org_id, 1, :now) "
-    "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, changed_at = :now "
-    "RETURNING org_id, version"
-)
+def upsert_sql(rows: str) -> str:
+    """Bump the orgs of ``rows`` (``(org_id, 1, changed_at)`` value rows): ``INSERT … ON CONFLICT DO UPDATE``,
+    returning each org's new version. Both backends run it (SQLite 3.35+ and PostgreSQL)."""
+    # ``rows`` holds placeholders only (never input), as does every caller's
+    return (
+        f"INSERT INTO authz_versions (org_id, version, changed_at) VALUES {rows} "  # noqa: S608
+        "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, "
+        "changed_at = excluded.changed_at RETURNING org_id, version"
+    )
 
 
-# On PostgreSQL the bump also notifies, in the same round trip: each org's own payload ("org:version", as
-# ``encode_payload`` writes one org), delivered only if the transaction commits.
+def notify_sql(bumped: str, channel: str) -> str:
+    """On PostgreSQL, notify the versions the statement ``bumped`` (a CTE of ``upsert_sql``) returned: each
+    org's own payload ("org:version", as ``encode_payload`` writes one org), delivered only if the
+    transaction commits."""
+    return f"SELECT org_id, version, pg_notify({channel}, org_id || ':' || version) FROM {bumped}"  # noqa: S608
+
+
+# Written as text: the SQLAlchemy construct with ``on_conflict_do_update`` is recompiled on every call (it is
+# not cacheable), which cost milliseconds on every write transaction.
+_BUMP: Final = text(upsert_sql("(:org_id, 1, :now)"))
+# On PostgreSQL the bump also notifies, in the same round trip.
 _BUMP_AND_NOTIFY: Final = text(
-    "WITH bumped AS (INSERT INTO authz_versions (org_id, version, changed_at) VALUES (:org_id, 1, :now) "
-    "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, changed_at = :now "
-    "RETURNING org_id, version) "
-    "SELECT org_id, version, pg_notify(:channel, org_id || ':' || version) FROM bumped"
+    f"WITH bumped AS ({upsert_sql('(:org_id, 1, :now)')}) {notify_sql('bumped', ':channel')}"
 )
 
 
@@ -155,11 +163,30 @@ def bump(session: Session, org_ids: set[str]) -> dict[str, int]:
     return versions
 
 
+def touched(session: Session) -> list[str]:
+    """The orgs the transaction has touched so far, in bump order, for its last write before commit to bump
+    itself (``upsert_sql`` and ``notify_sql`` in the same statement, one round trip less:
+    app/audit/one_statement.py), giving the versions back with ``bumped``. The caller guarantees that
+    statement is the transaction's last lock, so the bump is still the last lock the transaction takes."""
+    return sorted(session.info.get(_TOUCHED, ()))
+
+
+def bumped(session: Session, versions: dict[str, int]) -> None:
+    """A statement of the transaction bumped (and notified) these orgs: the commit bumps only orgs touched
+    since, and hands these versions on with its own."""
+    session.info.setdefault(_BUMPED, {}).update(versions)
+    session.info[_TOUCHED] = session.info.get(_TOUCHED, set()) - set(versions)
+
+
 def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the bump waits for the real commit (and its lock comes last)
     session.flush()  # let before_flush see the transaction's last changes
     touched: set[str] = session.info.pop(_TOUCHED, set())
     revoked: set[str] = session.info.get(_REVOKED, set())
-    session.info["authz_pending"] = bump(session, touched) if touched else {}
+    session.info["authz_pending"] = session.info.pop(_BUMPED, {}) | (
+        bump(session, touched) if touched else {}
+    )
     if revoked and session.get_bind().dialect.name == "postgresql":
         conn = session.connection()
         for chunk in encode_payload({}, revoked):  # the bumped versions went out with their bumps
@@ -167,6 +194,8 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is committed yet
     versions: dict[str, int] = session.info.pop("authz_pending", {})
     revoked: set[str] = session.info.pop(_REVOKED, set())
     session.info[_COMMITTED] = versions
@@ -182,7 +211,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session, previous: Any) -> None:
     if previous.nested:
         return  # a savepoint: the outer transaction may still commit what was noted before it
-    for key in (_TOUCHED, _REVOKED, "authz_pending"):
+    for key in (_TOUCHED, _REVOKED, _BUMPED, "authz_pending"):
         session.info.pop(key, None)
 
 

@@ -318,7 +318,7 @@ class ScimService:
         if taken:
             raise Conflict(f"A user with userName '{fields.user_name}' already exists.")
         try:
-            with self.audit.linked_at_end():
+            with self.audit.linked_at_end(closing=True):  # the views commit right after a create
                 new_account = checks is not None and account is None  # no live account of the email
                 return self._create_user(org_id, fields, folded, principal, new_account=new_account)
         except IntegrityError as exc:

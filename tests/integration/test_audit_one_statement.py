@@ -156,14 +156,14 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
         "chain",
         ("seq", "hash"),
     )
-    sql = writer.sql((2, 0, 1))
+    sql = writer.sql((2, 0, 1, 0))  # rows per table, heads, orgs bumped
     assert sql == (
         "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2), ($3, $4)) "
         "UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
         "FROM (VALUES ($5::varchar, $6::bigint, $7::varchar)) AS m(chain, seq, hash) WHERE h.chain = m.chain"
     )
-    assert writer.sql((2, 0, 1)) is sql  # cached
-    two_heads = writer.sql((1, 3, 2))
+    assert writer.sql((2, 0, 1, 0)) is sql  # cached
+    two_heads = writer.sql((1, 3, 2, 0))
     assert (
         "i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2)), "
         "i1 AS (INSERT INTO audit_event_targets (event_id, position) VALUES ($3, $4), ($5, $6), ($7, $8))"
@@ -173,6 +173,18 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
         two_heads
     )
     assert "%s" not in two_heads and "$15" not in two_heads
+    bumping = writer.sql((1, 0, 1, 2))  # the transaction's last write bumps two orgs' authorization versions
+    assert bumping == (
+        "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2)), "
+        "moved AS (UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
+        "FROM (VALUES ($3::varchar, $4::bigint, $5::varchar)) AS m(chain, seq, hash) "
+        "WHERE h.chain = m.chain), "
+        "bumped AS (INSERT INTO authz_versions (org_id, version, changed_at) "
+        "VALUES ($6::varchar, 1, $8::float8), ($7::varchar, 1, $8::float8) "
+        "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, "
+        "changed_at = excluded.changed_at RETURNING org_id, version) "
+        "SELECT org_id, version, pg_notify($9::text, org_id || ':' || version) FROM bumped"
+    )
 
 
 @pytest.mark.postgres
@@ -196,7 +208,9 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_the_cursor_fact
         assert isinstance(driver, psycopg.Connection)
         factory = driver.cursor_factory
         with pytest.raises(IntegrityError, match="audit_event_targets"):
-            writer.execute(conn, [[], [], [target], []], [(PLATFORM_CHAIN, 1, "0" * 64)])
+            writer.execute(
+                conn, [[], [], [target], []], [(PLATFORM_CHAIN, 1, "0" * 64)], [new_id("org")], 1.0
+            )
         assert driver.cursor_factory is factory and factory is not psycopg.RawCursor
         conn.rollback()
         assert conn.exec_driver_sql("SELECT %s::int", (7,)).scalar() == 7  # %s placeholders work again
