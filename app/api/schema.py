@@ -48,8 +48,9 @@ Rfc3339Text = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 # An integer in a request body: 3 or 3.0, never "3" or true.
 BodyInt = Annotated[StrictInt, BeforeValidator(_json_integer)]
-# Cursors are URL-safe base64 that the server wrote; anything else is refused before it is decoded.
-CURSOR_PATTERN = r"^[A-Za-z0-9_=-]*$"
+# Cursors are URL-safe base64 that the server wrote; anything else is refused before it is decoded. Never
+# empty: a query's strings are stripped, and a cursor of whitespace must be refused, not read as no cursor.
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]+$"
 # In a query string every value is text: exactly ``true`` or ``false``, never ``yes``, ``1`` or ``on``.
 QueryBool = Annotated[StrictBool, BeforeValidator(_true_or_false)]
 

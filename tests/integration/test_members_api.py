@@ -83,8 +83,10 @@ def test_bad_list_parameters_are_422(admin: Api, org: dict, params: dict) -> Non
 
 @pytest.mark.parametrize(
     "cursor",
-    ["nope", "!!!", "eyJ2IjoxfQ", "eyJ2IjoyLCJhZnRlciI6Im1lbV8xIn0", "eyJ2IjoxLCJhZnRlciI6Im9yZ18xIn0", "é"],
-)  # garbage, not base64, no 'after', wrong version, another resource's id, non-ASCII
+    ["nope", "!!!", "eyJ2IjoxfQ", "eyJ2IjoyLCJhZnRlciI6Im1lbV8xIn0", "eyJ2IjoxLCJhZnRlciI6Im9yZ18xIn0", "é"]
+    + ["\t", " ", ""],
+)  # garbage, not base64, no 'after', wrong version, another resource's id, non-ASCII; whitespace or nothing
+# (stripped to nothing, which is no cursor the API issued: never the first page)
 def test_bad_cursor_is_422(admin: Api, org: dict, cursor: str) -> None:
     resp = admin.get(members_path(org), query_string={"cursor": cursor})
     assert resp.status_code == 422 and resp.json["errors"][0]["field"] == "cursor"
