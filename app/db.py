@@ -219,7 +219,8 @@ def insert_now(session: Session, obj: Any) -> None:
     server default must be set); the statement is built once per table. The caller orders statements by
     foreign key itself, and reads its unique-violation as from a flush (``IntegrityError``). Unlike a
     flushed object, a savepoint rolled back after the insert does not expunge it: it stays in the session,
-    expired, and reading it then fails loudly (``ObjectDeletedError``)."""
+    expired, and reading it then fails loudly (``ObjectDeletedError``). Inside ``holding_inserts`` the row
+    is held for the caller's own statement instead of written at once."""
     state = inspect(obj)
     if not state.transient:
         raise ValueError(f"insert_now writes new objects only, not {obj!r}")
@@ -240,11 +241,70 @@ def insert_now(session: Session, obj: Any) -> None:
                 raise TypeError(f"insert_now cannot apply the default of {column}")
             setattr(obj, key, value)
         row[column.key] = state.dict[key]
-    session.connection().execute(_insert_of(mapper.local_table), row)
+    held: list[Held] | None = session.info.get(_HELD)
+    if held is not None:
+        held.append((mapper.local_table, row))
+    else:
+        session.connection().execute(_insert_of(mapper.local_table), row)
     make_transient_to_detached(obj)
     session.add(obj)
     for hook in INSERTED_NOW:
         hook(session, obj)
+
+
+# An INSERT held back by ``insert_now`` inside ``holding_inserts``: the table and the row (every column).
+Held = tuple[Any, dict[str, Any]]
+_HELD = "tenantry_inserts_held"
+# An execution option: the ORM statement reads no table whose rows may be held (``holding_inserts``).
+READS_NO_HELD_ROWS = "tenantry_reads_no_held_rows"
+
+
+@contextmanager
+def holding_inserts(session: Session) -> Iterator[None]:
+    """Inside, ``insert_now`` holds its rows back for a caller that writes them in a statement of its own (a
+    SCIM create's closing audit block: its one statement inserts the account and the membership along with
+    the events; app/audit/recorder.py), taking them with ``take_held``. Until then the database has not got
+    them, so whatever could refer to or read them writes them first: a flush with changes, an ORM
+    statement (unless it carries ``READS_NO_HELD_ROWS``). A Core statement on the session's connection is
+    not watched: inside, it must not read a held row's table. What is still held when the block ends
+    without an error is written then; after an error it is dropped with the transaction."""
+    if _HELD in session.info:
+        yield  # nested: the outer block holds
+        return
+    session.info[_HELD] = []
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_HELD, None)
+        raise
+    write_held(session)
+    session.info.pop(_HELD, None)
+
+
+def take_held(session: Session) -> list[Held]:
+    """The rows held so far (now the caller's to write); holding goes on for the rest of the block."""
+    held: list[Held] = session.info.get(_HELD) or []
+    if held:
+        session.info[_HELD] = []
+    return held
+
+
+def write_held(session: Session) -> None:
+    """Write the held rows now, in the order ``insert_now`` took them (foreign keys before their users)."""
+    for table, row in take_held(session):
+        session.connection().execute(_insert_of(table), row)
+
+
+@event.listens_for(Session, "before_flush")
+def _flush_writes_held(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_HELD):
+        write_held(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _query_writes_held(state: Any) -> None:
+    if state.session.info.get(_HELD) and not state.execution_options.get(READS_NO_HELD_ROWS):
+        write_held(state.session)
 
 
 @functools.cache

@@ -51,13 +51,20 @@ class OneStatement:
         self.heads = heads
         self.head_key = head_key
         self.head_values = head_values
-        self._sql: dict[tuple[int, ...], str] = {}
+        self._sql: dict[tuple[tuple[str, ...], tuple[int, ...]], str] = {}
         self._processors: dict[str, list[list[Processor]]] = {}
+        self._held_processors: dict[tuple[str, str], list[Processor]] = {}
 
-    def fits(self, batches: Sequence[Sequence[Mapping[str, Any]]], heads: int, bumps: int = 0) -> bool:
+    def fits(
+        self,
+        batches: Sequence[Sequence[Mapping[str, Any]]],
+        heads: int,
+        bumps: int = 0,
+        held: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+    ) -> bool:
         count = sum(
             len(rows) * len(columns) for rows, (_, columns) in zip(batches, self.inserts, strict=True)
-        )
+        ) + sum(len(row) for _, row in held)
         return heads > 0 and count + 3 * heads + bumps + 2 <= MAX_PARAMETERS  # (+2: the bump's time, channel)
 
     def execute(
@@ -67,13 +74,22 @@ class OneStatement:
         heads: Sequence[tuple[str, int, str]],
         bump: Sequence[str] = (),
         now: float = 0.0,
+        held: Sequence[tuple[Table, Mapping[str, Any]]] = (),
     ) -> dict[str, int]:
         """Insert ``batches`` (one list of row mappings per table, in ``inserts`` order) and move each head
         ``(key, seq, hash)``, in one statement; with ``bump`` (org ids in bump order, the transaction's
         ``versioning.touched``), the same statement bumps their authorization versions (at ``now``)
-        and notifies them, and their new versions are returned. The caller has checked ``fits``."""
+        and notifies them, and their new versions are returned. ``held``: rows of other tables to insert
+        with them (``app.db.holding_inserts``: a row of every column). The caller has checked ``fits``."""
         shape = (*(len(rows) for rows in batches), len(heads), len(bump))
+        tables = tuple(table for table, _ in held)
         params: list[Any] = []
+        for table, row in held:
+            processors = self._held_processors_for(table, conn.dialect)
+            params.extend(
+                value if proc is None else proc(value)
+                for value, proc in zip((row[c.key] for c in table.columns), processors, strict=True)
+            )
         for rows, (_, columns), processors in zip(
             batches, self.inserts, self._processors_for(conn.dialect), strict=True
         ):
@@ -93,20 +109,22 @@ class OneStatement:
         factory = driver.cursor_factory
         driver.cursor_factory = psycopg.RawCursor
         try:
-            result = conn.exec_driver_sql(self.sql(shape), tuple(params))
+            result = conn.exec_driver_sql(self.sql(shape, tables), tuple(params))
             return {str(org): int(version) for org, version, _ in result} if bump else {}
         finally:
             driver.cursor_factory = factory
 
-    def sql(self, shape: tuple[int, ...]) -> str:
-        text = self._sql.get(shape)
+    def sql(self, shape: tuple[int, ...], held: tuple[Table, ...] = ()) -> str:
+        """The text for ``shape`` (rows per table, heads, orgs bumped) after a row of each ``held`` table."""
+        key = (tuple(table.name for table in held), shape)
+        text = self._sql.get(key)
         if text is None:
-            text = self._build(shape)
-            if sum(shape) <= MAX_CACHED_ROWS:
-                self._sql[shape] = text
+            text = self._build(shape, held)
+            if sum(shape) + len(held) <= MAX_CACHED_ROWS:
+                self._sql[key] = text
         return text
 
-    def _build(self, shape: tuple[int, ...]) -> str:
+    def _build(self, shape: tuple[int, ...], held: tuple[Table, ...]) -> str:
         # Table and column names are the models' own (never input); every value is a bound parameter.
         numbers = iter(range(1, MAX_PARAMETERS + 1))
 
@@ -114,6 +132,10 @@ class OneStatement:
             return "(" + ", ".join(f"${next(numbers)}{cast}" for cast in casts) + ")"
 
         ctes = []
+        for i, held_table in enumerate(held):  # (foreign keys are checked at the statement's end)
+            names = [c.key for c in held_table.columns]
+            values = row([""] * len(names))
+            ctes.append(f"h{i} AS (INSERT INTO {held_table.name} ({', '.join(names)}) VALUES {values})")  # noqa: S608
         for i, ((table, columns), count) in enumerate(zip(self.inserts, shape, strict=False)):
             if count == 0:
                 continue
@@ -132,6 +154,13 @@ class OneStatement:
             ctes += [f"moved AS ({update})", f"bumped AS ({bumped})"]
             update = versioning.notify_sql("bumped", channel)
         return (f"WITH {', '.join(ctes)} " if ctes else "") + update
+
+    def _held_processors_for(self, table: Table, dialect: Dialect) -> list[Processor]:
+        found = self._held_processors.get((table.name, dialect.name))
+        if found is None:
+            found = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns]
+            self._held_processors[(table.name, dialect.name)] = found
+        return found
 
     def _processors_for(self, dialect: Dialect) -> list[list[Processor]]:
         found = self._processors.get(dialect.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, cast
 
@@ -30,7 +30,7 @@ from app.audit.one_statement import OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
-from app.db import is_postgres
+from app.db import READS_NO_HELD_ROWS, Held, holding_inserts, is_postgres, take_held
 from app.ids import new_uuid7
 from app.rbac import versioning
 
@@ -193,9 +193,10 @@ class AuditRecorder:
         ``record`` inside the block have no ``seq`` or ``hash`` until it ends.
 
         ``closing``: the block's statement is the transaction's last write before commit (a SCIM create's).
-        On PostgreSQL it then also bumps the authorization versions of the orgs the transaction touched
-        (``versioning.touched``), which the commit would otherwise do in a statement of its own. Not in
-        a savepoint, whose rollback would undo the bump the outer transaction still needs.
+        On PostgreSQL it then also writes the rows the block inserted with ``insert_now`` (held back:
+        ``app.db.holding_inserts``; the account and the membership) and bumps the authorization versions of
+        the orgs the transaction touched (``versioning.touched``), which would otherwise be three statements
+        of their own. Not in a savepoint, whose rollback would undo the bump the outer transaction needs.
         """
         if self._pending is not None:
             yield
@@ -203,23 +204,25 @@ class AuditRecorder:
         self._pending = []
         keys = self.subject_keys
         made = keys.defer() if keys is not None else []  # the block's new subject keys: rows with its events
+        closing = closing and is_postgres(self.session) and not self.session.in_nested_transaction()
         try:
-            try:
-                yield
-            finally:
-                pending, self._pending = self._pending, None
-            if not pending:
-                if keys is not None:
-                    keys.forget(made)  # (a record that raised, caught in the block)
-                return
-            self.session.flush()
-            chains = {event.chain for event, _ in pending}
-            for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
-                self._lock_head(chain_key)
-            rows = _Rows(keys=made)
-            for event, clear in pending:
-                self._link(event, clear, rows)
-            rows.insert(self.session, closing=closing and not self.session.in_nested_transaction())
+            with holding_inserts(self.session) if closing else nullcontext():
+                try:
+                    yield
+                finally:
+                    pending, self._pending = self._pending, None
+                if not pending:
+                    if keys is not None:
+                        keys.forget(made)  # (a record that raised, caught in the block)
+                    return  # (what the block held is written on the way out)
+                self.session.flush()
+                chains = {event.chain for event, _ in pending}
+                for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
+                    self._lock_head(chain_key)
+                rows = _Rows(keys=made, held=take_held(self.session))
+                for event, clear in pending:
+                    self._link(event, clear, rows)
+                rows.insert(self.session, closing=closing)
         except BaseException:
             if keys is not None:
                 keys.forget(made)
@@ -333,6 +336,7 @@ class _Rows:
     does not update them a second time."""
 
     keys: list[dict[str, Any]] = field(default_factory=list)  # new subject keys (``SubjectKeys.defer``)
+    held: list[Held] = field(default_factory=list)  # the block's own rows, first (``holding_inserts``)
     events: list[dict[str, Any]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -349,11 +353,15 @@ class _Rows:
         batches = (self.keys, self.events, self.targets, self.outbox)
         moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
         orgs = versioning.touched(session) if closing else []
-        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(batches, len(moves), len(orgs)):
-            bumped = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time())
+        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(
+            batches, len(moves), len(orgs), self.held
+        ):
+            bumped = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time(), self.held)
             if orgs:
                 versioning.bumped(session, bumped)  # (the commit bumps the rest)
             return
+        for table, row in self.held:
+            conn.execute(insert(table), row)
         for (table, _), rows in zip(_ONE_STATEMENT.inserts, batches, strict=True):  # (the same order)
             if rows:
                 conn.execute(insert(table), rows)
@@ -375,7 +383,11 @@ _ONE_STATEMENT: Final = OneStatement(
 )
 
 # Built once (bound parameter, cache key memoized): every audited write reads its chain head.
-_HEAD: Final = select(AuditChainHead).where(AuditChainHead.chain == bindparam("chain"))
+_HEAD: Final = (
+    select(AuditChainHead)
+    .where(AuditChainHead.chain == bindparam("chain"))
+    .execution_options(**{READS_NO_HELD_ROWS: True})  # (a closing block's account and membership: unread)
+)
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
 _MOVE_HEAD: Final = (
     update(cast(Table, AuditChainHead.__table__))

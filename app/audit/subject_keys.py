@@ -25,7 +25,7 @@ from app.audit.models import AuditSubjectKey
 from app.audit.personal import Subject, reveal
 from app.clock import Clock
 from app.crypto.sealing import SealBroken, Sealer, derive_key
-from app.db import insert_now
+from app.db import READS_NO_HELD_ROWS, insert_now
 
 
 class SubjectKeyring:
@@ -165,6 +165,7 @@ _CURRENT: Final = (
     .where(AuditSubjectKey.subject == bindparam("subject"), AuditSubjectKey.erased_at.is_(None))
     .order_by(AuditSubjectKey.created_at, AuditSubjectKey.id)
     .limit(1)
+    .execution_options(**{READS_NO_HELD_ROWS: True})  # keys are never held: written with their block
 )
 
 

@@ -150,7 +150,7 @@ class MemberService:
         if self.session.new:
             self.session.add(member)  # with the pending rows (its org, say) at the next flush, as always
         else:
-            insert_now(self.session, member)  # nothing pending: its account and org are rows already
+            insert_now(self.session, member)  # nothing pending: its account and org are rows (or held)
         self.audit.record(
             AuditAction.MEMBER_ADDED, org_id=org_id,
             targets=[Target("member", member.id), Target("user", user.id, user.email)],

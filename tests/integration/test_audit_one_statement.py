@@ -173,6 +173,11 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
         two_heads
     )
     assert "%s" not in two_heads and "$15" not in two_heads
+    with_held = writer.sql((1, 0, 1, 0), (AuditChainHead.__table__,))  # type: ignore[arg-type]
+    assert with_held.startswith(  # a held row (``app.db.holding_inserts``) first, every column of its table
+        "WITH h0 AS (INSERT INTO audit_chain_heads (chain, seq, hash) VALUES ($1, $2, $3)), "
+        "i0 AS (INSERT INTO audit_events (id, seq) VALUES ($4, $5)) "
+    )
     bumping = writer.sql((1, 0, 1, 2))  # the transaction's last write bumps two orgs' authorization versions
     assert bumping == (
         "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2)), "

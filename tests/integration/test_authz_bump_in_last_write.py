@@ -1,10 +1,10 @@
 """A transaction's last write bumps the authorization versions itself (PostgreSQL): a SCIM create's audit
-statement (``AuditRecorder.linked_at_end(closing=True)``) also bumps and notifies the orgs the transaction
-touched, so its commit runs no bump statement of its own. The versions, the notification and what the
-request reads back (``committed_versions``) are what the commit's own bump gave; a savepoint never bumps
-(not in its block, whose rollback would undo a bump the outer transaction needs, nor at its release: the
-real commit bumps once, and tells this process's listeners after it), a rollback undoes the bump, and an
-org touched after the last write is still bumped at commit."""
+statement (``AuditRecorder.linked_at_end(closing=True)``) also writes the block's account and membership and
+bumps and notifies the orgs the transaction touched, so its commit runs no bump statement of its own. The
+versions, the notification and what the request reads back (``committed_versions``) are what the commit's
+own bump gave; a savepoint never bumps (not in its block, whose rollback would undo a bump the outer
+transaction needs, nor at its release: the real commit bumps once, and tells this process's listeners
+after it), a rollback undoes the bump, and an org touched after the last write is still bumped at commit."""
 
 from __future__ import annotations
 
@@ -60,12 +60,23 @@ def test_a_scim_create_bumps_in_its_audit_statement_and_notifies_at_commit(
     list(listening.notifies(timeout=0.2))  # the org's creation
     app = create_app(pg_container.settings, pg_container)
     client = Scim(app.test_client(), make_scim_token(pg_container, org_id))
+    assert client.get('/Users?filter=userName eq "ann@example.com"').json["totalResults"] == 0  # (as Okta)
     seen: list[str] = []
     event.listen(pg_container.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     resp = client.post("/Users", {"schemas": [USER], "userName": "ann@example.com", "active": True})
     assert resp.status_code == 201, resp.json
-    bumps = _bumps(seen)
-    assert len(bumps) == 1 and bumps[0].startswith("WITH") and "INSERT INTO audit_events" in bumps[0]
+    # The create's checks, the chain head's lock, then one statement: the account and the membership
+    # (held back by insert_now: app.db.holding_inserts), the events, the head's move and the bump.
+    checks, head, last = seen
+    assert "FROM memberships" in checks and "FOR UPDATE" in head and "audit_chain_heads" in head
+    for write in (
+        "INSERT INTO users",
+        "INSERT INTO memberships",
+        "INSERT INTO audit_events",
+        "authz_versions",
+    ):
+        assert write in last
+    assert last.startswith("WITH") and _bumps(seen) == [last]
     assert _version(pg_container, org_id) == before + 1
     notes = [n.payload for n in listening.notifies(timeout=2, stop_after=1)]
     assert notes == [f"{org_id}:{before + 1}"]
