@@ -12,8 +12,9 @@ from typing import Any, Final, Literal, cast
 from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.audit import chain
 from app.audit.bus.models import OutboxEvent
@@ -30,7 +31,7 @@ from app.audit.one_statement import OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
-from app.db import READS_NO_HELD_ROWS, Held, holding_inserts, is_postgres, take_held
+from app.db import Held, holding_inserts, is_postgres, take_held
 from app.ids import new_uuid7
 from app.rbac import versioning
 
@@ -299,20 +300,34 @@ class AuditRecorder:
         return head
 
     def _read_head(self, chain_key: str) -> AuditChainHead:
-        stmt = _HEAD_FOR_UPDATE if is_postgres(self.session) else _HEAD
-        head = self.session.scalars(stmt, {"chain": chain_key}).one_or_none()
-        if head is None:
+        """The chain's head row, locked (PostgreSQL), as the session's object. Read on the connection (the
+        ORM's execution around a one-row read cost as much as the read) and handed to the session as
+        loaded, as a query would (``_as_loaded``)."""
+        conn = self.session.connection()
+        stmt = _HEAD_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEAD
+        row = conn.execute(stmt, {"chain": chain_key}).one_or_none()
+        if row is None:
             # Two first writers of a chain may race: insert-if-missing, then lock whichever row won.
-            dialect = self.session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            self.session.execute(
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
                 insert(AuditChainHead)
                 .values(chain=chain_key, seq=0, hash=chain.GENESIS)
                 .on_conflict_do_nothing(index_elements=["chain"])
             )
-            head = self.session.scalars(
-                stmt.execution_options(populate_existing=True), {"chain": chain_key}
-            ).one()
+            row = conn.execute(stmt, {"chain": chain_key}).one()
+        return self._as_loaded(row.chain, row.seq, row.hash)
+
+    def _as_loaded(self, key: str, seq: int, digest: str) -> AuditChainHead:
+        """The session's head object with these committed values: the one it holds (refreshed), or a new one
+        made persistent as if loaded, so that a change to it is an UPDATE at the next flush."""
+        held = self.session.identity_map.get(identity_key(AuditChainHead, (key,)))
+        if isinstance(held, AuditChainHead):
+            set_committed_value(held, "seq", seq)
+            set_committed_value(held, "hash", digest)
+            return held
+        head = AuditChainHead(chain=key, seq=seq, hash=digest)
+        make_transient_to_detached(head)
+        self.session.add(head)
         return head
 
 
@@ -382,11 +397,10 @@ _ONE_STATEMENT: Final = OneStatement(
     ("seq", "hash"),
 )
 
-# Built once (bound parameter, cache key memoized): every audited write reads its chain head.
-_HEAD: Final = (
-    select(AuditChainHead)
-    .where(AuditChainHead.chain == bindparam("chain"))
-    .execution_options(**{READS_NO_HELD_ROWS: True})  # (a closing block's account and membership: unread)
+# Built once (bound parameter, cache key memoized): every audited write reads its chain head. (Core, on the
+# session's connection: not an ORM statement, so a closing block's held rows are not written first.)
+_HEAD: Final = select(AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash).where(
+    AuditChainHead.chain == bindparam("chain")
 )
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
 _MOVE_HEAD: Final = (

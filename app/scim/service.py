@@ -309,9 +309,14 @@ class ScimService:
         if not fields.active:
             self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
-        checks = self.session.execute(
-            _CREATE_CHECKS, {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)}
-        ).one_or_none()
+        checks = (  # on the connection: a read of columns needs none of the ORM's execution around it
+            self.session.connection()
+            .execute(
+                _CREATE_CHECKS,
+                {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)},
+            )
+            .one_or_none()
+        )
         # (no row: the org was deleted meanwhile, and its foreign key refuses the member)
         setting, taken, account = checks if checks is not None else (None, False, None)
         self._check_domains(org_id, fields, setting)
