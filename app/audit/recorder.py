@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import Table, bindparam, event, insert, select, update
@@ -149,7 +149,7 @@ class AuditRecorder:
             self._lock_head(chain_key)  # the chain's order from here to commit, as the caller may rely on
         clear: dict[str, Any] = {
             "actor": {"type": who.type, "id": who.id, "name": who.name},
-            "targets": [{k: v for k, v in asdict(t).items() if v is not None} for t in targets],
+            "targets": [{k: v for k, v in vars(t).items() if v is not None} for t in targets],  # (flat: str)
             "changes": {k: v for k, v in (changes or {}).items() if k not in SECRET_FIELDS},
             "data": {k: v for k, v in (data or {}).items() if k not in SECRET_FIELDS},
         }
@@ -163,7 +163,7 @@ class AuditRecorder:
             actor_id=who.id,
             actor_name=stored["actor"]["name"],
             targets=stored["targets"],
-            context={k: v for k, v in asdict(self.context).items() if v is not None},
+            context={k: v for k, v in vars(self.context).items() if v is not None},
             ip=self.context.ip,
             outcome=outcome,
             reason=reason,
