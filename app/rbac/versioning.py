@@ -9,7 +9,9 @@ in notifications of their own). The bump is taken at
 commit, not at flush, so the version row is locked last and briefly: a transaction holding it never waits on
 another lock (no deadlock with seat-pool ``FOR UPDATE``). After the commit, this process's engines hear of the
 new versions at once (``listen_local``); the request that made the change can read them
-(``committed_versions``).
+(``committed_versions``). A transaction's last write may bump its orgs itself, in the same statement
+(``touched``, ``bumped``: a SCIM create's audit statement), and the commit then bumps only orgs touched
+after it. A savepoint's release is no commit: nothing is bumped or told then.
 
 Bulk ``UPDATE``/``DELETE`` statements on memberships bypass the ORM and these hooks: use ORM objects.
 """
