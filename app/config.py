@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Largest request body accepted (bytes): past it 413 in the format of the door (problem+json, SCIM Error).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     authz_fast_path: bool = True  # answer warm check requests before Flask (app/rbac/fastpath.py)
-    scim_fast_path: bool = True  # answer an IdP's warm existence checks before Flask (app/scim/fastpath.py)
+    scim_fast_path: bool = True  # an IdP's warm lookups and creates before Flask (app/scim/*fastpath.py)
     # Domain verification (app/domains/): verified domains are re-checked about every interval (spread
     # with jitter); while the record is missing they are checked every retry interval, and unverified once
     # it has been missing for the grace period. Timeouts and SERVFAIL never count as missing.

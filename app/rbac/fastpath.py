@@ -44,7 +44,7 @@ class CheckFastPath:
         if (path != CHECK and path != BATCH) or environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        raw = _read_body(environ, self.max_body)
+        raw = read_body(environ, self.max_body)
         if raw is None:  # chunked, or past the limit: Flask reads (or refuses, 413) the stream itself
             return self.wsgi_app(environ, start_response)
         try:
@@ -86,7 +86,7 @@ class CheckFastPath:
             raise _Fallback from None
 
 
-def _read_body(environ: dict[str, Any], max_body: int) -> bytes | None:
+def read_body(environ: dict[str, Any], max_body: int) -> bytes | None:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

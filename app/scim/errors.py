@@ -13,6 +13,7 @@ from app.errors import AppError, Conflict, MalformedRequest, ValidationFailed
 
 ERROR_SCHEMA: Final = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE: Final = "application/scim+json"
+JSON_TYPES: Final = frozenset({"application/json", MEDIA_TYPE})  # the bodies a SCIM request may send
 
 _BY_KIND: Final[tuple[tuple[type[AppError], str], ...]] = (
     (ValidationFailed, "invalidValue"),

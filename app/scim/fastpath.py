@@ -37,6 +37,8 @@ from app.scim.service import MAX_COUNT, lookup_users, simple_lookup
 
 if TYPE_CHECKING:
     from app.container import Container
+    from app.credentials.principal import Principal
+    from app.rbac.keycache import ApiKeyCache
 
 USERS: Final = "/scim/v2/Users"
 _PARAMETERS: Final = frozenset({"filter", "startIndex", "count"})
@@ -44,17 +46,24 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 log = logging.getLogger(__name__)
 
 
-class _Fallback(Exception):
+class Fallback(Exception):
     """Not the common case: let Flask handle the request."""
 
 
-class LookupFastPath:
+class WarmTokenPath:
+    """A WSGI layer in front of the app that serves SCIM tokens the key cache holds (``warm_caller``)."""
+
     def __init__(self, wsgi_app: WsgiApp, container: Container) -> None:
         self.wsgi_app = wsgi_app
         self.container = container
         engine = container.authorizer.engine
-        assert engine is not None, "the fast path serves tokens from the authorization engine's key cache"
+        assert engine is not None, "a fast path serves tokens from the authorization engine's key cache"
         self.keys = engine.keys
+
+
+class LookupFastPath(WarmTokenPath):
+    def __init__(self, wsgi_app: WsgiApp, container: Container) -> None:
+        super().__init__(wsgi_app, container)
         self.options = read_only_options(container.engine.dialect.name)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -63,7 +72,7 @@ class LookupFastPath:
         started = time.perf_counter()
         try:
             body = self._answer(environ)
-        except _Fallback:
+        except Fallback:
             return self.wsgi_app(environ, start_response)
         request_id = new_request_id(environ.get("HTTP_X_REQUEST_ID"))
         start_response(
@@ -84,33 +93,41 @@ class LookupFastPath:
     def _answer(self, environ: dict[str, Any]) -> bytes:
         query = _lookup_query(environ.get("QUERY_STRING", ""))
         if query is None:
-            raise _Fallback
-        presented = CredentialResolver.presented(Door.SCIM, environ.get("HTTP_AUTHORIZATION"), {})
-        if presented is None or kind_of(presented) is not Kind.SCIM_TOKEN:
-            raise _Fallback
-        principal = self.keys.get(hash_secret(presented))
-        if principal is None or principal.org_id is None:
-            raise _Fallback  # the resolver reads it (and the view caches it), or refuses it
-        try:
-            budget.spend(self.container.rate_limiter, self.container.settings.scim_rate, principal.id)
-        except RateLimited:
-            raise _Fallback from None  # refused again there (a refused hit spends nothing), as a SCIM 429
-        environ[budget.SPENT] = principal.id  # from here a request handed on has spent its unit
+            raise Fallback
+        principal, org_id = warm_caller(self.container, self.keys, environ)
         key, value, count = query
         try:
             with self.container.engine.connect() as conn:
                 conn.execution_options(**self.options)  # reads: no write lock (SQLite), no BEGIN (PostgreSQL)
-                rows = lookup_users(conn, principal.org_id, key, value, count)
+                rows = lookup_users(conn, org_id, key, value, count)
             if len(rows) >= count:
-                raise _Fallback  # a full page: the view counts the total
+                raise Fallback  # a full page: the view counts the total
             base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
             found = [project(user_resource(row, base), USER_TYPE) for row in rows]
             return json.dumps(list_response(found, len(found), 1)).encode()
-        except _Fallback:
+        except Fallback:
             raise
         except Exception:  # the view runs the same query again, and maps a failure as every SCIM error
             log.warning("the SCIM lookup fast path failed; the request goes to the app", exc_info=True)
-            raise _Fallback from None
+            raise Fallback from None
+
+
+def warm_caller(container: Container, keys: ApiKeyCache, environ: dict[str, Any]) -> tuple[Principal, str]:
+    """The SCIM token's principal and org when the key cache holds the token, with the request's unit of the
+    token's budget spent (and marked spent in ``environ``, so the view a request is handed on to does not
+    spend a second); ``Fallback`` otherwise, for the views to authenticate, refuse or rate-limit."""
+    presented = CredentialResolver.presented(Door.SCIM, environ.get("HTTP_AUTHORIZATION"), {})
+    if presented is None or kind_of(presented) is not Kind.SCIM_TOKEN:
+        raise Fallback
+    principal = keys.get(hash_secret(presented))
+    if principal is None or principal.org_id is None:
+        raise Fallback  # the resolver reads it (and the view caches it), or refuses it
+    try:
+        budget.spend(container.rate_limiter, container.settings.scim_rate, principal.id)
+    except RateLimited:
+        raise Fallback from None  # refused again there (a refused hit spends nothing), as a SCIM 429
+    environ[budget.SPENT] = principal.id  # from here a request handed on has spent its unit
+    return principal, principal.org_id
 
 
 def _lookup_query(query_string: str) -> tuple[str, Any, int] | None:

@@ -21,7 +21,8 @@ from app.db import begin_read_only
 from app.errors import AppError, Conflict, NotFound
 from app.json_input import loads
 from app.scim import budget, bulk
-from app.scim.errors import MEDIA_TYPE, InvalidFilter, InvalidSyntax, InvalidValue, ScimError
+from app.scim.create_fastpath import CreateFastPath
+from app.scim.errors import JSON_TYPES, MEDIA_TYPE, InvalidFilter, InvalidSyntax, InvalidValue, ScimError
 from app.scim.fastpath import LookupFastPath
 from app.scim.groups import ScimGroupService
 from app.scim.resources import group_resource, list_response, project, user_resource
@@ -34,16 +35,17 @@ scim = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
 @scim.record
 def _install_fast_path(state: BlueprintSetupState) -> None:
-    """Put the lookup fast path (app/scim/fastpath.py) in front of each app this blueprint is registered on:
-    it serves tokens this module's ``_cached_principal`` put in the key cache."""
+    """Put the lookup and create fast paths (app/scim/fastpath.py, app/scim/create_fastpath.py) in front of
+    each app this blueprint is registered on: they serve tokens this module's ``_cached_principal`` put in
+    the key cache."""
     app = cast(Flask, state.app)
     found = app.extensions["tenantry"]
     if found.authorizer.engine is not None and found.settings.scim_fast_path:
-        app.wsgi_app = LookupFastPath(app.wsgi_app, found)  # type: ignore[method-assign]
+        lookups = LookupFastPath(app.wsgi_app, found)
+        app.wsgi_app = CreateFastPath(lookups, found)  # type: ignore[method-assign]
 
 
 SEARCH_REQUEST: Final = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-JSON_TYPES: Final = frozenset({"application/json", MEDIA_TYPE})
 
 
 @scim.before_request
