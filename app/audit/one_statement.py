@@ -34,6 +34,8 @@ MAX_PARAMETERS: Final = 20_000
 MAX_CACHED_ROWS: Final = 64
 
 Processor = Callable[[Any], Any] | None
+# A positional parameter in the DB-API paramstyles of our drivers (pysqlite: qmark; psycopg: format).
+_MARKS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class OneStatement:
@@ -113,6 +115,37 @@ class OneStatement:
             return {str(org): int(version) for org, version, _ in result} if bump else {}
         finally:
             driver.cursor_factory = factory
+
+    def execute_each(
+        self,
+        conn: Connection,
+        batches: Sequence[Sequence[Mapping[str, Any]]],
+        heads: Sequence[tuple[str, int, str]],
+    ) -> None:
+        """Where the one statement does not go (SQLite; a batch past ``fits``): an INSERT per table, as one
+        ``executemany`` of its rows, and an UPDATE per head, all prebuilt and bound as the one statement
+        binds, through SQLAlchemy's driver-level execution (its events and exception types). On SQLite,
+        in process, a Core ``insert()`` spent more of its time keying and binding than in the database."""
+        mark = _MARKS[conn.dialect.paramstyle]
+        for rows, (table, columns), processors in zip(
+            batches, self.inserts, self._processors_for(conn.dialect), strict=True
+        ):
+            if not rows:
+                continue
+            params = [
+                tuple(
+                    value if proc is None else proc(value)
+                    for value, proc in zip((row[c] for c in columns), processors, strict=True)
+                )
+                for row in rows
+            ]
+            marks = ", ".join(mark for _ in columns)
+            text = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+            conn.exec_driver_sql(text, params if len(params) > 1 else params[0])
+        key, (seq, digest) = self.head_key, self.head_values
+        move = f"UPDATE {self.heads.name} SET {seq} = {mark}, {digest} = {mark} WHERE {key} = {mark}"  # noqa: S608
+        for chain, to_seq, to_hash in heads:
+            conn.exec_driver_sql(move, (to_seq, to_hash, chain))
 
     def sql(self, shape: tuple[int, ...], held: tuple[Table, ...] = ()) -> str:
         """The text for ``shape`` (rows per table, heads, orgs bumped) after a row of each ``held`` table."""

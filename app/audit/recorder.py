@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
@@ -377,11 +377,7 @@ class _Rows:
             return
         for table, row in self.held:
             conn.execute(insert(table), row)
-        for (table, _), rows in zip(_ONE_STATEMENT.inserts, batches, strict=True):  # (the same order)
-            if rows:
-                conn.execute(insert(table), rows)
-        for head in self.heads.values():
-            conn.execute(_MOVE_HEAD, head)
+        _ONE_STATEMENT.execute_each(conn, batches, moves)
 
 
 # On PostgreSQL a block's rows and head moves are one statement (app/audit/one_statement.py).
@@ -403,11 +399,6 @@ _HEAD: Final = select(AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.h
     AuditChainHead.chain == bindparam("chain")
 )
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
-_MOVE_HEAD: Final = (
-    update(cast(Table, AuditChainHead.__table__))
-    .where(AuditChainHead.__table__.c.chain == bindparam("head"))
-    .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
-)
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:
