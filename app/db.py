@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, insert, inspect
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached,
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from app.prebuilt_insert import PrebuiltInsert
 from app.sqlite_writer import GatedConnection, attach
 
 READ_ONLY = "tenantry_read_only"  # an execution option: see begin_read_only
@@ -245,7 +246,7 @@ def insert_now(session: Session, obj: Any) -> None:
     if held is not None:
         held.append((mapper.local_table, row))
     else:
-        session.connection().execute(_insert_of(mapper.local_table), row)
+        _insert_of(mapper.local_table).execute(session.connection(), (row,))
     make_transient_to_detached(obj)
     session.add(obj)
     for hook in INSERTED_NOW:
@@ -292,7 +293,7 @@ def take_held(session: Session) -> list[Held]:
 def write_held(session: Session) -> None:
     """Write the held rows now, in the order ``insert_now`` took them (foreign keys before their users)."""
     for table, row in take_held(session):
-        session.connection().execute(_insert_of(table), row)
+        _insert_of(table).execute(session.connection(), (row,))
 
 
 @event.listens_for(Session, "before_flush")
@@ -313,8 +314,8 @@ def _columns(mapper: Any) -> tuple[tuple[Any, str], ...]:
 
 
 @functools.cache
-def _insert_of(table: Any) -> Any:
-    return insert(table)
+def _insert_of(table: Any) -> PrebuiltInsert:
+    return PrebuiltInsert(table)
 
 
 def is_postgres(session: Session) -> bool:

@@ -19,23 +19,20 @@ request, about 130 µs of CPU, 4% of a SCIM create.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import psycopg
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 
+from app.prebuilt_insert import MARKS, PrebuiltInsert
 from app.rbac import versioning
 
 # PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
 # (one executemany per table), and so does a shape too large to be worth keeping its SQL text.
 MAX_PARAMETERS: Final = 20_000
 MAX_CACHED_ROWS: Final = 64
-
-Processor = Callable[[Any], Any] | None
-# A positional parameter in the DB-API paramstyles of our drivers (pysqlite: qmark; psycopg: format).
-_MARKS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class OneStatement:
@@ -54,8 +51,8 @@ class OneStatement:
         self.head_key = head_key
         self.head_values = head_values
         self._sql: dict[tuple[tuple[str, ...], tuple[int, ...]], str] = {}
-        self._processors: dict[str, list[list[Processor]]] = {}
-        self._held_processors: dict[tuple[str, str], list[Processor]] = {}
+        self._prebuilt = [PrebuiltInsert(table, columns) for table, columns in self.inserts]
+        self._held: dict[str, PrebuiltInsert] = {}  # a held row's table: every column
 
     def fits(
         self,
@@ -87,19 +84,14 @@ class OneStatement:
         tables = tuple(table for table, _ in held)
         params: list[Any] = []
         for table, row in held:
-            processors = self._held_processors_for(table, conn.dialect)
-            params.extend(
-                value if proc is None else proc(value)
-                for value, proc in zip((row[c.key] for c in table.columns), processors, strict=True)
-            )
-        for rows, (_, columns), processors in zip(
-            batches, self.inserts, self._processors_for(conn.dialect), strict=True
-        ):
+            whole = self._held.get(table.name)
+            if whole is None:
+                whole = self._held[table.name] = PrebuiltInsert(table)
+            params.extend(whole.bound(row, whole.processors(conn.dialect)))
+        for rows, prebuilt in zip(batches, self._prebuilt, strict=True):
+            processors = prebuilt.processors(conn.dialect)
             for row in rows:
-                params.extend(
-                    value if proc is None else proc(value)
-                    for value, proc in zip((row[c] for c in columns), processors, strict=True)
-                )
+                params.extend(prebuilt.bound(row, processors))
         for key, seq, digest in heads:
             params += (key, seq, digest)
         if bump:
@@ -126,22 +118,9 @@ class OneStatement:
         ``executemany`` of its rows, and an UPDATE per head, all prebuilt and bound as the one statement
         binds, through SQLAlchemy's driver-level execution (its events and exception types). On SQLite,
         in process, a Core ``insert()`` spent more of its time keying and binding than in the database."""
-        mark = _MARKS[conn.dialect.paramstyle]
-        for rows, (table, columns), processors in zip(
-            batches, self.inserts, self._processors_for(conn.dialect), strict=True
-        ):
-            if not rows:
-                continue
-            params = [
-                tuple(
-                    value if proc is None else proc(value)
-                    for value, proc in zip((row[c] for c in columns), processors, strict=True)
-                )
-                for row in rows
-            ]
-            marks = ", ".join(mark for _ in columns)
-            text = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-            conn.exec_driver_sql(text, params if len(params) > 1 else params[0])
+        for rows, prebuilt in zip(batches, self._prebuilt, strict=True):
+            prebuilt.execute(conn, rows)
+        mark = MARKS[conn.dialect.paramstyle]
         key, (seq, digest) = self.head_key, self.head_values
         move = f"UPDATE {self.heads.name} SET {seq} = {mark}, {digest} = {mark} WHERE {key} = {mark}"  # noqa: S608
         for chain, to_seq, to_hash in heads:
@@ -187,20 +166,3 @@ class OneStatement:
             ctes += [f"moved AS ({update})", f"bumped AS ({bumped})"]
             update = versioning.notify_sql("bumped", channel)
         return (f"WITH {', '.join(ctes)} " if ctes else "") + update
-
-    def _held_processors_for(self, table: Table, dialect: Dialect) -> list[Processor]:
-        found = self._held_processors.get((table.name, dialect.name))
-        if found is None:
-            found = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns]
-            self._held_processors[(table.name, dialect.name)] = found
-        return found
-
-    def _processors_for(self, dialect: Dialect) -> list[list[Processor]]:
-        found = self._processors.get(dialect.name)
-        if found is None:
-            found = [
-                [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-                for table, columns in self.inserts
-            ]
-            self._processors[dialect.name] = found
-        return found
