@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -292,8 +292,15 @@ def take_held(session: Session) -> list[Held]:
 
 def write_held(session: Session) -> None:
     """Write the held rows now, in the order ``insert_now`` took them (foreign keys before their users)."""
-    for table, row in take_held(session):
-        _insert_of(table).execute(session.connection(), (row,))
+    held = take_held(session)
+    if held:
+        insert_held(session.connection(), held)
+
+
+def insert_held(conn: Connection, held: list[Held]) -> None:
+    """Insert rows ``take_held`` gave, in their order, one prebuilt INSERT each."""
+    for table, row in held:
+        _insert_of(table).execute(conn, (row,))
 
 
 @event.listens_for(Session, "before_flush")

@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Table, bindparam, event, insert, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
@@ -31,7 +31,7 @@ from app.audit.one_statement import OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
-from app.db import Held, holding_inserts, is_postgres, take_held
+from app.db import Held, holding_inserts, insert_held, take_held
 from app.ids import new_uuid7
 from app.rbac import versioning
 
@@ -194,10 +194,13 @@ class AuditRecorder:
         ``record`` inside the block have no ``seq`` or ``hash`` until it ends.
 
         ``closing``: the block's statement is the transaction's last write before commit (a SCIM create's).
-        On PostgreSQL it then also writes the rows the block inserted with ``insert_now`` (held back:
-        ``app.db.holding_inserts``; the account and the membership) and bumps the authorization versions of
-        the orgs the transaction touched (``versioning.touched``), which would otherwise be three statements
-        of their own. Not in a savepoint, whose rollback would undo the bump the outer transaction needs.
+        The rows the block inserted with ``insert_now`` (the account and the membership) are then held back
+        (``app.db.holding_inserts``) and written with the events. On PostgreSQL they go out in the events'
+        one statement, which also bumps the authorization versions of the orgs the transaction touched
+        (``versioning.touched``): three statements fewer. On SQLite a transaction that has not yet begun
+        then begins at the block's end (the head read), so the writer gate is held for the head, the
+        links, the writes and the commit, not for the whole request. Not in a savepoint, whose rollback
+        would undo the bump the outer transaction needs.
         """
         if self._pending is not None:
             yield
@@ -205,7 +208,7 @@ class AuditRecorder:
         self._pending = []
         keys = self.subject_keys
         made = keys.defer() if keys is not None else []  # the block's new subject keys: rows with its events
-        closing = closing and is_postgres(self.session) and not self.session.in_nested_transaction()
+        closing = closing and not self.session.in_nested_transaction()
         try:
             with holding_inserts(self.session) if closing else nullcontext():
                 try:
@@ -367,16 +370,14 @@ class _Rows:
         conn = session.connection()  # Core statements on tables: no ORM execution around them
         batches = (self.keys, self.events, self.targets, self.outbox)
         moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
-        orgs = versioning.touched(session) if closing else []
-        if conn.dialect.name == "postgresql" and _ONE_STATEMENT.fits(
-            batches, len(moves), len(orgs), self.held
-        ):
+        postgres = conn.dialect.name == "postgresql"
+        orgs = versioning.touched(session) if closing and postgres else []
+        if postgres and _ONE_STATEMENT.fits(batches, len(moves), len(orgs), self.held):
             bumped = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time(), self.held)
             if orgs:
                 versioning.bumped(session, bumped)  # (the commit bumps the rest)
             return
-        for table, row in self.held:
-            conn.execute(insert(table), row)
+        insert_held(conn, self.held)
         _ONE_STATEMENT.execute_each(conn, batches, moves)
 
 

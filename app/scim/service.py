@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
@@ -22,7 +22,7 @@ from app.audit.catalogue import AuditAction
 from app.audit.recorder import AuditRecorder, Target
 from app.clock import Clock
 from app.credentials.principal import Principal
-from app.db import unique_violation
+from app.db import read_only_options, unique_violation
 from app.domains.matching import VerifiedDomains
 from app.errors import AlreadyMember, Conflict, NotFound, PreconditionFailed
 from app.orgs.accounts import AccountService, normalize_email
@@ -309,13 +309,8 @@ class ScimService:
         if not fields.active:
             self.audit.lock_chain(org_id)
         folded = fields.user_name.casefold()
-        checks = (  # on the connection: a read of columns needs none of the ORM's execution around it
-            self.session.connection()
-            .execute(
-                _CREATE_CHECKS,
-                {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)},
-            )
-            .one_or_none()
+        checks = self._create_checks(
+            {"org_id": org_id, "user_name": folded, "email": normalize_email(fields.email)}
         )
         # (no row: the org was deleted meanwhile, and its foreign key refuses the member)
         setting, taken, account = checks if checks is not None else (None, False, None)
@@ -332,6 +327,21 @@ class ScimService:
             raise Conflict(
                 f"A user with userName '{fields.user_name}' or email {fields.email} was created meanwhile."
             ) from None
+
+    def _create_checks(self, params: dict[str, Any]) -> Any:
+        """``_CREATE_CHECKS``' row, on the session's connection (Core: a read of columns needs none of the
+        ORM's execution around it). On SQLite, before the session's transaction has begun, on a read
+        snapshot of its own instead: the session's would begin as the writer (``BEGIN IMMEDIATE`` through
+        the writer gate, app/sqlite_writer.py), and a create would then hold the one writer's turn for all of
+        its work, where with its rows held (``linked_at_end(closing=True)``) it begins at the chain head's
+        read. What the snapshot says may be stale by then, as on PostgreSQL (whose checks lock nothing
+        either): the unique indexes settle a race, and the create is a 409."""
+        bind = self.session.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite" and not self.session.in_transaction():
+            with bind.connect() as conn:
+                reader = conn.execution_options(**read_only_options(bind.dialect.name))
+                return reader.execute(_CREATE_CHECKS, params).one_or_none()
+        return self.session.connection().execute(_CREATE_CHECKS, params).one_or_none()
 
     def _create_user(
         self, org_id: str, fields: UserFields, folded: str, principal: Principal, *, new_account: bool
