@@ -21,12 +21,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wsgi import get_current_url
 
-from app.audit.recorder import RequestContext
-from app.control_chars import escape_controls
 from app.errors import AppError
 from app.json_input import loads
 from app.observability import new_request_id, record_request, request_id_var
@@ -35,12 +33,12 @@ from app.scim.errors import JSON_TYPES, MEDIA_TYPE
 from app.scim.fastpath import USERS, Fallback, WarmTokenPath, WsgiApp, warm_caller
 from app.scim.resources import project, user_resource
 from app.scim.schema import USER_TYPE
+from app.web import caller_context
 
 if TYPE_CHECKING:
     from app.container import Container
 
 log = logging.getLogger(__name__)
-_MAX_AGENT: Final = 512  # as much of the User-Agent as the audit log keeps (app/web.py request_context)
 
 
 class CreateFastPath(WarmTokenPath):
@@ -94,12 +92,7 @@ class CreateFastPath(WarmTokenPath):
             raise Fallback from None  # the view's InvalidSyntax
         if not isinstance(data, dict):
             raise Fallback
-        agent = environ.get("HTTP_USER_AGENT")
-        context = RequestContext(
-            ip=environ.get("REMOTE_ADDR"),
-            user_agent=escape_controls(agent[:_MAX_AGENT]) if agent else None,
-            request_id=request_id,
-        )
+        context = caller_context(environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT"), request_id)
         session = self.container.session_factory()
         try:
             services = self.container.services(session, principal.actor(), context)
