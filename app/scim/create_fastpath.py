@@ -23,14 +23,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.wsgi import get_current_url
-
 from app.errors import AppError
 from app.json_input import loads
 from app.observability import new_request_id, record_request, request_id_var
 from app.rbac.fastpath import read_body
 from app.scim.errors import JSON_TYPES, MEDIA_TYPE
-from app.scim.fastpath import USERS, Fallback, WarmTokenPath, WsgiApp, warm_caller
+from app.scim.fastpath import USERS, Fallback, WarmTokenPath, WsgiApp, base_url, warm_caller
 from app.scim.resources import project, user_resource
 from app.scim.schema import USER_TYPE
 from app.web import caller_context
@@ -97,7 +95,7 @@ class CreateFastPath(WarmTokenPath):
         try:
             services = self.container.services(session, principal.actor(), context)
             row = services.scim.create_user(org_id, data, principal)
-            base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
+            base = base_url(environ)
             resource = user_resource(row, base)
             meta = resource["meta"]
             body = json.dumps(project(resource, USER_TYPE)).encode()

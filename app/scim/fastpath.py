@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
@@ -102,7 +103,7 @@ class LookupFastPath(WarmTokenPath):
                 rows = lookup_users(conn, org_id, key, value, count)
             if len(rows) >= count:
                 raise Fallback  # a full page: the view counts the total
-            base = get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
+            base = base_url(environ)
             found = [project(user_resource(row, base), USER_TYPE) for row in rows]
             return json.dumps(list_response(found, len(found), 1)).encode()
         except Fallback:
@@ -128,6 +129,25 @@ def warm_caller(container: Container, keys: ApiKeyCache, environ: dict[str, Any]
         raise Fallback from None  # refused again there (a refused hit spends nothing), as a SCIM 429
     environ[budget.SPENT] = principal.id  # from here a request handed on has spent its unit
     return principal, principal.org_id
+
+
+def base_url(environ: dict[str, Any]) -> str:
+    """The request's SCIM root (``https://host/scim/v2``), as the views' ``_base_url`` builds it; the same
+    for every request of an IdP, so it is kept per scheme and host. werkzeug rebuilding it as an IRI for each
+    request cost about 2% of an import's CPU (bench/scim.py, py-spy)."""
+    return _base_url(
+        environ["wsgi.url_scheme"],
+        environ.get("HTTP_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+    )
+
+
+@lru_cache(maxsize=256)  # (a Host header is the client's: the cache is bounded, an unusual one costs a miss)
+def _base_url(scheme: str, host: str | None, server_name: str | None, server_port: str | None) -> str:
+    parts = {"HTTP_HOST": host, "SERVER_NAME": server_name, "SERVER_PORT": server_port}
+    environ = {"wsgi.url_scheme": scheme} | {k: v for k, v in parts.items() if v is not None}
+    return get_current_url(environ, host_only=True).rstrip("/") + "/scim/v2"
 
 
 def _lookup_query(query_string: str) -> tuple[str, Any, int] | None:
