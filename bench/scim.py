@@ -492,8 +492,8 @@ def main() -> None:
     if reference:
         for i, ref in enumerate(reference, 1):
             print(
-                f"reference server (scim2-server, in memory, no audit), run {i}: {ref.summary(args.threads)}; "
-                f"CPU {ref.cpu_ms:.2f} ms per request (its process)"
+                f"reference server (scim2-server, in memory, no audit), run {i}: "
+                f"{ref.summary(args.threads)}; CPU {ref.cpu_ms:.2f} ms per request (its process)"
             )
         base = statistics.mean(r.rate for r in reference)
         print(
