@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached,
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from app.prebuilt_insert import PrebuiltInsert
+from app.prebuilt_insert import whole_row
 from app.sqlite_writer import GatedConnection, attach
 
 READ_ONLY = "tenantry_read_only"  # an execution option: see begin_read_only
@@ -246,7 +246,7 @@ def insert_now(session: Session, obj: Any) -> None:
     if held is not None:
         held.append((mapper.local_table, row))
     else:
-        _insert_of(mapper.local_table).execute(session.connection(), (row,))
+        whole_row(mapper.local_table).execute(session.connection(), (row,))
     make_transient_to_detached(obj)
     session.add(obj)
     for hook in INSERTED_NOW:
@@ -300,7 +300,7 @@ def write_held(session: Session) -> None:
 def insert_held(conn: Connection, held: list[Held]) -> None:
     """Insert rows ``take_held`` gave, in their order, one prebuilt INSERT each."""
     for table, row in held:
-        _insert_of(table).execute(conn, (row,))
+        whole_row(table).execute(conn, (row,))
 
 
 @event.listens_for(Session, "before_flush")
@@ -318,11 +318,6 @@ def _query_writes_held(state: Any) -> None:
 @functools.cache
 def _columns(mapper: Any) -> tuple[tuple[Any, str], ...]:
     return tuple((c, mapper.get_property_by_column(c).key) for c in mapper.local_table.columns)
-
-
-@functools.cache
-def _insert_of(table: Any) -> PrebuiltInsert:
-    return PrebuiltInsert(table)
 
 
 def is_postgres(session: Session) -> bool:

@@ -9,6 +9,7 @@ SQLAlchemy's events and exception types (a unique violation is ``IntegrityError`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -62,3 +63,9 @@ class PrebuiltInsert:
             found = (text, processors)
             self._built[dialect.name] = found
         return found
+
+
+@functools.cache
+def whole_row(table: Table) -> PrebuiltInsert:
+    """The INSERT of every column of ``table``, built once per table (``insert_now``'s rows, held or not)."""
+    return PrebuiltInsert(table)

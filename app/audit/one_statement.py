@@ -26,7 +26,7 @@ import psycopg
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from app.prebuilt_insert import MARKS, PrebuiltInsert
+from app.prebuilt_insert import MARKS, PrebuiltInsert, whole_row
 from app.rbac import versioning
 
 # PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
@@ -52,7 +52,6 @@ class OneStatement:
         self.head_values = head_values
         self._sql: dict[tuple[tuple[str, ...], tuple[int, ...]], str] = {}
         self._prebuilt = [PrebuiltInsert(table, columns) for table, columns in self.inserts]
-        self._held: dict[str, PrebuiltInsert] = {}  # a held row's table: every column
 
     def fits(
         self,
@@ -84,9 +83,7 @@ class OneStatement:
         tables = tuple(table for table, _ in held)
         params: list[Any] = []
         for table, row in held:
-            whole = self._held.get(table.name)
-            if whole is None:
-                whole = self._held[table.name] = PrebuiltInsert(table)
+            whole = whole_row(table)  # (a held row has every column)
             params.extend(whole.bound(row, whole.processors(conn.dialect)))
         for rows, prebuilt in zip(batches, self._prebuilt, strict=True):
             processors = prebuilt.processors(conn.dialect)
