@@ -26,6 +26,29 @@ def link(prev_hash: str, event: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(event)).hexdigest()
 
 
+# A link's fields (``app.audit.recorder.hashed_fields``) in canonical order, around the two known only under
+# the chain's lock: the time and the sequence number.
+_BEFORE_TIME = ("action", "actor", "chain", "changes", "context", "data", "id")
+_BETWEEN = ("org_id", "outcome", "reason")
+_FIELDS = frozenset({*_BEFORE_TIME, "occurred_at", *_BETWEEN, "seq", "targets"})
+
+
+def pieces(event: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """``canonical(event)`` as ``a + time + b + seq + c``: the bytes around its ``occurred_at`` (the text of
+    ``format_time``) and its ``seq`` (decimal digits), whatever ``event`` holds for those two. The database
+    links with them (app/audit/one_statement.py): ``SHA-256(prev_hash || a || time || b || seq || c)`` is
+    ``link(prev_hash, event)`` with that time and sequence."""
+    if set(event) != _FIELDS:
+        raise ValueError(f"a link's fields are exactly {sorted(_FIELDS)}, not {sorted(event)}")
+    before = canonical({k: event[k] for k in _BEFORE_TIME})[:-1]  # '{"action":…,"id":"…"' (no closing brace)
+    between = canonical({k: event[k] for k in _BETWEEN})[1:-1]  # '"org_id":…,"reason":…'
+    return (
+        before + b',"occurred_at":"',
+        b'",' + between + b',"seq":',
+        b',"targets":' + canonical(event["targets"]) + b"}",
+    )
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     seq: int

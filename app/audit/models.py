@@ -68,6 +68,9 @@ class AuditChainHead(Base):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    # The last link's time: the next event's is later (NULL before a first event, and for a chain linked
+    # before revision 0011 whose last event was purged). Linking in the database reads it under the lock.
+    occurred_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AuditEventTarget(Base):

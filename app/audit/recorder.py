@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import Table, bindparam, event, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app.audit import chain
+from app.audit.bus.cloudevents import SEQUENCE_DIGITS
 from app.audit.bus.models import OutboxEvent
 from app.audit.catalogue import AuditAction
 from app.audit.models import (
@@ -27,7 +29,7 @@ from app.audit.models import (
     AuditSubjectKey,
     target_rows,
 )
-from app.audit.one_statement import OneStatement
+from app.audit.one_statement import Link, OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
@@ -39,6 +41,10 @@ ActorType = Literal["user", "api_key", "scim_token", "system"]
 # What a session's transaction holds, in ``session.info``, until it ends (``_transaction_ended``):
 _HELD = "audit_heads_held"  # {chain: its head, locked in this transaction}
 _KEYS = "audit_subject_keys"  # the transaction's SubjectKeys (keys looked up or made in it)
+# A chain's events are in time order, each at least this much later than the one before it.
+_TICK: Final = timedelta(microseconds=1)
+# A block of at most this many events of one chain is linked by the database (``_link_in_database``).
+MAX_LINKED_IN_DATABASE: Final = 16
 SECRET_FIELDS = frozenset(
     {"token", "token_hash", "key", "key_hash", "secret", "client_secret", "password", "idp_x509_cert_private"}
 )
@@ -187,7 +193,9 @@ class AuditRecorder:
         instead. Its own rows are flushed first, outside the lock, so a unique violation surfaces there;
         then the heads are locked in one order (the platform chain, then orgs by id), and the events are
         stamped, linked and added. The lock is held for the events' inserts and the commit only, where
-        otherwise it would cover the whole block. A chain the block locks itself (``lock_chain``, a service
+        otherwise it would cover the whole block. On PostgreSQL, a block of one chain that the transaction
+        has not locked yet is linked by the statement that writes it (``_link_in_database``): the lock is
+        then taken inside that statement. A chain the block locks itself (``lock_chain``, a service
         ordering its own rows) is locked from that point, as always. Events still take their time and
         sequence under the lock, so a chain stays in time order. A nested block links with the outermost;
         an exception discards the block's events along with the rest of its work. The events returned by
@@ -220,10 +228,13 @@ class AuditRecorder:
                         keys.forget(made)  # (a record that raised, caught in the block)
                     return  # (what the block held is written on the way out)
                 self.session.flush()
+                held = take_held(self.session)
+                if self._link_in_database(pending, made, held, closing=closing):
+                    return
                 chains = {event.chain for event, _ in pending}
                 for chain_key in sorted(chains, key=lambda c: (c != PLATFORM_CHAIN, c)):
                     self._lock_head(chain_key)
-                rows = _Rows(keys=made, held=take_held(self.session))
+                rows = _Rows(keys=made, held=held)
                 for event, clear in pending:
                     self._link(event, clear, rows)
                 rows.insert(self.session, closing=closing)
@@ -235,21 +246,75 @@ class AuditRecorder:
             if keys is not None:
                 keys.stop_deferring()
 
+    def _link_in_database(
+        self,
+        pending: list[tuple[AuditEvent, dict[str, Any]]],
+        made: list[dict[str, Any]],
+        held: list[Held],
+        *,
+        closing: bool,
+    ) -> bool:
+        """Write a block's events with PostgreSQL linking them (``app.audit.one_statement.Link``), when the
+        block is of one chain that this transaction has not locked: the statement takes the head's lock,
+        so nothing of the worker runs under it. Each event goes out with a provisional time and place (the
+        caller's time, sequence 0), which the statement replaces in its row, its target rows and its outbox
+        payload, and with the canonical bytes around them (``chain.pieces``); it is then given what the
+        statement returned, and the head is held as if Python had read it. False (nothing written) where
+        Python links instead."""
+        chains = {event.chain for event, _ in pending}
+        if (
+            len(chains) != 1
+            or len(pending) > MAX_LINKED_IN_DATABASE
+            or chains & self.session.info.get(_HELD, {}).keys()
+            or self.session.get_bind().dialect.name != "postgresql"
+        ):
+            return False
+        (chain_key,) = chains
+        now = self.clock.now()
+        rows = _Rows(keys=made, held=held)
+        pieces = []
+        for i, (made_event, clear) in enumerate(pending):
+            made_event.occurred_at, made_event.seq, made_event.prev_hash, made_event.hash = now, 0, "", ""
+            pieces.append(chain.pieces(hashed_fields(made_event)))
+            self._add(made_event, clear, rows, owner=i)
+        conn = self.session.connection()
+        batches = rows.batches()
+        orgs = versioning.touched(self.session) if closing else []
+        if not _ONE_STATEMENT.fits(batches, len(pending), len(orgs), rows.held):
+            return False  # (Python links them, and sets every provisional value again)
+        link = Link(chain_key, now, pieces, rows.owners)
+        bumped, linked = _ONE_STATEMENT.execute(conn, batches, [], orgs, time.time(), rows.held, link)
+        if orgs:
+            versioning.bumped(self.session, bumped)
+        assert linked is not None and len(linked.events) == len(pending)
+        for (made_event, _), (seq, prev, digest, at) in zip(pending, linked.events, strict=True):
+            made_event.seq, made_event.prev_hash, made_event.hash = seq, prev, digest
+            made_event.occurred_at = at.astimezone(UTC)
+        seq, _, digest, at = linked.events[-1]
+        last = self._as_loaded(chain_key, seq, digest, at.astimezone(UTC))
+        self.session.info.setdefault(_HELD, {})[chain_key] = last
+        return True
+
     def _link(self, event: AuditEvent, clear: dict[str, Any], rows: _Rows | None = None) -> None:
         """Stamp ``event`` with its time and place in its chain (whose head this transaction holds), link it
         and add it, with its target index rows and its outbox row: to the session, or to ``rows`` (inserted
         together, without the unit of work, once a block's events are all linked)."""
         head = self._lock_head(event.chain)
-        event.occurred_at = self.clock.now()
+        event.occurred_at = next_time(self.clock.now(), head.occurred_at)
         event.seq = head.seq + 1
         event.prev_hash = head.hash
         event.hash = chain.link(head.hash, hashed_fields(event))
-        if rows is None:
-            head.seq, head.hash = event.seq, event.hash  # the unit of work updates the head's row
+        if rows is None:  # the unit of work updates the head's row
+            head.seq, head.hash, head.occurred_at = event.seq, event.hash, event.occurred_at
         else:  # its row is updated with the events' rows (``_Rows.insert``); the object stays clean
             set_committed_value(head, "seq", event.seq)
             set_committed_value(head, "hash", event.hash)
-            rows.heads[head.chain] = {"head": head.chain, "to_seq": event.seq, "to_hash": event.hash}
+            set_committed_value(head, "occurred_at", event.occurred_at)
+            rows.heads[head.chain] = (head.chain, event.seq, event.hash, event.occurred_at)
+        self._add(event, clear, rows)
+
+    def _add(self, event: AuditEvent, clear: dict[str, Any], rows: _Rows | None, owner: int = 0) -> None:
+        """Add a linked ``event`` with its target index rows and its outbox row (see ``_link``)."""
         targets = target_rows(event)  # the target filter's index (app/audit/models.py)
         outbox: dict[str, Any] | None = None
         if self.outbox.enabled:
@@ -263,7 +328,7 @@ class AuditRecorder:
             }
             self.session.info["outbox_written"] = True
         if rows is not None:
-            rows.add(event, targets, outbox)
+            rows.add(event, targets, outbox, owner)
             return
         self.session.add(event)
         self.session.add_all(AuditEventTarget(**t) for t in targets)
@@ -318,17 +383,18 @@ class AuditRecorder:
                 .on_conflict_do_nothing(index_elements=["chain"])
             )
             row = conn.execute(stmt, {"chain": chain_key}).one()
-        return self._as_loaded(row.chain, row.seq, row.hash)
+        return self._as_loaded(row.chain, row.seq, row.hash, row.occurred_at)
 
-    def _as_loaded(self, key: str, seq: int, digest: str) -> AuditChainHead:
+    def _as_loaded(self, key: str, seq: int, digest: str, at: datetime | None) -> AuditChainHead:
         """The session's head object with these committed values: the one it holds (refreshed), or a new one
         made persistent as if loaded, so that a change to it is an UPDATE at the next flush."""
         held = self.session.identity_map.get(identity_key(AuditChainHead, (key,)))
         if isinstance(held, AuditChainHead):
             set_committed_value(held, "seq", seq)
             set_committed_value(held, "hash", digest)
+            set_committed_value(held, "occurred_at", at)
             return held
-        head = AuditChainHead(chain=key, seq=seq, hash=digest)
+        head = AuditChainHead(chain=key, seq=seq, hash=digest, occurred_at=at)
         make_transient_to_detached(head)
         self.session.add(head)
         return head
@@ -358,28 +424,48 @@ class _Rows:
     events: list[dict[str, Any]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
-    heads: dict[str, dict[str, Any]] = field(default_factory=dict)  # chain -> its new last link
+    # chain -> its new last link: (chain, seq, hash, time)
+    heads: dict[str, tuple[str, int, str, datetime]] = field(default_factory=dict)
+    # Per table of ``batches``, each row's event (its place in the block), for a statement that links them
+    owners: tuple[list[int], ...] = field(default_factory=lambda: ([], [], [], []))
 
-    def add(self, event: AuditEvent, targets: list[dict[str, Any]], outbox: dict[str, Any] | None) -> None:
+    def add(
+        self, event: AuditEvent, targets: list[dict[str, Any]], outbox: dict[str, Any] | None, owner: int = 0
+    ) -> None:
         self.events.append({k: getattr(event, k) for k in _EVENT_COLUMNS})
+        self.owners[1].append(owner)
         self.targets.extend(targets)
+        self.owners[2].extend(owner for _ in targets)
         if outbox is not None:
             self.outbox.append(outbox)  # its id is the database's
+            self.owners[3].append(owner)
+
+    def batches(self) -> tuple[list[dict[str, Any]], ...]:
+        return (self.keys, self.events, self.targets, self.outbox)
 
     def insert(self, session: Session, *, closing: bool = False) -> None:
         conn = session.connection()  # Core statements on tables: no ORM execution around them
-        batches = (self.keys, self.events, self.targets, self.outbox)
-        moves = [(h["head"], h["to_seq"], h["to_hash"]) for h in self.heads.values()]
+        batches = self.batches()
+        moves = list(self.heads.values())
         postgres = conn.dialect.name == "postgresql"
         orgs = versioning.touched(session) if closing and postgres else []
         if postgres and _ONE_STATEMENT.fits(batches, len(moves), len(orgs), self.held):
-            bumped = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time(), self.held)
+            bumped, _ = _ONE_STATEMENT.execute(conn, batches, moves, orgs, time.time(), self.held)
             if orgs:
                 versioning.bumped(session, bumped)  # (the commit bumps the rest)
             return
         insert_held(conn, self.held)
         _ONE_STATEMENT.execute_each(conn, batches, moves)
 
+
+# What a statement that links a block's events writes from each event's link: the event's time and place,
+# its target rows' time, and its outbox row's time and CloudEvent (``to_cloudevent``'s, made with the
+# provisional values, whose time, sequence and hashes the link sets).
+_PAYLOAD: Final = (
+    "jsonb_set(jsonb_set(jsonb_set(jsonb_set({value}::jsonb, '{time}', to_jsonb({l}.t)), "
+    f"'{{sequence}}', to_jsonb(lpad({{l}}.seq::text, {SEQUENCE_DIGITS}, '0'))), "
+    "'{data,hash}', to_jsonb({l}.hash)), '{data,prev_hash}', to_jsonb({l}.prev))"
+)
 
 # On PostgreSQL a block's rows and head moves are one statement (app/audit/one_statement.py).
 _ONE_STATEMENT: Final = OneStatement(
@@ -391,15 +477,27 @@ _ONE_STATEMENT: Final = OneStatement(
     ],
     cast(Table, AuditChainHead.__table__),
     "chain",
-    ("seq", "hash"),
+    ("seq", "hash", "occurred_at"),
+    linked=[
+        {},
+        {"seq": "{l}.seq", "prev_hash": "{l}.prev", "hash": "{l}.hash", "occurred_at": "{l}.at"},
+        {"occurred_at": "{l}.at"},
+        {"created_at": "{l}.at", "payload": _PAYLOAD},
+    ],
 )
 
 # Built once (bound parameter, cache key memoized): every audited write reads its chain head. (Core, on the
 # session's connection: not an ORM statement, so a closing block's held rows are not written first.)
-_HEAD: Final = select(AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash).where(
-    AuditChainHead.chain == bindparam("chain")
-)
+_HEAD: Final = select(
+    AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.occurred_at
+).where(AuditChainHead.chain == bindparam("chain"))
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
+
+
+def next_time(now: datetime, last: datetime | None) -> datetime:
+    """An event's time: ``now``, or just after its chain's last event if that is later (a clock behind
+    another worker's, or stepped back): a chain's events are in time order."""
+    return now if last is None or now > last else last + _TICK
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:

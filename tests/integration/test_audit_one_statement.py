@@ -154,13 +154,14 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
         ],
         AuditChainHead.__table__,  # type: ignore[arg-type]
         "chain",
-        ("seq", "hash"),
+        ("seq", "hash", "occurred_at"),
     )
     sql = writer.sql((2, 0, 1, 0))  # rows per table, heads, orgs bumped
     assert sql == (
         "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2), ($3, $4)) "
-        "UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
-        "FROM (VALUES ($5::varchar, $6::bigint, $7::varchar)) AS m(chain, seq, hash) WHERE h.chain = m.chain"
+        "UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash, occurred_at = m.occurred_at "
+        "FROM (VALUES ($5::varchar, $6::bigint, $7::varchar, $8::timestamptz)) "
+        "AS m(chain, seq, hash, occurred_at) WHERE h.chain = m.chain"
     )
     assert writer.sql((2, 0, 1, 0)) is sql  # cached
     two_heads = writer.sql((1, 3, 2, 0))
@@ -169,26 +170,27 @@ def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
         "i1 AS (INSERT INTO audit_event_targets (event_id, position) VALUES ($3, $4), ($5, $6), ($7, $8))"
         in two_heads
     )
-    assert "(VALUES ($9::varchar, $10::bigint, $11::varchar), ($12::varchar, $13::bigint, $14::varchar))" in (
-        two_heads
+    assert (
+        "(VALUES ($9::varchar, $10::bigint, $11::varchar, $12::timestamptz), "
+        "($13::varchar, $14::bigint, $15::varchar, $16::timestamptz))" in two_heads
     )
-    assert "%s" not in two_heads and "$15" not in two_heads
+    assert "%s" not in two_heads and "$17" not in two_heads
     with_held = writer.sql((1, 0, 1, 0), (AuditChainHead.__table__,))  # type: ignore[arg-type]
     assert with_held.startswith(  # a held row (``app.db.holding_inserts``) first, every column of its table
-        "WITH h0 AS (INSERT INTO audit_chain_heads (chain, seq, hash) VALUES ($1, $2, $3)), "
-        "i0 AS (INSERT INTO audit_events (id, seq) VALUES ($4, $5)) "
+        "WITH h0 AS (INSERT INTO audit_chain_heads (chain, seq, hash, occurred_at) VALUES ($1, $2, $3, $4)), "
+        "i0 AS (INSERT INTO audit_events (id, seq) VALUES ($5, $6)) "
     )
     bumping = writer.sql((1, 0, 1, 2))  # the transaction's last write bumps two orgs' authorization versions
     assert bumping == (
         "WITH i0 AS (INSERT INTO audit_events (id, seq) VALUES ($1, $2)), "
-        "moved AS (UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash "
-        "FROM (VALUES ($3::varchar, $4::bigint, $5::varchar)) AS m(chain, seq, hash) "
-        "WHERE h.chain = m.chain), "
+        "moved AS (UPDATE audit_chain_heads AS h SET seq = m.seq, hash = m.hash, occurred_at = m.occurred_at "
+        "FROM (VALUES ($3::varchar, $4::bigint, $5::varchar, $6::timestamptz)) "
+        "AS m(chain, seq, hash, occurred_at) WHERE h.chain = m.chain), "
         "bumped AS (INSERT INTO authz_versions (org_id, version, changed_at) "
-        "VALUES ($6::varchar, 1, $8::float8), ($7::varchar, 1, $8::float8) "
+        "VALUES ($7::varchar, 1, $9::float8), ($8::varchar, 1, $9::float8) "
         "ON CONFLICT (org_id) DO UPDATE SET version = authz_versions.version + 1, "
         "changed_at = excluded.changed_at RETURNING org_id, version) "
-        "SELECT org_id, version, pg_notify($9::text, org_id || ':' || version) FROM bumped"
+        "SELECT org_id, version, pg_notify($10::text, org_id || ':' || version) FROM bumped"
     )
 
 
@@ -214,7 +216,7 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_the_cursor_fact
         factory = driver.cursor_factory
         with pytest.raises(IntegrityError, match="audit_event_targets"):
             writer.execute(
-                conn, [[], [], [target], []], [(PLATFORM_CHAIN, 1, "0" * 64)], [new_id("org")], 1.0
+                conn, [[], [], [target], []], [(PLATFORM_CHAIN, 1, "0" * 64, None)], [new_id("org")], 1.0
             )
         assert driver.cursor_factory is factory and factory is not psycopg.RawCursor
         conn.rollback()
