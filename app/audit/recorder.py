@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy import Table, bindparam, event, select
@@ -41,8 +41,6 @@ ActorType = Literal["user", "api_key", "scim_token", "system"]
 # What a session's transaction holds, in ``session.info``, until it ends (``_transaction_ended``):
 _HELD = "audit_heads_held"  # {chain: its head, locked in this transaction}
 _KEYS = "audit_subject_keys"  # the transaction's SubjectKeys (keys looked up or made in it)
-# A chain's events are in time order, each at least this much later than the one before it.
-_TICK: Final = timedelta(microseconds=1)
 # A block of at most this many events of one chain is linked by the database (``_link_in_database``).
 MAX_LINKED_IN_DATABASE: Final = 16
 SECRET_FIELDS = frozenset(
@@ -260,7 +258,11 @@ class AuditRecorder:
         caller's time, sequence 0), which the statement replaces in its row, its target rows and its outbox
         payload, and with the canonical bytes around them (``chain.pieces``); it is then given what the
         statement returned, and the head is held as if Python had read it. False (nothing written) where
-        Python links instead."""
+        Python links instead.
+
+        The caller's time is taken before the lock, where Python's linking stamps under it: so that the chain
+        stays in time order, an event is at least a microsecond after the link before it (the head's
+        ``occurred_at``), which it is anyway unless it waited for the lock or the clocks differ."""
         chains = {event.chain for event, _ in pending}
         if (
             len(chains) != 1
@@ -300,7 +302,7 @@ class AuditRecorder:
         and add it, with its target index rows and its outbox row: to the session, or to ``rows`` (inserted
         together, without the unit of work, once a block's events are all linked)."""
         head = self._lock_head(event.chain)
-        event.occurred_at = next_time(self.clock.now(), head.occurred_at)
+        event.occurred_at = self.clock.now()  # (under the lock: the chain's order is the clock's)
         event.seq = head.seq + 1
         event.prev_hash = head.hash
         event.hash = chain.link(head.hash, hashed_fields(event))
@@ -492,12 +494,6 @@ _HEAD: Final = select(
     AuditChainHead.chain, AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.occurred_at
 ).where(AuditChainHead.chain == bindparam("chain"))
 _HEAD_FOR_UPDATE: Final = _HEAD.with_for_update()
-
-
-def next_time(now: datetime, last: datetime | None) -> datetime:
-    """An event's time: ``now``, or just after its chain's last event if that is later (a clock behind
-    another worker's, or stepped back): a chain's events are in time order."""
-    return now if last is None or now > last else last + _TICK
 
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:

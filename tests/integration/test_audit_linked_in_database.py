@@ -30,6 +30,11 @@ pytestmark = pytest.mark.postgres
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
+def _ahead() -> datetime:
+    """A frozen time after an org's creation (which the real clock stamps)."""
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+
+
 def _org(container: Container) -> str:
     with transaction(container.session_factory) as session:
         return container.services(session).orgs.create("Linked").id
@@ -59,15 +64,17 @@ def _writes(seen: list[str]) -> list[str]:
 
 
 def test_one_statement_locks_numbers_times_and_hashes_the_block(pg_container: Container) -> None:
-    org_id = _org(pg_container)
+    org_id, ahead = _org(pg_container), _ahead()
     with pg_container.session_factory() as session:
-        audit = _recorder(pg_container, session, FrozenClock(T0))
+        clock = FrozenClock(ahead)
+        audit = _recorder(pg_container, session, clock)
         seen = statements_run(session)
         made = _block(audit, org_id)
         writes = _writes(seen)
         assert len(writes) == 1 and "FOR UPDATE" in writes[0] and "sha256" in writes[0]  # no head read
         returned = [(e.seq, e.prev_hash, e.hash, e.occurred_at) for e in made]
         # The transaction holds the head: a later event of the chain links after the block, in Python.
+        clock.advance(timedelta(seconds=1))
         later = audit.record(AuditAction.ORG_UPDATED, org_id=org_id, data={"after": True})
         session.commit()
     with pg_container.session_factory() as session:
@@ -80,14 +87,12 @@ def test_one_statement_locks_numbers_times_and_hashes_the_block(pg_container: Co
         assert [r[0] for r in returned] == [
             events[0].seq + i for i in range(1, 4)
         ]  # after the org's creation
-        # The caller's time, then a microsecond after each: the org's creation was stamped by the real clock
-        # (later than T0), so the block follows it.
-        first = stored[made[0].id].occurred_at
-        assert first == max(T0, events[0].occurred_at + timedelta(microseconds=1))
-        assert [stored[e.id].occurred_at - first for e in made] == [
-            timedelta(microseconds=i) for i in range(3)
+        # The caller's time, then a microsecond after each (its frozen clock gave all three the same time);
+        # the event after the block, linked in Python under the lock still held, has the clock's own.
+        assert [stored[e.id].occurred_at for e in made] == [
+            ahead + timedelta(microseconds=i) for i in range(3)
         ]
-        assert stored[later.id].seq == returned[-1][0] + 1
+        assert (stored[later.id].seq, stored[later.id].occurred_at) == (returned[-1][0] + 1, clock.now())
         for e in made:
             row = stored[e.id]
             targets = session.scalars(select(AuditEventTarget).where(AuditEventTarget.event_id == e.id)).all()
@@ -150,7 +155,7 @@ def test_a_chain_with_no_head_yet_starts_at_genesis(pg_container: Container) -> 
 def test_a_chain_the_transaction_holds_is_linked_in_python(pg_container: Container) -> None:
     org_id = _org(pg_container)
     with pg_container.session_factory() as session:
-        audit = _recorder(pg_container, session, FrozenClock(T0))
+        audit = _recorder(pg_container, session, FrozenClock(_ahead()))
         audit.lock_chain(org_id)  # a service ordering its own rows first (a seat pool)
         seen = statements_run(session)
         _block(audit, org_id)

@@ -65,14 +65,16 @@ def test_a_scim_create_bumps_in_its_audit_statement_and_notifies_at_commit(
     event.listen(pg_container.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     resp = client.post("/Users", {"schemas": [USER], "userName": "ann@example.com", "active": True})
     assert resp.status_code == 201, resp.json
-    # The create's checks, the chain head's lock, then one statement: the account and the membership
-    # (held back by insert_now: app.db.holding_inserts), the events, the head's move and the bump.
-    checks, head, last = seen
-    assert "FROM memberships" in checks and "FOR UPDATE" in head and "audit_chain_heads" in head
+    # The create's checks, then one statement: the account and the membership (held back by insert_now:
+    # app.db.holding_inserts), the chain head's lock, the events linked, the head's move and the bump.
+    checks, last = seen
+    assert "FROM memberships" in checks
     for write in (
         "INSERT INTO users",
         "INSERT INTO memberships",
+        "FROM audit_chain_heads WHERE chain = $1::varchar FOR UPDATE",
         "INSERT INTO audit_events",
+        "INSERT INTO audit_chain_heads",
         "authz_versions",
     ):
         assert write in last

@@ -375,3 +375,25 @@ def test_a_layered_fixture_loads_its_base_first() -> None:
         whole = fixture_sql(path)
         assert whole.startswith(fixture_sql(fixture_for(base.group(1))))
         assert whole.endswith(path.read_text("utf-8"))
+
+
+def test_0011_fills_each_chain_heads_time_from_its_last_event(empty_database: str) -> None:
+    """Revision 0011 adds ``audit_chain_heads.occurred_at``, the time of each chain's last link: filled from
+    the event at the head's sequence number (0010.sql's chains end at real events)."""
+    migrate.upgrade(empty_database, "0010")
+    load_fixture(empty_database, fixture_for("0010"))
+    migrate.upgrade(empty_database, "0011")
+    engine = make_engine(empty_database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT h.chain, h.occurred_at AS head_time, e.occurred_at AS event_time "
+                    "FROM audit_chain_heads h JOIN audit_events e ON e.chain = h.chain AND e.seq = h.seq"
+                )
+            ).all()
+            heads = conn.execute(text("SELECT count(*) FROM audit_chain_heads")).scalar_one()
+    finally:
+        engine.dispose()
+    assert len(rows) == heads >= 2
+    assert all(r.head_time is not None and r.head_time == r.event_time for r in rows)
