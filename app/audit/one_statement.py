@@ -20,9 +20,10 @@ A block of one chain whose head the transaction does not hold yet is also *linke
 (``Link``): it locks the head (``FOR UPDATE``), numbers and times the events after it, and hashes each from
 the canonical bytes Python prepared around its time and sequence (``app.audit.chain.pieces``), which is
 ``chain.link`` computed by PostgreSQL's ``sha256``. The lock is then taken inside the statement and held
-for the rest of it and the commit, with no round trip to the worker, no Python and no other client's
-work under it: one org's writers queue on it for that long only. Each event is later than the one before
-it (``GREATEST`` of the caller's time and the head's last time plus a microsecond), as when Python links.
+for the rest of it and the commit: the head's read (a round trip) and the linking in Python are no longer
+under it, and one org's writers queue on it that much less. The caller's time is taken before the lock,
+so each event is at least a microsecond after the link before it (the head keeps that link's time): the
+chain stays in time order, as when Python stamps its events under the lock.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ class OneStatement:
         key, (seq, digest, at) = self.head_key, self.head_values
         chain_param, now = f"${next(numbers)}::varchar", f"${next(numbers)}::timestamptz"
         ctes = [
-            f"hd AS (SELECT {seq} AS seq, {digest} AS hash, {at} AS at FROM {self.heads.name} "  # noqa: S608
+            f"hd AS MATERIALIZED (SELECT {seq} AS seq, {digest} AS hash, {at} AS at FROM {self.heads.name} "  # noqa: S608
             f"WHERE {key} = {chain_param} FOR UPDATE)"
         ]
         for n in range(1, events + 1):

@@ -221,3 +221,36 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_the_cursor_fact
         assert driver.cursor_factory is factory and factory is not psycopg.RawCursor
         conn.rollback()
         assert conn.exec_driver_sql("SELECT %s::int", (7,)).scalar() == 7  # %s placeholders work again
+
+
+def test_a_linking_statement_locks_the_head_then_links_each_event_after_the_one_before() -> None:
+    """Two events (one target row, of the second; an outbox row each): ``hd`` locks the head (materialized:
+    never folded into the outer join that starts a new chain), ``l1`` follows it and ``l2`` follows ``l1``;
+    each row takes its own event's values, each outbox payload its own bound value; the head moves to
+    ``l2``."""
+    writer = recorder_module._ONE_STATEMENT
+    events = len(writer.inserts[1][1])
+    sql = writer.sql((0, 2, 1, 2, 0, 0), (), ((), (0, 1), (1,), (0, 1)), 2)
+    assert sql.startswith(
+        "WITH hd AS MATERIALIZED (SELECT seq AS seq, hash AS hash, occurred_at AS at FROM audit_chain_heads "
+        "WHERE chain = $1::varchar FOR UPDATE), l1 AS (SELECT r.seq, r.prev, r.at, r.t, "
+        "encode(sha256(convert_to(r.prev, 'UTF8') || $3::bytea || convert_to(r.t, 'UTF8') || $4::bytea || "
+        "convert_to(r.seq::text, 'UTF8') || $5::bytea), 'hex') AS hash "
+    )
+    assert "GREATEST($2::timestamptz, b.at + interval '1 microsecond')" in sql
+    assert "FROM (SELECT 1) AS one LEFT JOIN hd ON TRUE) AS b" in sql  # a chain's first event: from genesis
+    assert "FROM l1 AS b) AS p) AS r), " in sql and "$8::bytea), 'hex') AS hash" in sql  # l2 after l1
+    assert sql.count("(SELECT l.seq FROM l1 AS l)") == 1 and sql.count("(SELECT l.seq FROM l2 AS l)") == 1
+    assert "(SELECT l.at FROM l2 AS l))" in sql  # the target row: its event's time
+    assert sql.count("jsonb_set(jsonb_set(jsonb_set(jsonb_set($") == 2  # each outbox row binds its payload
+    # Each event row binds all but its four linked columns: 8 parameters so far, then the rows.
+    assert f"${8 + 2 * (events - 4) + 1}," in sql and f"${8 + 2 * (events - 4) + 3}" in sql
+    assert (
+        "moved AS (INSERT INTO audit_chain_heads (chain, seq, hash, occurred_at) "
+        "SELECT $1::varchar, seq, hash, at FROM l2 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, "
+        "hash = excluded.hash, occurred_at = excluded.occurred_at) "
+    ) in sql
+    assert sql.endswith(
+        "SELECT seq, prev, hash, at, NULL::varchar, NULL::bigint FROM l1 UNION ALL "
+        "SELECT seq, prev, hash, at, NULL::varchar, NULL::bigint FROM l2"
+    )
