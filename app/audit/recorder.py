@@ -194,8 +194,9 @@ class AuditRecorder:
         otherwise it would cover the whole block. On PostgreSQL, a block of one chain that the transaction
         has not locked yet is linked by the statement that writes it (``_link_in_database``): the lock is
         then taken inside that statement. A chain the block locks itself (``lock_chain``, a service
-        ordering its own rows) is locked from that point, as always. Events still take their time and
-        sequence under the lock, so a chain stays in time order. A nested block links with the outermost;
+        ordering its own rows) is locked from that point, as always. Events still take their sequence under
+        the lock, and their time too (in the database, at least a microsecond after the link before), so a
+        chain stays in time order. A nested block links with the outermost;
         an exception discards the block's events along with the rest of its work. The events returned by
         ``record`` inside the block have no ``seq`` or ``hash`` until it ends.
 
@@ -253,11 +254,13 @@ class AuditRecorder:
         closing: bool,
     ) -> bool:
         """Write a block's events with PostgreSQL linking them (``app.audit.one_statement.Link``), when the
-        block is of one chain that this transaction has not locked: the statement takes the head's lock,
-        so nothing of the worker runs under it. Each event goes out with a provisional time and place (the
-        caller's time, sequence 0), which the statement replaces in its row, its target rows and its outbox
-        payload, and with the canonical bytes around them (``chain.pieces``); it is then given what the
-        statement returned, and the head is held as if Python had read it. False (nothing written) where
+        block is of one chain that this transaction has not locked: the statement takes the head's lock
+        (first: its result reads the links, which read the head, before the CTEs that only write run), so
+        neither the head's read nor the linking in Python is under it. Each event goes out with a
+        provisional time and place (the caller's time, sequence 0), which the statement replaces in its
+        row, its target rows and its outbox payload, and with the canonical bytes around them
+        (``chain.pieces``); it is then given what the statement returned, and the head is held as if Python
+        had read it. False (nothing written) where
         Python links instead.
 
         The caller's time is taken before the lock, where Python's linking stamps under it: so that the chain
