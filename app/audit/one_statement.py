@@ -47,10 +47,6 @@ MAX_PARAMETERS: Final = 20_000
 MAX_CACHED_ROWS: Final = 64
 
 
-# The text of a link's time, as ``chain.format_time`` writes it.
-_TIME_TEXT: Final = """to_char(p.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-
-
 @dataclass(frozen=True)
 class Link:
     """The events of one chain, linked by the statement: the chain, the caller's time (each event's is at
@@ -64,11 +60,8 @@ class Link:
     owners: Sequence[Sequence[int]]
 
 
-@dataclass(frozen=True)
-class Linked:
-    """What a linking statement gave each event, in order: ``(seq, prev_hash, hash, occurred_at)``."""
-
-    events: list[tuple[int, str, str, datetime]]
+# What a linking statement gave each event, in order: ``(seq, prev_hash, hash, occurred_at)``.
+Linked = list[tuple[int, str, str, datetime]]
 
 
 class OneStatement:
@@ -105,13 +98,16 @@ class OneStatement:
         heads: int,
         bumps: int = 0,
         held: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+        linked: int = 0,
     ) -> bool:
+        """Whether one statement can write these: ``heads`` moved, or ``linked`` events linked (``Link``)."""
         count = sum(
             len(rows) * len(columns) for rows, (_, columns) in zip(batches, self.inserts, strict=True)
         ) + sum(len(row) for _, row in held)
-        # (a head move: 4 values, or a link's 2 and 3 per event, fewer than its events' rows bind; +2: the
-        # bump's time and channel)
-        return heads > 0 and count + 4 * heads + bumps + 2 <= MAX_PARAMETERS
+        # (a head move: 4 values; a link: its chain and time, and 3 pieces per event; a bump: an org each,
+        # its time and channel)
+        extra = 4 * heads + (2 + 3 * linked if linked else 0) + bumps + 2
+        return (heads > 0 or linked > 0) and count + extra <= MAX_PARAMETERS
 
     def execute(
         self,
@@ -175,7 +171,7 @@ class OneStatement:
                     linked.append((int(seq), str(prev), str(digest), at))
                 else:
                     bumped[str(org)] = int(version)
-            return bumped, Linked(sorted(linked))
+            return bumped, sorted(linked)
         finally:
             driver.cursor_factory = factory
 
@@ -307,7 +303,7 @@ class OneStatement:
                 f"l{n} AS (SELECT r.seq, r.prev, r.at, r.t, "  # noqa: S608
                 f"encode(sha256(convert_to(r.prev, 'UTF8') || {a} || convert_to(r.t, 'UTF8') || {b} || "
                 f"convert_to(r.seq::text, 'UTF8') || {c}), 'hex') AS hash "
-                f"FROM (SELECT p.*, {_TIME_TEXT} AS t FROM (SELECT b.seq + 1 AS seq, b.hash AS prev, "
+                f"FROM (SELECT p.*, {_time_text('p.at')} AS t FROM (SELECT b.seq + 1 AS seq, b.hash AS prev, "
                 f"GREATEST({now}, b.at + interval '1 microsecond') AS at FROM {before} AS b) AS p) AS r)"
             )
         return ctes, chain_param
@@ -324,3 +320,8 @@ class OneStatement:
                 expression = expression.replace("{l}", "l").replace("{value}", value)
                 values.append(f"(SELECT {expression} FROM l{owner + 1} AS l)")  # noqa: S608
         return "(" + ", ".join(values) + ")"
+
+
+def _time_text(at: str) -> str:
+    """The text of a link's time ``at``, as ``chain.format_time`` writes it."""
+    return f"""to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""

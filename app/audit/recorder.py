@@ -285,17 +285,17 @@ class AuditRecorder:
         conn = self.session.connection()
         batches = rows.batches()
         orgs = versioning.touched(self.session) if closing else []
-        if not _ONE_STATEMENT.fits(batches, len(pending), len(orgs), rows.held):
+        if not _ONE_STATEMENT.fits(batches, 0, len(orgs), rows.held, linked=len(pending)):
             return False  # (Python links them, and sets every provisional value again)
         link = Link(chain_key, now, pieces, rows.owners)
         bumped, linked = _ONE_STATEMENT.execute(conn, batches, [], orgs, time.time(), rows.held, link)
         if orgs:
             versioning.bumped(self.session, bumped)
-        assert linked is not None and len(linked.events) == len(pending)
-        for (made_event, _), (seq, prev, digest, at) in zip(pending, linked.events, strict=True):
+        assert linked is not None and len(linked) == len(pending)
+        for (made_event, _), (seq, prev, digest, at) in zip(pending, linked, strict=True):
             made_event.seq, made_event.prev_hash, made_event.hash = seq, prev, digest
             made_event.occurred_at = at.astimezone(UTC)
-        seq, _, digest, at = linked.events[-1]
+        seq, _, digest, at = linked[-1]
         last = self._as_loaded(chain_key, seq, digest, at.astimezone(UTC))
         self.session.info.setdefault(_HELD, {})[chain_key] = last
         return True

@@ -144,6 +144,8 @@ def test_past_the_parameter_limit_a_batch_goes_out_per_table(container: Containe
     assert writer.fits([[], rows[:10], [], []], 1)
     assert not writer.fits([[], rows, [], []], 1)
     assert not writer.fits([[], rows[:1], [], []], 0)  # no head moved: nothing to write this way
+    assert writer.fits([[], rows[:10], [], []], 0, linked=10)  # or the statement links its events
+    assert not writer.fits([[], rows, [], []], 0, linked=len(rows))
 
 
 def test_the_sql_is_built_once_per_shape_and_skips_empty_tables() -> None:
