@@ -12,6 +12,7 @@ budget is spent; each front door maps that error to its own 429 with a ``Retry-A
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -52,7 +53,13 @@ class Rule:
 
     @property
     def item(self) -> RateLimitItem:
-        return parse(self.rate)
+        return _parsed(self.rate)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(rate: str) -> RateLimitItem:
+    """``limits``' parse of a rate, kept: the rates are the settings' few, and every request hit one."""
+    return parse(rate)
 
 
 class RateLimiter:

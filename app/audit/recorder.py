@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -348,7 +347,7 @@ class AuditRecorder:
         values = personal_values(clear) if keys is not None else []
         if keys is None or not values:
             return clear, {}
-        stored: dict[str, Any] = json.loads(json.dumps(clear))
+        stored = _copied_along(clear, [pv.path for pv in values])
         sealed: dict[str, Any] = {}
         for pv in values:
             key_id, key = keys.current(pv.subject)
@@ -403,6 +402,25 @@ class AuditRecorder:
         make_transient_to_detached(head)
         self.session.add(head)
         return head
+
+
+def _copied_along(fields: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """``fields`` with a copy of every container on the way to each of ``paths`` (``set_path``'s), so that
+    setting them leaves ``fields`` as it is; what no path goes through is shared. (A deep copy of the whole
+    event through JSON cost more than the sealing itself.)"""
+    top = dict(fields)
+    copied = {id(top)}
+    for path in paths:
+        node: Any = top
+        for part in path.split(".")[:-1]:
+            key: Any = int(part) if isinstance(node, list) else part
+            child = node[key]
+            if id(child) not in copied:
+                child = list(child) if isinstance(child, list) else dict(child)
+                copied.add(id(child))
+                node[key] = child
+            node = child
+    return top
 
 
 def _written(model: Any, *left_out: str) -> tuple[Table, tuple[str, ...]]:

@@ -5,7 +5,7 @@ token that the key cache holds: answered here through the same parts as the Flas
 request context, cookie session or ORM session. The token's principal comes from the key cache that the one
 resolver fills (``app/scim/views.py`` ``_cached_principal``; a revocation drops it), the org from that
 principal, the request spends one unit of the token's budget (``app/scim/budget.py``), the filter is read by
-the pure parser, the rows by the listing's own prebuilt statement (``app/scim/service.py`` ``lookup_users``)
+the pure parser, the rows by the listing's own statement (``app/scim/service.py`` ``lookup_users_apart``)
 on a read-only connection, and the resources rendered by ``app/scim/resources.py``. Everything else (another
 method, path, filter or parameter, no token or one not cached, a bad value, a refused budget, a database
 error) goes to the Flask views untouched, so authentication, errors and their SCIM bodies stay in one place.
@@ -26,7 +26,6 @@ from werkzeug.wsgi import get_current_url
 
 from app.credentials.resolver import CredentialResolver, Door, Kind, kind_of
 from app.credentials.secrets import hash_secret
-from app.db import read_only_options
 from app.errors import RateLimited
 from app.observability import new_request_id, record_request, request_id_var
 from app.scim import budget
@@ -34,7 +33,7 @@ from app.scim import filter as scim_filter
 from app.scim.errors import MEDIA_TYPE, ScimError
 from app.scim.resources import list_response, project, user_resource
 from app.scim.schema import USER_TYPE
-from app.scim.service import MAX_COUNT, lookup_users, simple_lookup
+from app.scim.service import MAX_COUNT, lookup_users_apart, simple_lookup
 
 if TYPE_CHECKING:
     from app.container import Container
@@ -63,10 +62,6 @@ class WarmTokenPath:
 
 
 class LookupFastPath(WarmTokenPath):
-    def __init__(self, wsgi_app: WsgiApp, container: Container) -> None:
-        super().__init__(wsgi_app, container)
-        self.options = read_only_options(container.engine.dialect.name)
-
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != USERS or environ.get("REQUEST_METHOD") != "GET":
             return self.wsgi_app(environ, start_response)
@@ -98,9 +93,7 @@ class LookupFastPath(WarmTokenPath):
         principal, org_id = warm_caller(self.container, self.keys, environ)
         key, value, count = query
         try:
-            with self.container.engine.connect() as conn:
-                conn.execution_options(**self.options)  # reads: no write lock (SQLite), no BEGIN (PostgreSQL)
-                rows = lookup_users(conn, org_id, key, value, count)
+            rows = lookup_users_apart(self.container.engine, org_id, key, value, count)
             if len(rows) >= count:
                 raise Fallback  # a full page: the view counts the total
             base = base_url(environ)

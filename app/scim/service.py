@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from datetime import datetime
+from typing import Any, Final, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, literal, select
 from sqlalchemy.engine import Connection, Engine
@@ -29,6 +30,7 @@ from app.orgs.accounts import AccountService, normalize_email
 from app.orgs.members import MemberService
 from app.orgs.models import Membership, Organization, User
 from app.orgs.seats import SeatService
+from app.prebuilt_read import PrebuiltRead
 from app.rbac.permissions import MEMBER
 from app.scim import filter as scim_filter
 from app.scim import patch
@@ -87,6 +89,8 @@ _CREATE_CHECKS: Final = select(
     select(User.id).where(User.email == bindparam("email"), User.deleted_at.is_(None)).scalar_subquery(),
 ).where(Organization.id == bindparam("org_id"))
 
+_CHECKS_READ: Final = PrebuiltRead(_CREATE_CHECKS)
+
 # Filters with an ``eq`` on one of these select at most a few rows through an index of their own.
 PINNING_KEYS: Final = frozenset({"id", "externalid", "username", "emails.value"})
 
@@ -99,6 +103,22 @@ _LOOKUPS: Final = {
     .limit(bindparam("count"))
     for key in ("username", "externalid")
 }
+_LOOKUP_READS: Final = {key: PrebuiltRead(stmt) for key, stmt in _LOOKUPS.items()}
+
+
+class _Listed(NamedTuple):
+    """A ``_LISTED`` row read by a ``PrebuiltRead``, named as Core names it."""
+
+    id: str
+    user_name: str | None
+    external_id: str | None
+    status: str
+    attributes: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    email: str
+
+
 # The SCIM groups of the listed members, in group order.
 _GROUPS_OF: Final = (
     select(ScimGroupMember.member_id, ScimGroup.id, ScimGroup.display_name)
@@ -169,6 +189,23 @@ def lookup_users(db: Session | Connection, org_id: str, key: str, value: Any, co
     """The first ``count`` members of the org whose ``key`` (``simple_lookup``) equals ``value``."""
     rows = db.execute(_LOOKUPS[key], {"org_id": org_id, "value": value, "count": count}).all()
     return _listed_rows(db, rows)
+
+
+def lookup_users_apart(engine: Engine, org_id: str, key: str, value: Any, count: int) -> list[UserRow]:
+    """``lookup_users`` outside any session, on a pooled connection of its own that only reads (no
+    ``BEGIN``): the lookup fast path's (app/scim/fastpath.py). On PostgreSQL the lookup is prebuilt
+    (``_LOOKUP_READS``), and the groups of the members it finds, if any, are read as ``lookup_users`` does."""
+    params = {"org_id": org_id, "value": value, "count": count}
+    if engine.dialect.name == "postgresql":
+        rows: Sequence[Any] = [_Listed(*row) for row in _LOOKUP_READS[key].on_pool(engine, params)]
+        if not rows:
+            return []  # (an IdP's check before a create: the common case)
+        with engine.connect() as conn:
+            conn.execution_options(**read_only_options(engine.dialect.name))
+            return _listed_rows(conn, rows)
+    with engine.connect() as conn:
+        conn.execution_options(**read_only_options(engine.dialect.name))  # no write lock (SQLite)
+        return lookup_users(conn, org_id, key, value, count)
 
 
 def _listed_rows(db: Session | Connection, rows: Sequence[Any]) -> list[UserRow]:
@@ -341,7 +378,11 @@ class ScimService:
             with bind.connect() as conn:
                 reader = conn.execution_options(**read_only_options(bind.dialect.name))
                 return reader.execute(_CREATE_CHECKS, params).one_or_none()
-        return self.session.connection().execute(_CREATE_CHECKS, params).one_or_none()
+        conn = self.session.connection()
+        if conn.dialect.name == "postgresql":  # prebuilt, on the driver's cursor (app/prebuilt_read.py)
+            rows = _CHECKS_READ.on(conn, params)
+            return rows[0] if rows else None
+        return conn.execute(_CREATE_CHECKS, params).one_or_none()
 
     def _create_user(
         self, org_id: str, fields: UserFields, folded: str, principal: Principal, *, new_account: bool

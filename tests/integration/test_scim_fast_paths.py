@@ -380,7 +380,7 @@ class TestOff:
             found = found.wsgi_app
 
 
-@pytest.mark.parametrize("part", ["lookup_users", "user_resource"])
+@pytest.mark.parametrize("part", ["lookup_users_apart", "user_resource"])
 def test_a_failure_in_the_fast_path_is_the_views_to_answer(
     scim: Scim, answered: list[str], monkeypatch: pytest.MonkeyPatch, part: str
 ) -> None:
