@@ -4,8 +4,8 @@ SQLAlchemy's Core execution of a one-row read (its cache key, the compiled state
 of parameters, an execution context, the result's metadata) cost more CPU than the driver's execution of the
 same text: about 245 µs against 116 µs on PostgreSQL, with the connection's checkout (bench/scim.py's
 import runs one per user). A ``PrebuiltRead`` keeps, per dialect, the compiled text, its parameters'
-defaults and each result column's processor (the UTC datetime type, JSON on SQLite, as a Core execution
-applies them), and runs the text on a DB-API cursor.
+defaults and each result column's processor (the UTC datetime type, as a Core execution applies it), and
+runs the text on a DB-API cursor.
 
 What it leaves out, it leaves out on purpose: SQLAlchemy's execution events (nothing listens for reads) and
 its exception types, which it restores: a driver error is raised as the ``DBAPIError`` subclass SQLAlchemy
