@@ -49,8 +49,11 @@ class PrebuiltRead:
             pooled.close()
 
     def on(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """The rows, read on ``conn``'s driver connection, in its transaction (which the driver begins if
-        it has not: psycopg sends ``BEGIN`` before a first statement, as SQLAlchemy's execution would)."""
+        """The rows, read on ``conn``'s driver connection, in its transaction. Without one, ``conn`` begins
+        it first, as SQLAlchemy's execution would (its ``rollback`` then reaches the driver's transaction,
+        which psycopg begins with the read)."""
+        if not conn.in_transaction():
+            conn.begin()
         return self._run(conn.connection, conn.dialect, params, conn.invalidate)
 
     def _run(

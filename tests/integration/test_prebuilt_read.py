@@ -94,6 +94,19 @@ def test_on_a_connection_it_reads_in_that_transaction(pg_container: Container) -
         conn.rollback()
 
 
+def test_on_a_connection_without_a_transaction_it_begins_one_for_sqlalchemy(pg_container: Container) -> None:
+    """As SQLAlchemy's own execution autobegins: its commit and rollback then reach the driver's transaction
+    (a failed read would otherwise leave the connection aborted under a rollback that does nothing)."""
+    missing = PrebuiltRead(select(text("x")).select_from(text("no_such_table")).where(text("1 = 1")))
+    with pg_container.engine.connect() as conn:
+        assert not conn.in_transaction()
+        with pytest.raises(ProgrammingError):
+            missing.on(conn, {})
+        assert conn.in_transaction()
+        conn.rollback()
+        assert conn.execute(text("SELECT 7")).scalar() == 7
+
+
 def test_driver_errors_are_sqlalchemys(pg_container: Container) -> None:
     missing = PrebuiltRead(select(text("x")).select_from(text("no_such_table")).where(text("1 = 1")))
     with pytest.raises(ProgrammingError) as refused:
