@@ -5,7 +5,7 @@ token that the key cache holds: answered here through the same parts as the Flas
 request context, cookie session or ORM session. The token's principal comes from the key cache that the one
 resolver fills (``app/scim/views.py`` ``_cached_principal``; a revocation drops it), the org from that
 principal, the request spends one unit of the token's budget (``app/scim/budget.py``), the filter is read by
-the pure parser, the rows by the listing's own statement (``app/scim/service.py`` ``lookup_users_apart``)
+the pure parser, the rows by the listing's own statement (``app/scim/listing.py`` ``lookup_users_apart``)
 on a read-only connection, and the resources rendered by ``app/scim/resources.py``. Everything else (another
 method, path, filter or parameter, no token or one not cached, a bad value, a refused budget, a database
 error) goes to the Flask views untouched, so authentication, errors and their SCIM bodies stay in one place.
@@ -31,9 +31,9 @@ from app.observability import new_request_id, record_request, request_id_var
 from app.scim import budget
 from app.scim import filter as scim_filter
 from app.scim.errors import MEDIA_TYPE, ScimError
+from app.scim.listing import MAX_COUNT, lookup_users_apart, simple_lookup
 from app.scim.resources import list_response, project, user_resource
 from app.scim.schema import USER_TYPE
-from app.scim.service import MAX_COUNT, lookup_users_apart, simple_lookup
 
 if TYPE_CHECKING:
     from app.container import Container

@@ -1,5 +1,6 @@
 """SCIM Groups (RFC 7643 §4.2) of an org: IdP groups, their members, and the group mappings applied as
-members join and leave (app/scim/mappings.py). Users are app/scim/service.py; both share its listing rules."""
+members join and leave (app/scim/mappings.py). Users are app/scim/service.py; both page and sort by the
+listing's rules (app/scim/listing.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from app.errors import NotFound
 from app.orgs.models import Membership, User
 from app.scim import filter as scim_filter
 from app.scim import patch
+from app.scim.listing import ListQuery, Page, sort_column, window
 from app.scim.mappings import GroupMappingService
 from app.scim.models import ScimGroup, ScimGroupMember
 from app.scim.resources import GroupRow, group_fields, group_resource
 from app.scim.schema import GROUP, GROUP_TYPE
-from app.scim.service import ListQuery, Page, check_version, sort_column, window
+from app.scim.service import check_version
 
 GROUP_COLUMNS: Final[Mapping[str, scim_filter.Column]] = {
     "id": scim_filter.Column(ScimGroup.id, case="exact"),

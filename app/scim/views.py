@@ -25,9 +25,10 @@ from app.scim.create_fastpath import CreateFastPath
 from app.scim.errors import JSON_TYPES, MEDIA_TYPE, InvalidFilter, InvalidSyntax, InvalidValue, ScimError
 from app.scim.fastpath import LookupFastPath
 from app.scim.groups import ScimGroupService
+from app.scim.listing import MAX_COUNT, ListQuery, Page
 from app.scim.resources import group_resource, list_response, project, user_resource
 from app.scim.schema import ENTERPRISE_USER, GROUP, GROUP_TYPE, SCHEMAS, USER, USER_TYPE, ResourceType
-from app.scim.service import MAX_COUNT, ListQuery, Page, ScimService
+from app.scim.service import ScimService
 from app.web import authenticate, container, db_session, presented_credential, services
 
 scim = Blueprint("scim", __name__, url_prefix="/scim/v2")

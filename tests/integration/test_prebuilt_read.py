@@ -17,7 +17,8 @@ from app.container import Container
 from app.db import transaction
 from app.orgs.models import Membership, Organization, User
 from app.prebuilt_read import PrebuiltRead
-from app.scim.service import _CREATE_CHECKS, _LOOKUPS
+from app.scim.listing import _LOOKUPS
+from app.scim.service import _CREATE_CHECKS
 
 _MEMBER = (
     select(Membership.id, Membership.attributes, Membership.created_at, Membership.seat_type, User.email)

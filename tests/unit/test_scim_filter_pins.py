@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.scim import filter as scim_filter
-from app.scim.service import PINNING_KEYS
+from app.scim.listing import PINNING_KEYS
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
