@@ -303,16 +303,50 @@ def insert_held(conn: Connection, held: list[Held]) -> None:
         whole_row(table).execute(conn, (row,))
 
 
+# Set on a session whose transaction was one statement that committed itself (``wrote_alone``).
+_WROTE_ALONE = "tenantry_wrote_alone"
+
+
+class WriteAfterAlone(RuntimeError):
+    """A write after a transaction's only statement, which committed itself: it would commit apart."""
+
+
+def wrote_alone(session: Session) -> None:
+    """``session``'s transaction went out as one statement in autocommit, which committed itself
+    (``OneStatement.execute``'s ``alone``: a SCIM create's closing block). Until the transaction ends, a
+    flush with changes or an ORM write raises ``WriteAfterAlone``: it would go out in a transaction of its
+    own, and the two would not be one unit of work. Reads are free to follow."""
+    session.info[_WROTE_ALONE] = True
+
+
+def _refuse_after_alone(session: Session) -> None:
+    if session.info.get(_WROTE_ALONE):
+        raise WriteAfterAlone(
+            "this transaction's only statement has committed it (wrote_alone); a write after it would "
+            "commit on its own: write it before the closing block, or in a new transaction"
+        )
+
+
 @event.listens_for(Session, "before_flush")
 def _flush_writes_held(session: Session, _context: Any, _instances: Any) -> None:
+    _refuse_after_alone(session)
     if session.info.get(_HELD):
         write_held(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _query_writes_held(state: Any) -> None:
-    if state.session.info.get(_HELD) and not state.execution_options.get(READS_NO_HELD_ROWS):
+    info = state.session.info
+    if info.get(_WROTE_ALONE) and not state.is_select:
+        _refuse_after_alone(state.session)
+    if info.get(_HELD) and not state.execution_options.get(READS_NO_HELD_ROWS):
         write_held(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE_ALONE, None)
 
 
 @functools.cache

@@ -17,8 +17,9 @@ and none expanding (``IN`` lists) are prebuilt: the callers keep Core's executio
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
+import psycopg
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
@@ -48,13 +49,30 @@ class PrebuiltRead:
         finally:
             pooled.close()
 
-    def on(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def on(
+        self, conn: Connection, params: Mapping[str, Any], *, ahead: bool = False
+    ) -> list[tuple[Any, ...]]:
         """The rows, read on ``conn``'s driver connection, in its transaction. Without one, ``conn`` begins
         it first, as SQLAlchemy's execution would (its ``rollback`` then reaches the driver's transaction,
-        which psycopg begins with the read)."""
+        which psycopg begins with the read).
+
+        ``ahead``: a read that may go ahead of the transaction. If psycopg has not begun it yet (nothing has
+        gone to the server since the last commit), the read goes out in autocommit, as its own snapshot
+        (no ``BEGIN``), and the transaction begins with the next statement, which may then be its only
+        one (``OneStatement.execute``'s ``alone``). Under READ COMMITTED, a read in the transaction would
+        see the same rows: each statement reads its own snapshot either way."""
         if not conn.in_transaction():
             conn.begin()
-        return self._run(conn.connection, conn.dialect, params, conn.invalidate)
+        dbapi = conn.connection
+        driver = dbapi.driver_connection
+        if not ahead or not unbegun(driver):
+            return self._run(dbapi, conn.dialect, params, conn.invalidate)
+        driver.autocommit = True  # (psycopg: a flag, no round trip)
+        try:
+            return self._run(dbapi, conn.dialect, params, conn.invalidate)
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
 
     def _run(
         self,
@@ -102,3 +120,14 @@ class PrebuiltRead:
             built = (compiled.string, dict(compiled.params), processors)
             self._built[dialect.name] = built
         return built
+
+
+def unbegun(driver: Any) -> TypeGuard[psycopg.Connection[Any]]:
+    """Whether ``driver`` is a psycopg connection whose transaction has not begun: not in autocommit, and
+    nothing sent to the server since its last commit or rollback (psycopg sends ``BEGIN`` with the first
+    statement)."""
+    return (
+        isinstance(driver, psycopg.Connection)
+        and not driver.autocommit
+        and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    )

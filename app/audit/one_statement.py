@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 
 from app.audit import chain
 from app.prebuilt_insert import MARKS, PrebuiltInsert, whole_row
+from app.prebuilt_read import unbegun
 from app.rbac import versioning
 
 # PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
@@ -118,6 +119,8 @@ class OneStatement:
         now: float = 0.0,
         held: Sequence[tuple[Table, Mapping[str, Any]]] = (),
         link: Link | None = None,
+        *,
+        alone: bool = False,
     ) -> tuple[dict[str, int], Linked | None]:
         """Insert ``batches`` (one list of row mappings per table, in ``inserts`` order) and move each head
         ``(key, seq, hash, time)``, in one statement; with ``bump`` (org ids in bump order, the
@@ -125,7 +128,12 @@ class OneStatement:
         ``now``) and notifies them, and their new versions are returned. ``held``: rows of other tables to
         insert with them (``app.db.holding_inserts``: a row of every column). With ``link`` (and no
         ``heads``), the statement links its chain's events and moves its head itself, and returns what it
-        gave them. The caller has checked ``fits``."""
+        gave them. The caller has checked ``fits``.
+
+        ``alone``: the statement is its transaction's only one, which psycopg has not begun (``unbegun``):
+        it goes out in autocommit, one round trip where ``BEGIN``, the statement and ``COMMIT`` were three,
+        and commits itself. psycopg's ``commit`` then has nothing to send, and a failed statement has
+        written nothing. The caller writes nothing else in the transaction (``app.db.wrote_alone``)."""
         if link is not None and heads:
             raise ValueError("a linking statement moves its own chain's head, and no other")
         owners = tuple(tuple(o) for o in link.owners) if link is not None else None
@@ -160,6 +168,10 @@ class OneStatement:
         assert isinstance(driver, psycopg.Connection), "the one statement is PostgreSQL's, over psycopg"
         factory = driver.cursor_factory
         driver.cursor_factory = psycopg.RawCursor
+        if alone:
+            if not unbegun(driver):
+                raise ValueError("a statement alone needs a transaction that has not begun")
+            driver.autocommit = True  # (psycopg: a flag, no round trip)
         try:
             result = conn.exec_driver_sql(self.sql(shape, tables, owners, events), tuple(params))
             if link is None:
@@ -174,6 +186,8 @@ class OneStatement:
             return bumped, sorted(linked)
         finally:
             driver.cursor_factory = factory
+            if alone and not driver.closed:
+                driver.autocommit = False
 
     def execute_each(
         self,

@@ -32,8 +32,9 @@ from app.audit.one_statement import Link, OneStatement
 from app.audit.personal import Subject, personal_values, seal, set_path
 from app.audit.subject_keys import SubjectKeyring, SubjectKeys
 from app.clock import Clock
-from app.db import Held, holding_inserts, insert_held, take_held
+from app.db import Held, holding_inserts, insert_held, take_held, wrote_alone
 from app.ids import new_uuid7
+from app.prebuilt_read import unbegun
 from app.rbac import versioning
 
 ActorType = Literal["user", "api_key", "scim_token", "system"]
@@ -287,7 +288,14 @@ class AuditRecorder:
         if not _ONE_STATEMENT.fits(batches, 0, len(orgs), rows.held, linked=len(pending)):
             return False  # (Python links them, and sets every provisional value again)
         link = Link(chain_key, now, pieces, rows.owners)
-        bumped, linked = _ONE_STATEMENT.execute(conn, batches, [], orgs, time.time(), rows.held, link)
+        # A closing block whose transaction has sent nothing yet (a SCIM create, its checks read ahead of
+        # it): the statement is the whole transaction, and commits itself.
+        alone = closing and unbegun(conn.connection.driver_connection)
+        bumped, linked = _ONE_STATEMENT.execute(
+            conn, batches, [], orgs, time.time(), rows.held, link, alone=alone
+        )
+        if alone:
+            wrote_alone(self.session)
         if orgs:
             versioning.bumped(self.session, bumped)
         assert linked is not None and len(linked) == len(pending)

@@ -5,7 +5,8 @@ request runs the Flask view's own parts without Flask's request context, routing
 objects. The caller and its budget come from ``app/scim/fastpath.py`` (``warm_caller``), the body is read by
 the views' parser (``app/json_input.py``), the user is created by ``ScimService.create_user`` in a session of
 its own with the request's audit context, and the resource is rendered and projected by
-``app/scim/resources.py`` before the commit, so that nothing is left to fail once the user exists.
+``app/scim/resources.py`` before the create's last statement (on PostgreSQL usually the whole transaction,
+committing itself), so that nothing is left to fail once the user exists.
 
 Anything else goes to the Flask views untouched: another method or path, a query string (``attributes``), no
 token or one not cached, a refused budget, a body that is not a JSON object, and every error the create
@@ -29,7 +30,7 @@ from app.observability import new_request_id, record_request, request_id_var
 from app.rbac.fastpath import read_body
 from app.scim.errors import JSON_TYPES, MEDIA_TYPE
 from app.scim.fastpath import USERS, Fallback, WarmTokenPath, WsgiApp, base_url, warm_caller
-from app.scim.resources import project, user_resource
+from app.scim.resources import UserRow, project, user_resource
 from app.scim.schema import USER_TYPE
 from app.web import caller_context
 
@@ -94,11 +95,15 @@ class CreateFastPath(WarmTokenPath):
         session = self.container.session_factory()
         try:
             services = self.container.services(session, principal.actor(), context)
-            row = services.scim.create_user(org_id, data, principal)
             base = base_url(environ)
-            resource = user_resource(row, base)
-            meta = resource["meta"]
-            body = json.dumps(project(resource, USER_TYPE)).encode()
+            rendered: list[tuple[bytes, dict[str, Any]]] = []
+
+            def render(row: UserRow) -> None:  # before the create's last statement, which may commit it
+                resource = user_resource(row, base)
+                rendered.append((json.dumps(project(resource, USER_TYPE)).encode(), resource["meta"]))
+
+            services.scim.create_user(org_id, data, principal, then=render)
+            ((body, meta),) = rendered
             session.commit()
         except AppError:
             session.rollback()

@@ -7,7 +7,7 @@ The org always comes from the SCIM token's principal; an id of another org is "n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from sqlalchemy import bindparam, delete, select
@@ -140,13 +140,24 @@ class ScimService:
                     address=address,
                 )
 
-    def create_user(self, org_id: str, body: Mapping[str, Any], principal: Principal) -> UserRow:
+    def create_user(
+        self,
+        org_id: str,
+        body: Mapping[str, Any],
+        principal: Principal,
+        then: Callable[[UserRow], object] | None = None,
+    ) -> UserRow:
         """A new member (and account, if the address has none). The events are linked into the org's chain
         when the writes are done (``AuditRecorder.linked_at_end``), so an import's creates do not queue
         behind each other for the whole request: what the chain lock ordered here, the unique indexes on the
         account's email and the member's userName settle, and a create that loses such a race is a 409 like
         the check's. A create of an inactive user suspends it at once, which orders seat rows: it takes the
-        chain first, as every seat change does."""
+        chain first, as every seat change does.
+
+        On PostgreSQL the checks are read ahead of the transaction, and the closing block's statement is
+        then usually the whole transaction and commits itself (``OneStatement.execute``'s ``alone``):
+        ``then`` (the caller's rendering of the resource) is called with the new row before that
+        statement, so that a failure there still leaves nothing written."""
         fields = user_fields(body, USER_TYPE)
         if not fields.active:
             self.audit.lock_chain(org_id)
@@ -162,7 +173,10 @@ class ScimService:
         try:
             with self.audit.linked_at_end(closing=True):  # the views commit right after a create
                 new_account = checks is not None and account is None  # no live account of the email
-                return self._create_user(org_id, fields, folded, principal, new_account=new_account)
+                row = self._create_user(org_id, fields, folded, principal, new_account=new_account)
+                if then is not None:
+                    then(row)
+                return row
         except IntegrityError as exc:
             if unique_violation(exc) not in _CREATE_UNIQUES:
                 raise
@@ -185,7 +199,7 @@ class ScimService:
                 return reader.execute(_CREATE_CHECKS, params).one_or_none()
         conn = self.session.connection()
         if conn.dialect.name == "postgresql":  # prebuilt, on the driver's cursor (app/prebuilt_read.py)
-            rows = _CHECKS_READ.on(conn, params)
+            rows = _CHECKS_READ.on(conn, params, ahead=True)
             return rows[0] if rows else None
         return conn.execute(_CREATE_CHECKS, params).one_or_none()
 

@@ -26,7 +26,7 @@ from app.scim.errors import JSON_TYPES, MEDIA_TYPE, InvalidFilter, InvalidSyntax
 from app.scim.fastpath import LookupFastPath
 from app.scim.groups import ScimGroupService
 from app.scim.listing import MAX_COUNT, ListQuery, Page
-from app.scim.resources import group_resource, list_response, project, user_resource
+from app.scim.resources import UserRow, group_resource, list_response, project, user_resource
 from app.scim.schema import ENTERPRISE_USER, GROUP, GROUP_TYPE, SCHEMAS, USER, USER_TYPE, ResourceType
 from app.scim.service import ScimService
 from app.web import authenticate, container, db_session, presented_credential, services
@@ -289,10 +289,17 @@ def search_users() -> Response:
 @scim.post("/Users")
 def create_user() -> Response:
     principal, org_id = _principal()
-    body = user_resource(_service().create_user(org_id, _body(), principal), _base_url())
+    base, (attributes, excluded) = _base_url(), _projection(request.args)
+    answers: list[tuple[dict[str, Any], str]] = []
+
+    def render(row: UserRow) -> None:  # before the create's last statement, which may commit it
+        body = user_resource(row, base)
+        answers.append((project(body, USER_TYPE, attributes, excluded), body["meta"]["location"]))
+
+    _service().create_user(org_id, _body(), principal, then=render)
     db_session().commit()
-    attributes, excluded = _projection(request.args)
-    return _respond(project(body, USER_TYPE, attributes, excluded), 201, location=body["meta"]["location"])
+    ((answer, location),) = answers
+    return _respond(answer, 201, location=location)
 
 
 @scim.get("/Users/<member_id>")
@@ -401,13 +408,18 @@ def _run_operation(op: bulk.Operation) -> bulk.Outcome:
                 service.delete_user(org_id, str(op.target), principal, op.version)
                 session.commit()
                 return bulk.Outcome(204)
-            if op.method == "POST":
-                row = service.create_user(org_id, data, principal)
-            elif op.method == "PUT":
-                row = service.replace_user(org_id, str(op.target), data, principal, op.version)
+            if op.method == "POST":  # rendered before the create's last statement, which may commit it
+                made: list[dict[str, Any]] = []
+                service.create_user(
+                    org_id, data, principal, then=lambda r: made.append(user_resource(r, base))
+                )
+                (body,) = made
             else:
-                row = service.patch_user(org_id, str(op.target), data, principal, op.version, base)
-            body = user_resource(row, base)
+                if op.method == "PUT":
+                    row = service.replace_user(org_id, str(op.target), data, principal, op.version)
+                else:
+                    row = service.patch_user(org_id, str(op.target), data, principal, op.version, base)
+                body = user_resource(row, base)
         else:
             groups = _groups()
             if op.method == "DELETE":

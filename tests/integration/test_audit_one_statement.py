@@ -225,6 +225,53 @@ def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_the_cursor_fact
         assert conn.exec_driver_sql("SELECT %s::int", (7,)).scalar() == 7  # %s placeholders work again
 
 
+@pytest.mark.postgres
+def test_a_statement_alone_commits_itself_or_writes_nothing(pg_container: Container) -> None:
+    """``alone``: in autocommit, on a transaction psycopg has not begun (one round trip, no ``BEGIN`` or
+    ``COMMIT``). A refused statement leaves nothing behind and no aborted transaction; one that goes through
+    is committed before any commit; the driver is given back out of autocommit either way. On a begun
+    transaction it is refused, before anything is sent."""
+    writer = recorder_module._ONE_STATEMENT
+
+    def target(event_id: str) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "position": 0,
+            "org_id": None,
+            "target_type": "user",
+            "target_id": new_id("usr"),
+            "occurred_at": datetime.now(UTC),
+        }
+
+    nowhere = [("no_such_chain", 1, "0" * 64, None)]  # (a head move that moves nothing)
+    with pg_container.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        with pytest.raises(IntegrityError, match="audit_event_targets"):  # (no such event)
+            writer.execute(
+                conn, [[], [], [target(new_id("evt"))], []], nowhere, [new_id("org")], 1.0, alone=True
+            )
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not driver.autocommit
+        conn.rollback()
+        org_id = new_id("org")
+        bumped, _ = writer.execute(conn, [[], [], [], []], nowhere, [org_id], 1.0, alone=True)
+        assert bumped == {org_id: 1}
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not driver.autocommit
+        with pg_container.engine.connect() as other:  # committed already
+            assert (
+                other.exec_driver_sql(
+                    "SELECT version FROM authz_versions WHERE org_id = %s", (org_id,)
+                ).scalar()
+                == 1
+            )
+        conn.rollback()  # (nothing to undo)
+        conn.exec_driver_sql("SELECT 1")
+        with pytest.raises(ValueError, match="has not begun"):
+            writer.execute(conn, [[], [], [], []], nowhere, [new_id("org")], 1.0, alone=True)
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        conn.rollback()
+
+
 def test_a_linking_statement_locks_the_head_then_links_each_event_after_the_one_before() -> None:
     """Two events (one target row, of the second; an outbox row each): ``hd`` locks the head (materialized:
     never folded into the outer join that starts a new chain), ``l1`` follows it and ``l2`` follows ``l1``;

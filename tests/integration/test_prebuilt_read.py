@@ -108,6 +108,42 @@ def test_on_a_connection_without_a_transaction_it_begins_one_for_sqlalchemy(pg_c
         assert conn.execute(text("SELECT 7")).scalar() == 7
 
 
+def _status(conn: Any) -> psycopg.pq.TransactionStatus:
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection) and not driver.autocommit
+    return driver.info.transaction_status
+
+
+def test_ahead_of_a_transaction_not_begun_it_reads_in_autocommit(pg_container: Container) -> None:
+    """``ahead``: nothing sent yet, so the read goes out alone (no ``BEGIN``) and leaves the driver as it was,
+    outside a transaction and out of autocommit; the next statement begins the transaction as usual."""
+    org_id = _org_with_member(pg_container, {})
+    read = PrebuiltRead(_MEMBER)
+    with pg_container.engine.connect() as conn:
+        assert len(read.on(conn, {"org_id": org_id}, ahead=True)) == 1
+        assert _status(conn) == psycopg.pq.TransactionStatus.IDLE
+        conn.execute(text("UPDATE memberships SET seat_type = 'pro' WHERE org_id = :o"), {"o": org_id})
+        assert _status(conn) == psycopg.pq.TransactionStatus.INTRANS
+        # once begun, an ``ahead`` read reads in the transaction (its own uncommitted write)
+        assert [row[3] for row in read.on(conn, {"org_id": org_id}, ahead=True)] == ["pro"]
+        conn.rollback()
+        assert [row[3] for row in read.on(conn, {"org_id": org_id}, ahead=True)] == [None]
+    with pg_container.engine.connect() as conn:  # without ``ahead``, the read begins the transaction
+        read.on(conn, {"org_id": org_id})
+        assert _status(conn) == psycopg.pq.TransactionStatus.INTRANS
+        conn.rollback()
+
+
+def test_a_failed_read_ahead_leaves_no_aborted_transaction(pg_container: Container) -> None:
+    missing = PrebuiltRead(select(text("x")).select_from(text("no_such_table")).where(text("1 = 1")))
+    with pg_container.engine.connect() as conn:
+        with pytest.raises(ProgrammingError):
+            missing.on(conn, {}, ahead=True)
+        assert _status(conn) == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute(text("SELECT 7")).scalar() == 7  # no rollback needed
+        conn.rollback()
+
+
 def test_driver_errors_are_sqlalchemys(pg_container: Container) -> None:
     missing = PrebuiltRead(select(text("x")).select_from(text("no_such_table")).where(text("1 = 1")))
     with pytest.raises(ProgrammingError) as refused:
