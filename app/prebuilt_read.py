@@ -88,12 +88,7 @@ class PrebuiltRead:
             cursor.execute(text, bound)
             rows: Sequence[Sequence[Any]] = cursor.fetchall()
         except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, dbapi, cursor)
-            if lost:
-                invalidate()
-            raise DBAPIError.instance(
-                text, bound, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-            ) from exc
+            raise as_sqlalchemy_error(exc, text, bound, dialect, dbapi, cursor, invalidate) from exc
         finally:
             cursor.close()
         if not processors:
@@ -131,3 +126,25 @@ def unbegun(driver: Any) -> TypeGuard[psycopg.Connection[Any]]:
         and not driver.autocommit
         and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     )
+
+
+def as_sqlalchemy_error(
+    exc: Exception,
+    text: str,
+    params: Any,
+    dialect: Dialect,
+    dbapi: Any,
+    cursor: Any,
+    invalidate: Callable[[], None],
+) -> DBAPIError:
+    """The exception SQLAlchemy would raise for the driver's ``exc`` (its ``DBAPIError`` subclass: an
+    ``IntegrityError`` for a unique violation, an ``OperationalError`` for a lost server), after invalidating
+    the connection if the server is gone."""
+    lost = dialect.is_disconnect(exc, dbapi, cursor)  # type: ignore[arg-type]  # (the driver's Error)
+    if lost:
+        invalidate()
+    error = DBAPIError.instance(
+        text, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+    assert isinstance(error, DBAPIError)
+    return error

@@ -9,8 +9,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import app.audit.recorder as recorder_module
@@ -270,6 +270,34 @@ def test_a_statement_alone_commits_itself_or_writes_nothing(pg_container: Contai
             writer.execute(conn, [[], [], [], []], nowhere, [new_id("org")], 1.0, alone=True)
         assert driver.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         conn.rollback()
+
+
+@pytest.mark.postgres
+def test_a_lost_server_is_sqlalchemys_operational_error_and_the_connection_is_dropped(
+    pg_container: Container,
+) -> None:
+    """The statement runs on the driver's cursor, not through SQLAlchemy's execution: a server gone under it
+    is still SQLAlchemy's OperationalError (mapped to 503), and the connection is invalidated, so the pool
+    replaces it; the cursor events saw the statement go out."""
+    writer = recorder_module._ONE_STATEMENT
+    engine = create_engine(pg_container.engine.url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    nowhere = [("no_such_chain", 1, "0" * 64, None)]
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            conn.commit()
+            with pg_container.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            seen: list[str] = []
+            event.listen(conn, "before_cursor_execute", lambda *a: seen.append(a[2]))
+            with pytest.raises(OperationalError) as lost:
+                writer.execute(conn, [[], [], [], []], nowhere, [new_id("org")], 1.0)
+            assert lost.value.connection_invalidated is True and conn.invalidated
+            assert len(seen) == 1 and "authz_versions" in seen[0]
+        with engine.connect() as conn:  # a new connection in its place
+            assert conn.execute(text("SELECT 7")).scalar() == 7
+    finally:
+        engine.dispose()
 
 
 def test_a_linking_statement_locks_the_head_then_links_each_event_after_the_one_before() -> None:
