@@ -302,6 +302,8 @@ class AuditRecorder:
         for (made_event, _), (seq, prev, digest, at) in zip(pending, linked, strict=True):
             made_event.seq, made_event.prev_hash, made_event.hash = seq, prev, digest
             made_event.occurred_at = at.astimezone(UTC)
+        if alone:  # the transaction is over: nothing of it links after this head
+            return True
         seq, _, digest, at = linked[-1]
         last = self._as_loaded(chain_key, seq, digest, at.astimezone(UTC))
         self.session.info.setdefault(_HELD, {})[chain_key] = last
