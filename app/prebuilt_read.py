@@ -16,7 +16,8 @@ and none expanding (``IN`` lists) are prebuilt: the callers keep Core's executio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeGuard
 
 import psycopg
@@ -40,12 +41,8 @@ class PrebuiltRead:
         try:
             driver = pooled.driver_connection
             assert driver is not None, "a connection just checked out"
-            driver.autocommit = True  # (psycopg: a flag, no round trip)
-            try:
+            with autocommit(driver):  # given back out of autocommit, as the pool hands connections out
                 return self._run(pooled, engine.dialect, params, pooled.invalidate)
-            finally:
-                if pooled.is_valid:
-                    driver.autocommit = False  # as the pool hands its connections out
         finally:
             pooled.close()
 
@@ -67,12 +64,8 @@ class PrebuiltRead:
         driver = dbapi.driver_connection
         if not ahead or not unbegun(driver):
             return self._run(dbapi, conn.dialect, params, conn.invalidate)
-        driver.autocommit = True  # (psycopg: a flag, no round trip)
-        try:
+        with autocommit(driver):
             return self._run(dbapi, conn.dialect, params, conn.invalidate)
-        finally:
-            if not driver.closed:
-                driver.autocommit = False
 
     def _run(
         self,
@@ -126,6 +119,18 @@ def unbegun(driver: Any) -> TypeGuard[psycopg.Connection[Any]]:
         and not driver.autocommit
         and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     )
+
+
+@contextmanager
+def autocommit(driver: Any) -> Iterator[None]:
+    """``driver`` (psycopg) in autocommit inside, out of it after unless the connection died meanwhile
+    (psycopg: a flag, no round trip)."""
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
 
 
 def as_sqlalchemy_error(

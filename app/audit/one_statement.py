@@ -29,6 +29,7 @@ chain stays in time order, as when Python stamps its events under the lock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -39,7 +40,7 @@ from sqlalchemy.engine import Connection
 
 from app.audit import chain
 from app.prebuilt_insert import MARKS, PrebuiltInsert, whole_row
-from app.prebuilt_read import as_sqlalchemy_error, unbegun
+from app.prebuilt_read import as_sqlalchemy_error, autocommit, unbegun
 from app.rbac import versioning
 
 # PostgreSQL accepts at most 65,535 parameters per statement; past this many a batch goes out as it did before
@@ -166,15 +167,10 @@ class OneStatement:
         # with SQLAlchemy's cursor events told and its exception types raised (``_on_driver``).
         driver = conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection), "the one statement is PostgreSQL's, over psycopg"
-        if alone:
-            if not unbegun(driver):
-                raise ValueError("a statement alone needs a transaction that has not begun")
-            driver.autocommit = True  # (psycopg: a flag, no round trip)
-        try:
+        if alone and not unbegun(driver):
+            raise ValueError("a statement alone needs a transaction that has not begun")
+        with autocommit(driver) if alone else nullcontext():
             got = _on_driver(conn, driver, self.sql(shape, tables, owners, events), tuple(params))
-        finally:
-            if alone and not driver.closed:
-                driver.autocommit = False
         if link is None:
             return ({str(org): int(version) for org, version, _ in got} if bump else {}), None
         linked: list[tuple[int, str, str, datetime]] = []
